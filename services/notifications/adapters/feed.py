@@ -1,0 +1,77 @@
+"""The in-app feed in MongoDB: one document per recipient, event and channel."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel
+from pymongo import ASCENDING, DESCENDING, IndexModel
+from pymongo.asynchronous.client_session import AsyncClientSession
+
+from shared.storage.mongo import Database
+
+COLLECTION = "feed"
+
+
+class FeedItem(BaseModel):
+    id: uuid.UUID
+    recipient_id: str
+    channel: str
+    event_id: uuid.UUID
+    event_type: str
+    proposal_id: uuid.UUID | None
+    title: str
+    body: str
+    created_at: datetime
+    read_at: datetime | None = None
+
+
+async def create_indexes(db: Database) -> None:
+    await db[COLLECTION].create_indexes(
+        [
+            # one notification per recipient, event and channel, whatever is redelivered
+            IndexModel(
+                [("event_id", ASCENDING), ("recipient_id", ASCENDING), ("channel", ASCENDING)],
+                unique=True,
+            ),
+            IndexModel([("recipient_id", ASCENDING), ("created_at", DESCENDING)]),
+        ]
+    )
+
+
+def _item(document: dict[str, Any]) -> FeedItem:
+    return FeedItem.model_validate({**document, "id": uuid.UUID(document["_id"])})
+
+
+class Feed:
+    def __init__(self, db: Database, session: AsyncClientSession | None = None) -> None:
+        self._collection = db[COLLECTION]
+        self._session = session
+
+    async def add(self, item: FeedItem) -> None:
+        document = item.model_dump(mode="python", exclude={"id"})
+        await self._collection.insert_one({"_id": str(item.id), **document}, session=self._session)
+
+    async def of(
+        self, recipient_id: str, *, proposal_id: uuid.UUID | None = None, limit: int = 100
+    ) -> list[FeedItem]:
+        query: dict[str, Any] = {"recipient_id": recipient_id}
+        if proposal_id is not None:
+            query["proposal_id"] = proposal_id
+        cursor = self._collection.find(query, session=self._session).sort("created_at", DESCENDING)
+        return [_item(d) async for d in cursor.limit(limit)]
+
+    async def unread_count(self, recipient_id: str) -> int:
+        return await self._collection.count_documents(
+            {"recipient_id": recipient_id, "read_at": None}, session=self._session
+        )
+
+    async def mark_read(self, recipient_id: str, item_id: uuid.UUID) -> bool:
+        result = await self._collection.update_one(
+            {"_id": str(item_id), "recipient_id": recipient_id, "read_at": None},
+            {"$set": {"read_at": datetime.now(UTC)}},
+            session=self._session,
+        )
+        return result.modified_count == 1

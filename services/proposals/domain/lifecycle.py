@@ -1,0 +1,117 @@
+"""The proposal lifecycle as data: states, actions, who may take them, from where.
+
+submitted → verified (kelurahan) → endorsed (kecamatan) → approved | rejected (city)
+returned for revision at any review level → resubmitted; withdrawn before approval
+approved → materials_fulfilled (on material.fulfilled) → in_progress (work started)
+→ progress reported any number of times → completed → validated (handed over),
+or the completion is returned to in_progress with a reason.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from shared.identity import Role
+
+
+class State(StrEnum):
+    SUBMITTED = "submitted"
+    VERIFIED = "verified"
+    ENDORSED = "endorsed"
+    RETURNED = "returned"
+    WITHDRAWN = "withdrawn"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    MATERIALS_FULFILLED = "materials_fulfilled"
+    IN_PROGRESS = "in_progress"
+    COMPLETED = "completed"
+    VALIDATED = "validated"
+
+
+class Action(StrEnum):
+    VERIFY = "verify"
+    ENDORSE = "endorse"
+    APPROVE = "approve"
+    REJECT = "reject"
+    RETURN = "return"
+    RESUBMIT = "resubmit"
+    WITHDRAW = "withdraw"
+    RECORD_MATERIALS_FULFILLED = "record_materials_fulfilled"
+    START_WORK = "start_work"
+    REPORT_PROGRESS = "report_progress"
+    COMPLETE_WORK = "complete_work"
+    VALIDATE = "validate"
+    RETURN_WORK = "return_work"
+
+
+@dataclass(frozen=True)
+class Rule:
+    action: Action
+    source: frozenset[State]
+    target: State | None  # None: the state stays (a progress report)
+    roles: frozenset[Role]  # empty: only the system, on an event
+    needs_reason: bool = False
+
+
+def _rule(
+    action: Action,
+    source: set[State],
+    target: State | None,
+    roles: set[Role],
+    needs_reason: bool = False,
+) -> Rule:
+    return Rule(action, frozenset(source), target, frozenset(roles), needs_reason)
+
+
+S, R = State, Role
+RULES: dict[Action, Rule] = {
+    rule.action: rule
+    for rule in [
+        _rule(Action.VERIFY, {S.SUBMITTED}, S.VERIFIED, {R.KELURAHAN_OFFICER}),
+        _rule(Action.ENDORSE, {S.VERIFIED}, S.ENDORSED, {R.KECAMATAN_OFFICER}),
+        _rule(Action.APPROVE, {S.ENDORSED}, S.APPROVED, {R.CITY_OFFICER}),
+        _rule(Action.REJECT, {S.ENDORSED}, S.REJECTED, {R.CITY_OFFICER}, needs_reason=True),
+        _rule(
+            Action.RETURN,
+            {S.SUBMITTED, S.VERIFIED, S.ENDORSED},
+            S.RETURNED,
+            {R.KELURAHAN_OFFICER, R.KECAMATAN_OFFICER, R.CITY_OFFICER},
+            needs_reason=True,
+        ),
+        _rule(Action.RESUBMIT, {S.RETURNED}, S.SUBMITTED, {R.RT_HEAD}),
+        _rule(
+            Action.WITHDRAW,
+            {S.SUBMITTED, S.VERIFIED, S.ENDORSED, S.RETURNED},
+            S.WITHDRAWN,
+            {R.RT_HEAD},
+        ),
+        _rule(Action.RECORD_MATERIALS_FULFILLED, {S.APPROVED}, S.MATERIALS_FULFILLED, set()),
+        _rule(Action.START_WORK, {S.MATERIALS_FULFILLED}, S.IN_PROGRESS, {R.RT_HEAD}),
+        _rule(Action.REPORT_PROGRESS, {S.IN_PROGRESS}, None, {R.RT_HEAD}),
+        _rule(Action.COMPLETE_WORK, {S.IN_PROGRESS}, S.COMPLETED, {R.RT_HEAD}),
+        _rule(Action.VALIDATE, {S.COMPLETED}, S.VALIDATED, {R.SUPERVISOR}),
+        _rule(Action.RETURN_WORK, {S.COMPLETED}, S.IN_PROGRESS, {R.SUPERVISOR}, needs_reason=True),
+    ]
+}
+
+# Which reviewer may return a proposal from which state: each level returns only
+# what is waiting for it.
+RETURN_LEVEL: dict[State, Role] = {
+    S.SUBMITTED: R.KELURAHAN_OFFICER,
+    S.VERIFIED: R.KECAMATAN_OFFICER,
+    S.ENDORSED: R.CITY_OFFICER,
+}
+OPEN_STATES = frozenset({S.SUBMITTED, S.VERIFIED, S.ENDORSED, S.RETURNED})
+
+
+def allowed_actions(state: State, role: Role | None = None) -> list[Action]:
+    """Actions possible from `state` (for `role`, when given)."""
+    return [
+        rule.action
+        for rule in RULES.values()
+        if state in rule.source
+        and rule.roles
+        and (role is None or role in rule.roles)
+        and (rule.action is not Action.RETURN or RETURN_LEVEL.get(state) in (role, None))
+    ]

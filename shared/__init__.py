@@ -1,0 +1,1 @@
+"""Berdaya's shared kernel: what every service uses, written once."""

@@ -1,0 +1,1 @@
+"""RabbitMQ side of the kernel: topology, publishing, consuming, dead letters."""

@@ -1,0 +1,47 @@
+"""Publishing events: persistent, confirmed, mandatory, `message_id = event_id`.
+
+Every event a service produces gets a FastStream publisher object, so that the
+AsyncAPI document lists it as a send operation with its payload schema.
+"""
+
+from __future__ import annotations
+
+from faststream.rabbit import RabbitBroker
+from faststream.rabbit.publisher import RabbitPublisher
+
+from shared.contracts.catalogue import Producer, produced_by
+from shared.messaging.topology import Topology
+
+
+class EventPublisher:
+    def __init__(self, broker: RabbitBroker, topology: Topology, producer: Producer) -> None:
+        self._publishers: dict[str, RabbitPublisher] = {}
+        for contract in produced_by(producer):
+            self._publishers[contract.event_type] = broker.publisher(
+                exchange=topology.events_exchange,
+                routing_key=contract.event_type,
+                persist=True,
+                mandatory=True,
+                content_type="application/json",
+                message_type=contract.event_type,
+                schema=contract.message_model,
+                title=f"{contract.event_type}:publish",
+                description=contract.summary,
+            )
+
+    async def publish(self, event_type: str, body: str, event_id: str, correlation_id: str) -> None:
+        """Publish one serialized envelope; returns after the broker confirmed it.
+
+        Raises if the broker refuses it or no queue is bound for its type.
+        """
+        publisher = self._publishers.get(event_type)
+        if publisher is None:
+            raise LookupError(f"this service does not produce {event_type}")
+        await publisher.publish(
+            body.encode(),
+            message_id=event_id,
+            correlation_id=correlation_id,
+            message_type=event_type,
+            content_type="application/json",
+            persist=True,
+        )

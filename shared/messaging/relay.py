@@ -1,0 +1,105 @@
+"""The outbox relay: publishes committed events, with confirms, exactly once per row."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from datetime import timedelta
+
+from shared.logs import get_logger
+from shared.messaging.publisher import EventPublisher
+from shared.metrics import EVENTS_PUBLISHED, OUTBOX_PENDING, PUBLISH_FAILURES
+from shared.storage import outbox
+from shared.storage.mongo import Database
+
+log = get_logger(__name__)
+MAX_RETRY_DELAY = timedelta(minutes=5)
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """Exponential backoff: 1 s, 2 s, 4 s … capped at five minutes."""
+    return min(timedelta(seconds=2 ** max(attempts - 1, 0)), MAX_RETRY_DELAY)
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        db: Database,
+        publisher: EventPublisher,
+        service: str,
+        *,
+        poll_seconds: float,
+        lease_seconds: float,
+        batch_size: int,
+    ) -> None:
+        self._db = db
+        self._publisher = publisher
+        self._service = service
+        self._poll_seconds = poll_seconds
+        self._lease = timedelta(seconds=lease_seconds)
+        self._batch_size = batch_size
+        self._owner = f"{service}-{uuid.uuid4()}"
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def nudge(self) -> None:
+        """A transaction committed events: publish now rather than at the next poll."""
+        self._wake.set()
+
+    async def relay_once(self) -> int:
+        """Publish up to one batch; return how many rows were confirmed."""
+        published = 0
+        for _ in range(self._batch_size):
+            row = await outbox.claim(self._db, self._owner, self._lease)
+            if row is None:
+                break
+            try:
+                await self._publisher.publish(
+                    row["type"],
+                    row["body"],
+                    event_id=row["_id"],
+                    correlation_id=row["correlation_id"],
+                )
+            except Exception as error:  # the broker said no or is away: retry later
+                PUBLISH_FAILURES.labels(self._service, row["type"]).inc()
+                log.warning(
+                    "outbox publish failed; will retry",
+                    event_id=row["_id"],
+                    event_type=row["type"],
+                    attempts=row["attempts"],
+                    error=repr(error),
+                    correlation_id=row["correlation_id"],
+                )
+                await outbox.release_after_failure(
+                    self._db, row["_id"], self._owner, repr(error), retry_delay(row["attempts"])
+                )
+                break
+            await outbox.mark_sent(self._db, row["_id"], self._owner)
+            EVENTS_PUBLISHED.labels(self._service, row["type"]).inc()
+            published += 1
+        return published
+
+    async def run(self) -> None:
+        while True:
+            try:
+                published = await self.relay_once()
+                OUTBOX_PENDING.labels(self._service).set(await outbox.count_pending(self._db))
+            except Exception as error:  # MongoDB away: keep the loop alive
+                log.warning("outbox relay cycle failed", error=repr(error))
+                published = 0
+            if published == self._batch_size:
+                continue  # more are waiting
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=self._poll_seconds)
+            self._wake.clear()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self.run(), name=f"{self._service}-outbox-relay")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None

@@ -1,0 +1,36 @@
+"""Prometheus metrics shared by every service (labelled by service)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+EVENTS_CONSUMED = Counter(
+    "berdaya_events_consumed_total",
+    "Events taken from a queue, by outcome (handled, duplicate, retried, dead_lettered).",
+    ["service", "event_type", "outcome"],
+)
+EVENTS_PUBLISHED = Counter(
+    "berdaya_events_published_total",
+    "Events published from the outbox and confirmed by the broker.",
+    ["service", "event_type"],
+)
+PUBLISH_FAILURES = Counter(
+    "berdaya_publish_failures_total",
+    "Outbox publishes that failed (broker down, unroutable, refused); retried later.",
+    ["service", "event_type"],
+)
+DEAD_LETTERED = Counter(
+    "berdaya_dead_lettered_total",
+    "Messages moved to the dead-letter queue, by kind of reason (invalid, failing).",
+    ["service", "event_type", "kind"],
+)
+HANDLER_SECONDS = Histogram(
+    "berdaya_handler_seconds",
+    "Time to handle one event, transaction included.",
+    ["service", "event_type"],
+)
+OUTBOX_PENDING = Gauge(
+    "berdaya_outbox_pending",
+    "Events written but not yet confirmed by the broker.",
+    ["service"],
+)

@@ -1,0 +1,59 @@
+"""Settings from environment variables, one model for every service."""
+
+from __future__ import annotations
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ServiceSettings(BaseSettings):
+    """What a service needs to run; each field is an environment variable.
+
+    `AMQP_URL` and `MONGODB_URL` keep their conventional names; everything else is
+    prefixed with `BERDAYA_`.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="BERDAYA_", extra="ignore", frozen=True, populate_by_name=True
+    )
+
+    service_name: str = "berdaya"
+    amqp_url: str = Field(
+        default="amqp://guest:guest@127.0.0.1:5672/",
+        validation_alias=AliasChoices("AMQP_URL", "BERDAYA_AMQP_URL"),
+    )
+    mongodb_url: str = Field(
+        default="mongodb://127.0.0.1:27017/?replicaSet=rs0&directConnection=true",
+        validation_alias=AliasChoices("MONGODB_URL", "BERDAYA_MONGODB_URL"),
+    )
+    http_host: str = Field(
+        default="127.0.0.1", validation_alias=AliasChoices("HTTP_HOST", "BERDAYA_HTTP_HOST")
+    )
+    http_port: int = Field(
+        default=8000, validation_alias=AliasChoices("HTTP_PORT", "BERDAYA_HTTP_PORT")
+    )
+    # Prefix of every exchange, queue and database name: lets test runs and
+    # several installations share one broker and one mongod without meeting.
+    namespace: str = Field(default="berdaya", pattern=r"^[a-z][a-z0-9_-]{0,39}$")
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    prefetch_count: int = Field(default=16, ge=1, le=1000)
+    # A handler that keeps failing is retried this many times, then dead-lettered
+    # with the error as the reason.
+    max_delivery_attempts: int = Field(default=5, ge=1, le=50)
+    max_message_bytes: int = Field(default=256 * 1024, ge=1024)
+
+    # HS256 secret shared by the services that verify bearer tokens; the default is
+    # for development only and the services refuse it when BERDAYA_ENVIRONMENT=production.
+    jwt_secret: SecretStr = SecretStr("berdaya-development-secret-change-me-0123456789")
+    jwt_issuer: str = "berdaya"
+    environment: str = "development"
+
+    outbox_poll_seconds: float = Field(default=0.5, gt=0)
+    outbox_batch_size: int = Field(default=100, ge=1)
+    outbox_lease_seconds: float = Field(default=30.0, gt=0)
+
+    @property
+    def database_name(self) -> str:
+        return f"{self.namespace}_{self.service_name}".replace("-", "_")

@@ -1,0 +1,1 @@
+"""MongoDB side of the kernel: client, unit of work, outbox and inbox."""

@@ -1,0 +1,85 @@
+"""Transactional outbox: events are written with the state change that causes them.
+
+A relay (see `shared.messaging.relay`) publishes pending rows with publisher
+confirms and marks them sent. Several relays may run (one per replica): each row
+is leased atomically, so a row is published by one relay at a time; a relay that
+dies mid-publish lets the lease expire and another relay publishes again — the
+consumers' inbox makes that second copy harmless.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from pymongo import ASCENDING, IndexModel
+from pymongo.asynchronous.client_session import AsyncClientSession
+
+from shared.contracts import Envelope
+from shared.storage.mongo import Database, Document
+
+COLLECTION = "outbox"
+PENDING = "pending"
+SENT = "sent"
+SENT_ROWS_KEPT = timedelta(days=7)
+
+
+async def create_indexes(db: Database) -> None:
+    await db[COLLECTION].create_indexes(
+        [
+            IndexModel([("status", ASCENDING), ("lease_until", ASCENDING), ("seq", ASCENDING)]),
+            IndexModel(
+                [("sent_at", ASCENDING)], expireAfterSeconds=int(SENT_ROWS_KEPT.total_seconds())
+            ),
+        ]
+    )
+
+
+async def add(db: Database, session: AsyncClientSession, envelope: Envelope) -> None:
+    """Write an event to the outbox inside the caller's transaction."""
+    now = datetime.now(UTC)
+    row: Document = {
+        "_id": str(envelope.event_id),
+        "type": envelope.type,
+        "body": envelope.model_dump_json(),
+        "correlation_id": envelope.correlation_id,
+        "status": PENDING,
+        "seq": now,
+        "lease_until": now,
+        "lease_owner": None,
+        "attempts": 0,
+        "last_error": None,
+        "sent_at": None,
+    }
+    await db[COLLECTION].insert_one(row, session=session)
+
+
+async def claim(db: Database, owner: str, lease: timedelta) -> Document | None:
+    """Lease the oldest publishable row to `owner`, or return None."""
+    now = datetime.now(UTC)
+    row: Document | None = await db[COLLECTION].find_one_and_update(
+        {"status": PENDING, "lease_until": {"$lte": now}},
+        {"$set": {"lease_until": now + lease, "lease_owner": owner}, "$inc": {"attempts": 1}},
+        sort=[("seq", ASCENDING)],
+        return_document=True,
+    )
+    return row
+
+
+async def mark_sent(db: Database, event_id: str, owner: str) -> None:
+    await db[COLLECTION].update_one(
+        {"_id": event_id, "lease_owner": owner},
+        {"$set": {"status": SENT, "sent_at": datetime.now(UTC), "last_error": None}},
+    )
+
+
+async def release_after_failure(
+    db: Database, event_id: str, owner: str, error: str, retry_in: timedelta
+) -> None:
+    await db[COLLECTION].update_one(
+        {"_id": event_id, "lease_owner": owner},
+        {"$set": {"lease_until": datetime.now(UTC) + retry_in, "last_error": error}},
+    )
+
+
+async def count_pending(db: Database) -> int:
+    return await db[COLLECTION].count_documents({"status": PENDING})

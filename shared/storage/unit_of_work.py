@@ -1,0 +1,81 @@
+"""Unit of work: one MongoDB transaction holding a state change and the events it causes."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from pymongo import AsyncMongoClient
+from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.read_concern import ReadConcern
+from pymongo.write_concern import WriteConcern
+
+from shared.contracts import Envelope, new_envelope
+from shared.contracts.types import Contract
+from shared.storage import outbox
+from shared.storage.mongo import Database, Document
+
+T = TypeVar("T")
+
+
+@dataclass
+class UnitOfWork:
+    """What a use case sees: the service's database, the transaction, and `emit`."""
+
+    db: Database
+    session: AsyncClientSession
+    producer: str
+    correlation_id: str
+    causation_id: str | None
+    emitted: list[Envelope] = field(default_factory=list)
+
+    async def emit(self, data: Contract) -> Envelope:
+        """Queue an event in the outbox; it is published only if the transaction commits."""
+        envelope = new_envelope(
+            data,
+            producer=self.producer,
+            correlation_id=self.correlation_id,
+            causation_id=self.causation_id,
+        )
+        await outbox.add(self.db, self.session, envelope)
+        self.emitted.append(envelope)
+        return envelope
+
+
+class Transactions:
+    """Runs use cases in MongoDB transactions, retried on transient errors."""
+
+    def __init__(
+        self,
+        client: AsyncMongoClient[Document],
+        db: Database,
+        producer: str,
+        after_commit: Callable[[], None] = lambda: None,
+    ) -> None:
+        self._client = client
+        self._db = db
+        self._producer = producer
+        self._after_commit = after_commit
+
+    async def run(
+        self,
+        work: Callable[[UnitOfWork], Awaitable[T]],
+        *,
+        correlation_id: str,
+        causation_id: str | None = None,
+    ) -> T:
+        async def attempt(session: AsyncClientSession) -> T:
+            # A fresh unit per attempt: with_transaction may call us again after a
+            # transient error, and nothing of the failed attempt may leak.
+            uow = UnitOfWork(self._db, session, self._producer, correlation_id, causation_id)
+            return await work(uow)
+
+        async with self._client.start_session() as session:
+            result = await session.with_transaction(
+                attempt,
+                read_concern=ReadConcern("snapshot"),
+                write_concern=WriteConcern("majority"),
+            )
+        self._after_commit()
+        return result

@@ -1,0 +1,1 @@
+"""HTTP side of the kernel: app factory, health, metrics, auth, error mapping."""

@@ -1,0 +1,113 @@
+"""The FastAPI application every service serves: its routers plus health,
+readiness, metrics, dead-letter admin and one error format."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, status
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from shared.errors import DomainError
+from shared.identity import Role
+from shared.logs import correlation_scope
+from shared.messaging.dead_letters import DeadLetter
+from shared.runtime import ServiceRuntime
+from shared.web.auth import CurrentActor
+
+OPERATOR_ROLES = {Role.CITY_OFFICER}
+CORRELATION_HEADER = "X-Correlation-ID"
+
+
+def _correlation_id(request: Request) -> str:
+    correlation_id: str = request.state.correlation_id
+    return correlation_id
+
+
+CorrelationId = Annotated[str, Depends(_correlation_id)]
+
+
+def create_app(
+    runtime: ServiceRuntime, *, title: str, description: str, routers: list[APIRouter]
+) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await runtime.start()
+        try:
+            yield
+        finally:
+            await runtime.stop()
+
+    app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan)
+    app.state.settings = runtime.settings
+    app.state.runtime = runtime
+    for router in routers:
+        app.include_router(router)
+    app.include_router(_operations_router(runtime))
+
+    @app.middleware("http")
+    async def correlate(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        # A caller's id is kept (up to 100 chars) so one story can be followed
+        # across the services; otherwise each request starts a new one.
+        given = request.headers.get(CORRELATION_HEADER, "")[:100]
+        request.state.correlation_id = given or str(uuid.uuid4())
+        with correlation_scope(request.state.correlation_id):
+            response = await call_next(request)
+        response.headers[CORRELATION_HEADER] = request.state.correlation_id
+        return response
+
+    @app.exception_handler(DomainError)
+    async def domain_error(_: Request, error: DomainError) -> JSONResponse:
+        return JSONResponse({"detail": error.message}, status_code=error.status_code)
+
+    return app
+
+
+def _operations_router(runtime: ServiceRuntime) -> APIRouter:
+    router = APIRouter(tags=["operations"])
+
+    @router.get("/health", summary="Liveness: the process answers")
+    async def health() -> dict[str, str]:
+        return {"status": "ok", "service": runtime.settings.service_name}
+
+    @router.get("/ready", summary="Readiness: RabbitMQ and MongoDB reachable")
+    async def ready() -> JSONResponse:
+        checks = await runtime.readiness()
+        ok = all(checks.values())
+        return JSONResponse(
+            {"status": "ready" if ok else "not ready", "checks": checks},
+            status_code=status.HTTP_200_OK if ok else status.HTTP_503_SERVICE_UNAVAILABLE,
+        )
+
+    @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    @router.get("/admin/dead-letters", summary="Peek at this service's dead letters")
+    async def dead_letters(actor: CurrentActor, limit: int = 50) -> list[DeadLetter]:
+        _require_operator(actor.role)
+        return await runtime.dead_letters.peek(min(max(limit, 1), 500))
+
+    @router.post(
+        "/admin/dead-letters/{message_id}/replay",
+        summary="Send one dead letter back to the queue it came from",
+    )
+    async def replay(actor: CurrentActor, message_id: str) -> DeadLetter:
+        _require_operator(actor.role)
+        replayed = await runtime.dead_letters.replay(message_id)
+        if replayed is None:
+            raise HTTPException(404, f"no dead letter with message_id {message_id}")
+        return replayed
+
+    return router
+
+
+def _require_operator(role: Role) -> None:
+    if role not in OPERATOR_ROLES:
+        raise HTTPException(403, "only city officers may inspect or replay dead letters")

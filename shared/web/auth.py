@@ -1,0 +1,112 @@
+"""Bearer tokens (JWT, HS256) carrying a role and an area scope.
+
+Mint a development token:
+    python -m shared.web.auth --sub budi --role rt_head \
+        --kecamatan Telanaipura --kelurahan "Simpang IV Sipin" --rt 003
+"""
+
+from __future__ import annotations
+
+import argparse
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+import jwt
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import ValidationError
+
+from shared.identity import Actor, Role
+from shared.settings import ServiceSettings
+
+_bearer = HTTPBearer(auto_error=False, description="JWT with `sub`, `role` and area claims")
+ALGORITHM = "HS256"
+
+
+def mint_token(actor: Actor, secret: str, issuer: str, ttl: timedelta = timedelta(hours=12)) -> str:
+    now = datetime.now(UTC)
+    claims: dict[str, Any] = {
+        "sub": actor.id,
+        "role": actor.role.value,
+        "name": actor.name,
+        "kecamatan": actor.kecamatan,
+        "kelurahan": actor.kelurahan,
+        "rt": actor.rt,
+        "iss": issuer,
+        "iat": now,
+        "exp": now + ttl,
+    }
+    return jwt.encode({k: v for k, v in claims.items() if v is not None}, secret, ALGORITHM)
+
+
+def actor_from_token(token: str, secret: str, issuer: str) -> Actor:
+    claims = jwt.decode(
+        token, secret, algorithms=[ALGORITHM], issuer=issuer, options={"require": ["sub", "exp"]}
+    )
+    return Actor(
+        id=claims["sub"],
+        role=Role(claims.get("role", "")),
+        name=claims.get("name", ""),
+        kecamatan=claims.get("kecamatan"),
+        kelurahan=claims.get("kelurahan"),
+        rt=claims.get("rt"),
+    )
+
+
+def _unauthorized(message: str) -> HTTPException:
+    return HTTPException(
+        status.HTTP_401_UNAUTHORIZED, detail=message, headers={"WWW-Authenticate": "Bearer"}
+    )
+
+
+async def current_actor(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Actor:
+    if credentials is None:
+        raise _unauthorized("a bearer token is required (Authorization: Bearer <jwt>)")
+    settings: ServiceSettings = request.app.state.settings
+    try:
+        return actor_from_token(
+            credentials.credentials, settings.jwt_secret.get_secret_value(), settings.jwt_issuer
+        )
+    except jwt.ExpiredSignatureError as error:
+        raise _unauthorized("the token has expired; sign in again") from error
+    except (jwt.InvalidTokenError, ValueError, ValidationError) as error:
+        raise _unauthorized(f"the token is not valid: {error}") from error
+
+
+CurrentActor = Annotated[Actor, Depends(current_actor)]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Mint a development bearer token.")
+    parser.add_argument("--sub", required=True, help="user id")
+    parser.add_argument("--role", required=True, choices=[r.value for r in Role])
+    parser.add_argument("--name", default="")
+    parser.add_argument("--kecamatan")
+    parser.add_argument("--kelurahan")
+    parser.add_argument("--rt")
+    parser.add_argument("--hours", type=float, default=12)
+    args = parser.parse_args()
+    settings = ServiceSettings()
+    actor = Actor(
+        id=args.sub,
+        role=Role(args.role),
+        name=args.name,
+        kecamatan=args.kecamatan,
+        kelurahan=args.kelurahan,
+        rt=args.rt,
+    )
+    print(
+        mint_token(
+            actor,
+            settings.jwt_secret.get_secret_value(),
+            settings.jwt_issuer,
+            timedelta(hours=args.hours),
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

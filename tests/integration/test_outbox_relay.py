@@ -1,0 +1,114 @@
+"""The outbox relay publishes every committed event exactly once, even with two replicas."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+
+import aio_pika
+
+from shared.contracts.events import WorkStartedV1
+from shared.storage import outbox
+from shared.storage.unit_of_work import UnitOfWork
+from tests.support.events import work_started
+from tests.support.infrastructure import Infrastructure
+from tests.support.probe import EventProbe
+from tests.support.runtime import running_service
+
+EVENTS = 150
+
+
+async def test_two_relays_publish_each_committed_event_exactly_once(
+    infra: Infrastructure, namespace: str
+) -> None:
+    async with (
+        EventProbe(infra.amqp_url, namespace, ["work.started"]) as probe,
+        running_service("proposals", infra, namespace) as (replica_a, _),
+        running_service("proposals", infra, namespace) as (replica_b, _),
+    ):
+        written: list[str] = []
+
+        async def commit_one(replica_index: int) -> None:
+            async def work(uow: UnitOfWork) -> None:
+                envelope = await uow.emit(work_started())
+                written.append(str(envelope.event_id))
+
+            replica = (replica_a, replica_b)[replica_index % 2]
+            await replica.transactions.run(work, correlation_id=f"relay-test-{replica_index}")
+
+        await asyncio.gather(*(commit_one(i) for i in range(EVENTS)))
+        await probe.wait_for(lambda: len(probe.messages) >= EVENTS, what=f"{EVENTS} events")
+        await asyncio.sleep(1.0)  # room for any duplicate to show up
+
+        received = [m.message_id for m in probe.messages]
+        assert len(received) == EVENTS, "a relay published an event twice"
+        assert sorted(received) == sorted(written)
+        assert await outbox.count_pending(replica_a.db) == 0
+
+
+async def test_published_message_carries_the_contract_properties(
+    infra: Infrastructure, namespace: str
+) -> None:
+    async with (
+        EventProbe(infra.amqp_url, namespace, ["work.started"]) as probe,
+        running_service("proposals", infra, namespace) as (runtime, _),
+    ):
+        sent = work_started()
+
+        async def work(uow: UnitOfWork) -> str:
+            return str((await uow.emit(sent)).event_id)
+
+        event_id = await runtime.transactions.run(work, correlation_id="corr-42")
+        await probe.wait_for(lambda: len(probe.messages) == 1, what="the event")
+
+        message = probe.messages[0]
+        body = json.loads(message.body)
+        assert message.message_id == event_id == body["event_id"]
+        assert message.delivery_mode == aio_pika.DeliveryMode.PERSISTENT
+        assert message.content_type == "application/json"
+        assert message.type == "work.started"
+        assert message.correlation_id == "corr-42" == body["correlation_id"]
+        assert body["producer"] == "proposals"
+        assert WorkStartedV1.model_validate_json(json.dumps(body["data"])) == sent
+
+
+async def test_rolled_back_transaction_publishes_nothing(
+    infra: Infrastructure, namespace: str
+) -> None:
+    async with (
+        EventProbe(infra.amqp_url, namespace, ["work.started"]) as probe,
+        running_service("proposals", infra, namespace) as (runtime, _),
+    ):
+
+        async def failing_work(uow: UnitOfWork) -> None:
+            await uow.emit(work_started())
+            raise RuntimeError("the state change failed after the event was queued")
+
+        try:
+            await runtime.transactions.run(failing_work, correlation_id=str(uuid.uuid4()))
+        except RuntimeError:
+            pass
+        await asyncio.sleep(1.0)
+        assert probe.messages == []
+        assert await runtime.db[outbox.COLLECTION].count_documents({}) == 0
+
+
+async def test_event_nobody_listens_to_stays_in_the_outbox_until_a_queue_is_bound(
+    infra: Infrastructure, namespace: str
+) -> None:
+    async with running_service("proposals", infra, namespace) as (runtime, _):
+
+        async def work(uow: UnitOfWork) -> None:
+            await uow.emit(work_started())
+
+        await runtime.transactions.run(work, correlation_id="unroutable")
+        await asyncio.sleep(0.5)  # the relay tries at once and is told NO_ROUTE
+        row = await runtime.db[outbox.COLLECTION].find_one({})
+        assert row is not None and row["status"] == outbox.PENDING
+        assert "NO_ROUTE" in (row["last_error"] or "")
+
+        async with EventProbe(infra.amqp_url, namespace, ["work.started"]) as probe:
+            # the relay retries with backoff (1 s, 2 s, …) and now finds a queue
+            await probe.wait_for(lambda: len(probe.messages) == 1, timeout=15, what="retry")
+        assert await outbox.count_pending(runtime.db) == 0

@@ -1,0 +1,87 @@
+"""A listener on the events exchange that records what really went over the wire."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+from types import TracebackType
+
+import aio_pika
+from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
+
+from shared.messaging.dead_letters import DeadLetter
+from shared.messaging.topology import Topology
+from shared.runtime import ServiceRuntime
+
+
+class EventProbe:
+    """Binds a private auto-delete queue to `routing_keys` and keeps every message."""
+
+    def __init__(self, amqp_url: str, namespace: str, routing_keys: list[str]) -> None:
+        self._url = amqp_url
+        self._exchange = Topology(namespace).events_exchange.name
+        self._routing_keys = routing_keys
+        self._connection: AbstractRobustConnection | None = None
+        self.messages: list[AbstractIncomingMessage] = []
+
+    async def __aenter__(self) -> EventProbe:
+        self._connection = await aio_pika.connect_robust(self._url)
+        channel = await self._connection.channel()
+        exchange = await channel.declare_exchange(
+            self._exchange, aio_pika.ExchangeType.TOPIC, durable=True
+        )
+        queue = await channel.declare_queue(exclusive=True, auto_delete=True)
+        for key in self._routing_keys:
+            await queue.bind(exchange, routing_key=key)
+        await queue.consume(self._keep, no_ack=True)
+        return self
+
+    async def __aexit__(
+        self, *_: type[BaseException] | BaseException | TracebackType | None
+    ) -> None:
+        if self._connection is not None:
+            await self._connection.close()
+
+    async def _keep(self, message: AbstractIncomingMessage) -> None:
+        self.messages.append(message)
+
+    def of_type(self, event_type: str) -> list[AbstractIncomingMessage]:
+        return [m for m in self.messages if m.routing_key == event_type]
+
+    async def wait_for(
+        self, condition: Callable[[], bool], timeout: float = 20.0, what: str = "condition"
+    ) -> None:
+        await eventually(condition, timeout, what)
+
+
+async def eventually(condition: Callable[[], bool], timeout: float = 20.0, what: str = "") -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what or 'condition'}")
+        await asyncio.sleep(0.05)
+
+
+async def eventually_async(
+    probe: Callable[[], Awaitable[Any]], expected: Any, timeout: float = 20.0, what: str = ""
+) -> None:
+    """Wait until the awaited `probe()` equals `expected`."""
+    deadline = time.monotonic() + timeout
+    while (found := await probe()) != expected:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what or 'value'}: expected {expected!r}, still {found!r}")
+        await asyncio.sleep(0.1)
+
+
+async def dead_letters_eventually(
+    runtime: ServiceRuntime, count: int, timeout: float = 20.0
+) -> list[DeadLetter]:
+    """The service's dead letters, once there are `count` of them."""
+    deadline = time.monotonic() + timeout
+    while len(found := await runtime.dead_letters.peek()) < count:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"expected {count} dead letters, found {len(found)}")
+        await asyncio.sleep(0.1)
+    return found
