@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
 
 from faststream import FastStream
@@ -26,6 +26,9 @@ from shared.storage.unit_of_work import Transactions
 
 log = get_logger(__name__)
 IndexSetup = Callable[[Database], Awaitable[None]]
+# The AsyncAPI document names this server, whatever the environment says, so the
+# committed document does not depend on who generated it.
+DOCUMENTED_AMQP_URL = "amqp://rabbitmq:5672/"
 
 
 @dataclass
@@ -88,13 +91,16 @@ class ServiceRuntime:
 
 
 def build_runtime(
-    settings: ServiceSettings, producer: Producer, index_setups: list[IndexSetup]
+    settings: ServiceSettings,
+    producer: Producer,
+    index_setups: list[IndexSetup],
+    publishes: Collection[str] | None = None,
 ) -> ServiceRuntime:
     client = mongo.connect(settings.mongodb_url, app_name=settings.service_name)
     db = client[settings.database_name]
     broker = build_broker(settings)
     topology = Topology(settings.namespace, delivery_limit=settings.max_delivery_attempts * 4)
-    publisher = EventPublisher(broker, topology, producer)
+    publisher = EventPublisher(broker, topology, producer, publishes)
     relay = OutboxRelay(
         db,
         publisher,
@@ -117,3 +123,14 @@ def build_runtime(
         dead_letters=DeadLetters(settings.amqp_url, topology, settings.service_name),
         index_setups=index_setups,
     )
+
+
+def documented_app(
+    service: str, build: Callable[[ServiceSettings], tuple[ServiceRuntime, object]]
+) -> FastStream:
+    """The FastStream app for `faststream docs gen --factory`, built with fixed settings."""
+    settings = ServiceSettings(
+        service_name=service, namespace="berdaya", amqp_url=DOCUMENTED_AMQP_URL
+    )
+    runtime, _ = build(settings)
+    return runtime.asyncapi_app()

@@ -10,7 +10,7 @@ from faststream import FastStream
 from services.materials.adapters import repository
 from services.materials.entrypoints.http import build_router
 from services.materials.service.commands import MaterialCommands, on_proposal_approved
-from shared.runtime import ServiceRuntime, build_runtime
+from shared.runtime import ServiceRuntime, build_runtime, documented_app
 from shared.settings import ServiceSettings
 from shared.web.app import create_app
 
@@ -33,5 +33,4 @@ def build(settings: ServiceSettings | None = None) -> tuple[ServiceRuntime, Fast
 
 def asyncapi_app() -> FastStream:
     """For `faststream docs gen --factory services.materials.bootstrap:asyncapi_app`."""
-    runtime, _ = build(ServiceSettings(service_name=SERVICE, namespace="berdaya"))
-    return runtime.asyncapi_app()
+    return documented_app(SERVICE, build)

@@ -10,7 +10,7 @@ from faststream import FastStream
 from services.notifications.adapters import feed
 from services.notifications.entrypoints.http import build_router
 from services.notifications.service.handlers import NOTIFIED_EVENTS, notify
-from shared.runtime import ServiceRuntime, build_runtime
+from shared.runtime import ServiceRuntime, build_runtime, documented_app
 from shared.settings import ServiceSettings
 from shared.web.app import create_app
 
@@ -19,7 +19,9 @@ SERVICE: Final = "notifications"
 
 def build(settings: ServiceSettings | None = None) -> tuple[ServiceRuntime, FastAPI]:
     settings = settings or ServiceSettings(service_name=SERVICE)
-    runtime = build_runtime(settings, SERVICE, [feed.create_indexes])
+    # notification.sent / notification.failed come with the delivery channels;
+    # the in-app feed alone publishes nothing yet.
+    runtime = build_runtime(settings, SERVICE, [feed.create_indexes], publishes=())
     for event_type in NOTIFIED_EVENTS:
         runtime.consumers.on(event_type, notify)
     app = create_app(
@@ -33,5 +35,4 @@ def build(settings: ServiceSettings | None = None) -> tuple[ServiceRuntime, Fast
 
 def asyncapi_app() -> FastStream:
     """For `faststream docs gen --factory services.notifications.bootstrap:asyncapi_app`."""
-    runtime, _ = build(ServiceSettings(service_name=SERVICE, namespace="berdaya"))
-    return runtime.asyncapi_app()
+    return documented_app(SERVICE, build)

@@ -10,7 +10,7 @@ from faststream import FastStream
 from services.proposals.adapters import repository
 from services.proposals.entrypoints.http import build_router
 from services.proposals.service.commands import ProposalCommands, on_material_fulfilled
-from shared.runtime import ServiceRuntime, build_runtime
+from shared.runtime import ServiceRuntime, build_runtime, documented_app
 from shared.settings import ServiceSettings
 from shared.web.app import create_app
 
@@ -33,5 +33,4 @@ def build(settings: ServiceSettings | None = None) -> tuple[ServiceRuntime, Fast
 
 def asyncapi_app() -> FastStream:
     """For `faststream docs gen --factory services.proposals.bootstrap:asyncapi_app`."""
-    runtime, _ = build(ServiceSettings(service_name=SERVICE, namespace="berdaya"))
-    return runtime.asyncapi_app()
+    return documented_app(SERVICE, build)

@@ -57,8 +57,8 @@ class EventConsumers:
 
     def on(self, event_type: str, handler: EventHandler) -> None:
         """Subscribe `handler` to `event_type` through this service's own quorum queue."""
-        summaries = [c.summary for (t, _), c in CATALOGUE.items() if t == event_type]
-        if not summaries:
+        contracts = [c for (t, _), c in CATALOGUE.items() if t == event_type]
+        if not contracts:
             raise LookupError(f"{event_type} is not in the event catalogue")
         queue = self._topology.event_queue(self._service, event_type)
         handler_name = f"{self._service}:{event_type}"
@@ -72,7 +72,7 @@ class EventConsumers:
             ack_policy=AckPolicy.MANUAL,
             decoder=_raw_body,
             title=f"{queue.name}:consume",
-            description=summaries[0],
+            description=contracts[-1].summary,
         )(consume)
         self.queues.append(queue.name)
 

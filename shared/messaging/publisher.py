@@ -6,6 +6,8 @@ AsyncAPI document lists it as a send operation with its payload schema.
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from faststream.rabbit import RabbitBroker
 from faststream.rabbit.publisher import RabbitPublisher
 
@@ -14,9 +16,19 @@ from shared.messaging.topology import Topology
 
 
 class EventPublisher:
-    def __init__(self, broker: RabbitBroker, topology: Topology, producer: Producer) -> None:
+    def __init__(
+        self,
+        broker: RabbitBroker,
+        topology: Topology,
+        producer: Producer,
+        publishes: Collection[str] | None = None,
+    ) -> None:
+        """`publishes`: the event types this service emits today (default: all the
+        catalogue names it the producer of)."""
         self._publishers: dict[str, RabbitPublisher] = {}
         for contract in produced_by(producer):
+            if publishes is not None and contract.event_type not in publishes:
+                continue
             self._publishers[contract.event_type] = broker.publisher(
                 exchange=topology.events_exchange,
                 routing_key=contract.event_type,

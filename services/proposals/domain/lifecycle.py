@@ -110,8 +110,11 @@ def allowed_actions(state: State, role: Role | None = None) -> list[Action]:
     return [
         rule.action
         for rule in RULES.values()
-        if state in rule.source
-        and rule.roles
-        and (role is None or role in rule.roles)
-        and (rule.action is not Action.RETURN or RETURN_LEVEL.get(state) in (role, None))
+        if state in rule.source and rule.roles and (role is None or _may(role, rule, state))
     ]
+
+
+def _may(role: Role, rule: Rule, state: State) -> bool:
+    if rule.action is Action.RETURN:
+        return RETURN_LEVEL.get(state) is role
+    return role in rule.roles

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Generate each service's AsyncAPI document from the code with `faststream docs gen`.
+# Usage: deploy/local/asyncapi.sh [OUTPUT_DIR]   (default docs/asyncapi, committed)
+source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+cd "$REPO"
+out="${1:-docs/asyncapi}"
+mkdir -p "$out"
+for service in proposals materials notifications; do
+    faststream docs gen --factory "services.$service.bootstrap:asyncapi_app" \
+        -o "$out/$service.json" >/dev/null
+    echo "$out/$service.json"
+done

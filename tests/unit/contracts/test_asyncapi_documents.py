@@ -1,0 +1,64 @@
+"""The committed AsyncAPI documents are what `faststream docs gen` makes of the code."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shared.contracts.catalogue import Producer, produced_by
+
+REPO = Path(__file__).resolve().parents[3]
+DOCS = REPO / "docs" / "asyncapi"
+SERVICES: list[Producer] = ["proposals", "materials", "notifications"]
+
+
+def generate(service: str, out: Path) -> dict[str, Any]:
+    subprocess.run(
+        [
+            sys.executable, "-m", "faststream", "docs", "gen", "--factory",
+            f"services.{service}.bootstrap:asyncapi_app", "-o", str(out),
+        ],
+        cwd=REPO, check=True, capture_output=True,
+    )
+    document: dict[str, Any] = json.loads(out.read_text())
+    return document
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_committed_document_matches_the_code(service: str, tmp_path: Path) -> None:
+    generated = generate(service, tmp_path / f"{service}.json")
+    committed = json.loads((DOCS / f"{service}.json").read_text())
+    assert generated == committed, (
+        f"docs/asyncapi/{service}.json is stale: run `make asyncapi` and commit the result"
+    )
+
+
+@pytest.mark.parametrize("service", ["proposals", "materials"])
+def test_every_catalogue_event_of_the_service_is_documented(service: Producer) -> None:
+    document = json.loads((DOCS / f"{service}.json").read_text())
+    documented = {op.removesuffix(":publish") for op in document["operations"]}
+    assert {c.event_type for c in produced_by(service)} <= documented
+
+
+@pytest.mark.parametrize("service", ["proposals", "materials"])
+def test_every_published_event_is_a_persistent_send_with_its_schema(service: Producer) -> None:
+    document = json.loads((DOCS / f"{service}.json").read_text())
+    for contract in produced_by(service):
+        operation = document["operations"][f"{contract.event_type}:publish"]
+        assert operation["action"] == "send"
+        binding = operation["bindings"]["amqp"]
+        assert binding["deliveryMode"] == 2, "events must be published persistent"
+        assert binding["mandatory"] is True
+        assert binding["cc"] == [contract.event_type]
+        channel = document["channels"][operation["channel"]["$ref"].split("/")[-1]]
+        message = document["components"]["messages"][
+            channel["messages"]["Message"]["$ref"].split("/")[-1]
+        ]
+        schema = document["components"]["schemas"][message["payload"]["$ref"].split("/")[-1]]
+        assert schema["properties"]["type"]["const"] == contract.event_type
+        assert {"event_id", "type", "version", "occurred_at", "data"} <= set(schema["required"])
