@@ -73,6 +73,9 @@ _ALREADY_INITIALIZED = 23
 _POLL = 0.1
 
 
+TRANSACTION_LIFETIME_SECONDS = 10
+
+
 class MongodError(RuntimeError):
     """mongod could not be found, started, initiated or stopped."""
 
@@ -300,6 +303,11 @@ def _spawn(dbpath: Path, port: int, logpath: Path) -> subprocess.Popen[bytes]:
         # a signalled primary would otherwise spend up to 15 s in its quiesce period
         "--setParameter",
         "shutdownTimeoutMillisForSignaledShutdown=500",
+        # A service killed mid-transaction leaves its transaction open, holding its
+        # writes (an inbox record, say) until the server aborts it: 60 s by default.
+        # Every transaction here lasts milliseconds, so 10 s bounds crash recovery.
+        "--setParameter",
+        f"transactionLifetimeLimitSeconds={TRANSACTION_LIFETIME_SECONDS}",
     ]
     # anything printed before the log file is opened (bad options, ...) lands in the log too
     try:

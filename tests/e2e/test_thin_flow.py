@@ -113,8 +113,17 @@ def test_a_road_goes_from_proposal_to_completion_across_three_services(
         lambda view: view["proposal"]["state"] == "materials_fulfilled",
     )
     act("work/start", RT_HEAD)
-    act("work/progress", RT_HEAD, {"percent": 60, "note": "120 m poured", "volunteers": 35,
-                                    "labour_days": 70, "photos": ["photo://day-3.jpg"]})
+    act(
+        "work/progress",
+        RT_HEAD,
+        {
+            "percent": 60,
+            "note": "120 m poured",
+            "volunteers": 35,
+            "labour_days": 70,
+            "photos": ["photo://day-3.jpg"],
+        },
+    )
     done = act("work/complete", RT_HEAD)
     assert done["state"] == "completed"
 

@@ -24,8 +24,9 @@ async def test_invalid_messages_land_in_the_dead_letter_queue_with_their_reason(
         _,
     ):
         valid = json.loads(
-            new_envelope(proposal_approved(), producer="proposals", correlation_id="c")
-            .model_dump_json()
+            new_envelope(
+                proposal_approved(), producer="proposals", correlation_id="c"
+            ).model_dump_json()
         )
         wrong_data = {**valid, "data": {**valid["data"], "budget_idr": "a lot"}}
         unknown_field = {**valid, "colour": "red"}
@@ -34,7 +35,10 @@ async def test_invalid_messages_land_in_the_dead_letter_queue_with_their_reason(
             infra, namespace, "proposal.approved", json.dumps(wrong_data).encode(), message_id="m2"
         )
         await publish_raw(
-            infra, namespace, "proposal.approved", json.dumps(unknown_field).encode(),
+            infra,
+            namespace,
+            "proposal.approved",
+            json.dumps(unknown_field).encode(),
             message_id="m3",
         )
         await publish_raw(infra, namespace, "proposal.approved", b"x" * 5000, message_id="m4")
@@ -93,7 +97,7 @@ async def test_failing_handler_is_dead_lettered_after_bounded_attempts_then_repl
     try:
         envelope = new_envelope(work_started(), producer="proposals", correlation_id="flaky")
         await publish_envelope(infra, namespace, envelope)
-        await eventually(lambda: len(calls) >= 3, timeout=30, what="three attempts")
+        await eventually(lambda: len(calls) >= 3, within=30, what="three attempts")
         letters = await dead_letters_eventually(runtime, 1)
         assert len(calls) == 3, "the handler was tried more often than the limit"
         assert len(letters) == 1

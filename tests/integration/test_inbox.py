@@ -16,7 +16,8 @@ COPIES = 5
 
 
 def consumed(outcome: str) -> float:
-    return EVENTS_CONSUMED.labels("materials", "proposal.approved", outcome)._value.get()
+    value: float = EVENTS_CONSUMED.labels("materials", "proposal.approved", outcome)._value.get()
+    return value
 
 
 async def test_the_same_event_published_five_times_reserves_materials_once(
@@ -30,12 +31,12 @@ async def test_the_same_event_published_five_times_reserves_materials_once(
         running_service("materials", infra, namespace) as (replica_a, _),
         running_service("materials", infra, namespace),
     ):
-        await asyncio.gather(
-            *(publish_envelope(infra, namespace, envelope) for _ in range(COPIES))
-        )
+        await asyncio.gather(*(publish_envelope(infra, namespace, envelope) for _ in range(COPIES)))
         await eventually(
-            lambda: consumed("handled") + consumed("duplicate")
-            - handled_before - duplicates_before >= COPIES,
+            lambda: (
+                consumed("handled") + consumed("duplicate") - handled_before - duplicates_before
+                >= COPIES
+            ),
             what="every copy to be taken",
         )
         await asyncio.sleep(0.5)
@@ -43,9 +44,10 @@ async def test_the_same_event_published_five_times_reserves_materials_once(
         assert consumed("handled") - handled_before == 1
         assert consumed("duplicate") - duplicates_before == COPIES - 1
         assert await replica_a.db["jobs"].count_documents({}) == 1
-        assert await replica_a.db[outbox.COLLECTION].count_documents(
-            {"type": "material.reserved"}
-        ) == 1
+        assert (
+            await replica_a.db[outbox.COLLECTION].count_documents({"type": "material.reserved"})
+            == 1
+        )
         await probe.wait_for(lambda: len(probe.messages) == 1, what="material.reserved")
         await asyncio.sleep(0.5)
         assert len(probe.messages) == 1

@@ -30,7 +30,9 @@ async def api(infra: Infrastructure, namespace: str) -> AsyncIterator[httpx.Asyn
             yield client
 
 
-async def submit(api: httpx.AsyncClient, actor: Actor = RT_HEAD, **changes: object) -> httpx.Response:
+async def submit(
+    api: httpx.AsyncClient, actor: Actor = RT_HEAD, **changes: object
+) -> httpx.Response:
     return await api.post("/proposals", json=road_proposal(**changes), headers=auth(actor))
 
 
@@ -78,7 +80,9 @@ async def test_a_road_with_impossible_dimensions_is_422(api: httpx.AsyncClient) 
 
 async def test_wrong_role_and_wrong_area_are_403(api: httpx.AsyncClient) -> None:
     proposal_id = (await submit(api)).json()["proposal"]["id"]
-    as_city = await api.post(f"/proposals/{proposal_id}/verify", json={}, headers=auth(CITY_OFFICER))
+    as_city = await api.post(
+        f"/proposals/{proposal_id}/verify", json={}, headers=auth(CITY_OFFICER)
+    )
     assert as_city.status_code == 403
     assert "kelurahan_officer" in as_city.json()["detail"]
     elsewhere = await api.post(

@@ -86,14 +86,21 @@ def _mongodb_container() -> Iterator[str]:
 
     container = (
         DockerContainer("mongo:7.0")
-        .with_command("--replSet rs0 --bind_ip_all")
+        .with_command(
+            "--replSet rs0 --bind_ip_all --setParameter "
+            f"transactionLifetimeLimitSeconds={mongod.TRANSACTION_LIFETIME_SECONDS}"
+        )
         .with_exposed_ports(27017)
         .waiting_for(LogMessageWaitStrategy("Waiting for connections"))
     )
     with container:
         container.exec(
-            ["mongosh", "--quiet", "--eval",
-             "rs.initiate({_id: 'rs0', members: [{_id: 0, host: 'localhost:27017'}]})"]
+            [
+                "mongosh",
+                "--quiet",
+                "--eval",
+                "rs.initiate({_id: 'rs0', members: [{_id: 0, host: 'localhost:27017'}]})",
+            ]
         )
         host, port = container.get_container_host_ip(), container.get_exposed_port(27017)
         url = f"mongodb://{host}:{port}/?directConnection=true"
@@ -105,6 +112,7 @@ def _wait_until_writable(url: str, timeout: float = 60.0) -> None:
     from pymongo import MongoClient
 
     deadline = time.monotonic() + timeout
+    client: MongoClient[dict[str, object]]
     with MongoClient(url, serverSelectionTimeoutMS=2000) as client:
         while not client.admin.command("hello").get("isWritablePrimary"):
             if time.monotonic() > deadline:

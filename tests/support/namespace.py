@@ -41,7 +41,9 @@ def service_queue_names(namespace: str) -> list[str]:
     topology = Topology(namespace)
     for service in SERVICES:
         bootstrap = importlib.import_module(f"services.{service}.bootstrap")
-        runtime, _ = bootstrap.build(settings_for(service, namespace, "amqp://unused", "mongodb://unused"))
+        runtime, _ = bootstrap.build(
+            settings_for(service, namespace, "amqp://unused", "mongodb://unused")
+        )
         names += runtime.consumers.queues
         names.append(topology.dead_letter_queue(service).name)
     return names

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
 from types import TracebackType
+from typing import Any
 
 import aio_pika
 from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
@@ -51,35 +51,46 @@ class EventProbe:
         return [m for m in self.messages if m.routing_key == event_type]
 
     async def wait_for(
-        self, condition: Callable[[], bool], timeout: float = 20.0, what: str = "condition"
+        self, condition: Callable[[], bool], within: float = 20.0, what: str = "condition"
     ) -> None:
-        await eventually(condition, timeout, what)
+        await eventually(condition, within, what)
 
 
-async def eventually(condition: Callable[[], bool], timeout: float = 20.0, what: str = "") -> None:
-    deadline = time.monotonic() + timeout
+async def eventually(condition: Callable[[], bool], within: float = 20.0, what: str = "") -> None:
+    deadline = time.monotonic() + within
     while not condition():
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what or 'condition'}")
+            raise AssertionError(f"timed out after {within}s waiting for {what or 'condition'}")
         await asyncio.sleep(0.05)
 
 
+async def until_async(
+    probe: Callable[[], Awaitable[Any]],
+    accept: Callable[[Any], bool],
+    within: float = 20.0,
+    what: str = "",
+) -> Any:
+    """Poll the awaited `probe()` until `accept` says yes; return what it found."""
+    deadline = time.monotonic() + within
+    while not accept(found := await probe()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what or 'value'}; last: {found!r}")
+        await asyncio.sleep(0.1)
+    return found
+
+
 async def eventually_async(
-    probe: Callable[[], Awaitable[Any]], expected: Any, timeout: float = 20.0, what: str = ""
+    probe: Callable[[], Awaitable[Any]], expected: Any, within: float = 20.0, what: str = ""
 ) -> None:
     """Wait until the awaited `probe()` equals `expected`."""
-    deadline = time.monotonic() + timeout
-    while (found := await probe()) != expected:
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what or 'value'}: expected {expected!r}, still {found!r}")
-        await asyncio.sleep(0.1)
+    await until_async(probe, lambda found: found == expected, within, what)
 
 
 async def dead_letters_eventually(
-    runtime: ServiceRuntime, count: int, timeout: float = 20.0
+    runtime: ServiceRuntime, count: int, within: float = 20.0
 ) -> list[DeadLetter]:
     """The service's dead letters, once there are `count` of them."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within
     while len(found := await runtime.dead_letters.peek()) < count:
         if time.monotonic() > deadline:
             raise AssertionError(f"expected {count} dead letters, found {len(found)}")

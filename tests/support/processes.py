@@ -69,7 +69,10 @@ def start_service(
     with log.open("wb") as output:
         process = subprocess.Popen(
             [sys.executable, "-m", f"services.{name}"],
-            cwd=REPO, env=environment, stdout=output, stderr=subprocess.STDOUT,
+            cwd=REPO,
+            env=environment,
+            stdout=output,
+            stderr=subprocess.STDOUT,
         )
     return ServiceProcess(name, port, process, log)
 

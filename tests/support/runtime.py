@@ -57,6 +57,9 @@ async def publish_raw(
 
 async def publish_envelope(infra: Infrastructure, namespace: str, envelope: Envelope) -> None:
     await publish_raw(
-        infra, namespace, envelope.type, envelope.model_dump_json().encode(),
+        infra,
+        namespace,
+        envelope.type,
+        envelope.model_dump_json().encode(),
         message_id=str(envelope.event_id),
     )

@@ -20,10 +20,19 @@ SERVICES: list[Producer] = ["proposals", "materials", "notifications"]
 def generate(service: str, out: Path) -> dict[str, Any]:
     subprocess.run(
         [
-            sys.executable, "-m", "faststream", "docs", "gen", "--factory",
-            f"services.{service}.bootstrap:asyncapi_app", "-o", str(out),
+            sys.executable,
+            "-m",
+            "faststream",
+            "docs",
+            "gen",
+            "--factory",
+            f"services.{service}.bootstrap:asyncapi_app",
+            "-o",
+            str(out),
         ],
-        cwd=REPO, check=True, capture_output=True,
+        cwd=REPO,
+        check=True,
+        capture_output=True,
     )
     document: dict[str, Any] = json.loads(out.read_text())
     return document

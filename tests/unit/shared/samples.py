@@ -1,0 +1,120 @@
+"""One hand-built, valid payload for every event type of the catalogue (no I/O)."""
+
+from __future__ import annotations
+
+import uuid
+
+from shared.contracts import events as ev
+from shared.contracts.types import (
+    Area,
+    Contract,
+    Dimensions,
+    Location,
+    MaterialLine,
+    ReceivedLine,
+    SwadayaPledge,
+)
+
+AREA = Area(kecamatan="Telanaipura", kelurahan="Simpang IV Sipin", rt="003")
+PROPOSAL_ID = uuid.UUID("5b0c1c52-7f0e-4d55-9a4c-0d3c2b0f6a11")
+SHIPMENT_ID = uuid.UUID("0f7d0b8e-8d8f-4b0e-a8a8-2c6a1b9d3e22")
+KEYS: ev.ProposalKeys = {"proposal_id": PROPOSAL_ID, "area": AREA, "proposer_id": "rt-head-budi"}
+ROAD = Dimensions(length_m=150, width_m=4, thickness_m=0.12)
+PLACE = Location(lat=-1.6105, lng=103.5912, description="Gang Mawar, behind the mosque")
+SWADAYA = SwadayaPledge(volunteers=40, labour_days=120, local_materials="formwork timber")
+BILL = (
+    MaterialLine(item="cement", unit="bag", quantity=493),
+    MaterialLine(item="sand", unit="m3", quantity=41.1),
+    MaterialLine(item="gravel", unit="m3", quantity=43.3),
+)
+
+
+def sample_events() -> dict[str, Contract]:
+    """event type → a valid version-1 payload of that type."""
+    outcome = {
+        "notification_id": uuid.UUID("9e3d7a8c-1111-4c2b-8d3e-5f6a7b8c9d00"),
+        "recipient_id": "rt-head-budi",
+        "channel": "in_app",
+        "about_event_id": uuid.UUID("9e3d7a8c-2222-4c2b-8d3e-5f6a7b8c9d00"),
+        "about_event_type": "proposal.approved",
+        "proposal_id": PROPOSAL_ID,
+    }
+    return {
+        "proposal.submitted": ev.ProposalSubmittedV1(
+            **KEYS,
+            title="Rabat beton Gang Mawar",
+            work_type="concrete_road",
+            dimensions=ROAD,
+            location=PLACE,
+            households_served=62,
+            estimated_cost_idr=150_000_000,
+            swadaya=SWADAYA,
+        ),
+        "proposal.verified": ev.ProposalVerifiedV1(
+            **KEYS, verified_by="lurah-staff-ani", note="checked on site"
+        ),
+        "proposal.endorsed": ev.ProposalEndorsedV1(**KEYS, endorsed_by="camat-staff-joko"),
+        "proposal.returned": ev.ProposalReturnedV1(
+            **KEYS,
+            returned_by="camat-staff-joko",
+            level="kecamatan",
+            reason="the lane length does not match the sketch",
+        ),
+        "proposal.approved": ev.ProposalApprovedV1(
+            **KEYS,
+            title="Rabat beton Gang Mawar",
+            work_type="concrete_road",
+            dimensions=ROAD,
+            concrete_grade="K-175",
+            location=PLACE,
+            budget_idr=150_000_000,
+            fiscal_year=2026,
+            swadaya=SWADAYA,
+            approved_by="city-officer-sari",
+        ),
+        "proposal.rejected": ev.ProposalRejectedV1(
+            **KEYS, rejected_by="city-officer-sari", reason="the lane is a private road"
+        ),
+        "material.reserved": ev.MaterialReservedV1(
+            **KEYS, work_volume_m3=72.0, lines=BILL, complete=True
+        ),
+        "material.shortage": ev.MaterialShortageV1(
+            **KEYS, missing=(MaterialLine(item="cement", unit="bag", quantity=93),)
+        ),
+        "material.dispatched": ev.MaterialDispatchedV1(
+            **KEYS,
+            shipment_id=SHIPMENT_ID,
+            warehouse="Gudang Telanaipura",
+            lines=BILL,
+            note="first truck",
+        ),
+        "material.delivered": ev.MaterialDeliveredV1(
+            **KEYS,
+            shipment_id=SHIPMENT_ID,
+            confirmed_by="rt-head-budi",
+            lines=(
+                ReceivedLine(item="cement", unit="bag", sent=493, received=490,
+                             discrepancy_reason="damaged"),
+                ReceivedLine(item="sand", unit="m3", sent=41.1, received=41.1),
+            ),
+        ),
+        "material.fulfilled": ev.MaterialFulfilledV1(**KEYS, lines=BILL),
+        "work.started": ev.WorkStartedV1(**KEYS, started_by="rt-head-budi"),
+        "work.progress_reported": ev.WorkProgressReportedV1(
+            **KEYS,
+            percent=40,
+            note="first 60 m poured",
+            photos=("https://example.org/p/1.jpg",),
+            volunteers=25,
+            labour_days=12.5,
+            reported_by="rt-head-budi",
+        ),
+        "work.completed": ev.WorkCompletedV1(
+            **KEYS, reported_by="rt-head-budi", volunteers_total=80, labour_days_total=41.5
+        ),
+        "work.validated": ev.WorkValidatedV1(**KEYS, validated_by="pengawas-eko", note="good"),
+        "notification.sent": ev.NotificationSentV1.model_validate(outcome),
+        "notification.failed": ev.NotificationFailedV1.model_validate(
+            {**outcome, "channel": "sms", "reason": "number unreachable"}
+        ),
+    }
