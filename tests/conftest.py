@@ -33,6 +33,5 @@ def infra() -> Iterator[Infrastructure]:
 async def namespace(infra: Infrastructure) -> AsyncIterator[str]:
     """A namespace of exchanges, queues and databases that only this test sees."""
     name = new_namespace()
-    extra_queues: list[str] = []
     yield name
-    await remove_namespace(name, infra.amqp_url, infra.mongodb_url, extra_queues)
+    await remove_namespace(name, infra.amqp_url, infra.mongodb_url)

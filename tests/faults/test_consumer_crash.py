@@ -14,7 +14,7 @@ from tests.support.events import proposal_approved
 from tests.support.infrastructure import Infrastructure
 from tests.support.probe import EventProbe, eventually_async, until_async
 from tests.support.processes import start_service, wait_ready
-from tests.support.runtime import publish_envelope
+from tests.support.runtime import publish_envelopes
 
 APPROVALS = 200
 FAST_RECOVERY = {"BERDAYA_OUTBOX_LEASE_SECONDS": "2"}
@@ -26,16 +26,18 @@ async def test_killed_consumer_loses_nothing_and_doubles_nothing(
     client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(infra.mongodb_url)
     jobs = client[f"{namespace}_materials"]["jobs"]
     outbox = client[f"{namespace}_materials"]["outbox"]
+    # a first run declares the queue; the approvals then wait there, all at once
     materials = start_service("materials", infra, namespace, tmp_path, **FAST_RECOVERY)
+    await asyncio.to_thread(wait_ready, materials)
+    materials.stop()
     try:
-        await asyncio.to_thread(wait_ready, materials)
         async with EventProbe(infra.amqp_url, namespace, ["material.reserved"]) as probe:
             approvals = [
                 new_envelope(proposal_approved(), producer="proposals", correlation_id=f"c{i}")
                 for i in range(APPROVALS)
             ]
-            for envelope in approvals:
-                await publish_envelope(infra, namespace, envelope)
+            await publish_envelopes(infra, namespace, approvals)
+            materials = start_service("materials", infra, namespace, tmp_path, **FAST_RECOVERY)
 
             # let it get part of the way, then kill it mid-stream
             await until_async(
@@ -43,6 +45,7 @@ async def test_killed_consumer_loses_nothing_and_doubles_nothing(
             )
             materials.kill()
             killed_at = await jobs.count_documents({})
+            print(f"materials killed after {killed_at} of {APPROVALS} approvals")
             assert killed_at < APPROVALS, "the crash came too late to prove anything"
 
             materials = start_service("materials", infra, namespace, tmp_path, **FAST_RECOVERY)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import importlib
 import uuid
-from collections.abc import Iterable
 
 import aio_pika
 from pymongo import AsyncMongoClient
 
+from shared.contracts.catalogue import CATALOGUE
 from shared.messaging.topology import Topology
 from shared.settings import ServiceSettings
 
@@ -35,28 +34,23 @@ def settings_for(
     return ServiceSettings(**values)  # type: ignore[arg-type]
 
 
-def service_queue_names(namespace: str) -> list[str]:
-    """Every queue the three services declare in `namespace` (built, not started)."""
-    names: list[str] = []
+def possible_queue_names(namespace: str) -> list[str]:
+    """Every queue any service could declare in `namespace`: one per service and
+    catalogue event, plus each service's dead-letter queue (deleting a queue that
+    was never declared is harmless)."""
     topology = Topology(namespace)
+    names = [topology.dead_letter_queue(service).name for service in SERVICES]
     for service in SERVICES:
-        bootstrap = importlib.import_module(f"services.{service}.bootstrap")
-        runtime, _ = bootstrap.build(
-            settings_for(service, namespace, "amqp://unused", "mongodb://unused")
-        )
-        names += runtime.consumers.queues
-        names.append(topology.dead_letter_queue(service).name)
+        names += [topology.queue_name(service, event_type) for event_type, _ in CATALOGUE]
     return names
 
 
-async def remove_namespace(
-    namespace: str, amqp_url: str, mongodb_url: str, extra_queues: Iterable[str] = ()
-) -> None:
+async def remove_namespace(namespace: str, amqp_url: str, mongodb_url: str) -> None:
     topology = Topology(namespace)
     connection = await aio_pika.connect(amqp_url)
     async with connection:
         channel = await connection.channel()
-        for queue in [*service_queue_names(namespace), *extra_queues]:
+        for queue in possible_queue_names(namespace):
             await channel.queue_delete(queue)
         for exchange in (topology.events_exchange, topology.dead_letter_exchange):
             await channel.exchange_delete(exchange.name)

@@ -39,27 +39,39 @@ async def publish_raw(
     message_id: str | None = None,
 ) -> None:
     """Publish bytes to the events exchange as any outside system could."""
+    await publish_many(infra, namespace, [(routing_key, body, message_id)])
+
+
+async def publish_many(
+    infra: Infrastructure, namespace: str, messages: list[tuple[str, bytes, str | None]]
+) -> None:
+    """Publish (routing key, body, message id) triples over one confirmed channel."""
     connection = await aio_pika.connect(infra.amqp_url)
     async with connection:
         channel = await connection.channel(publisher_confirms=True)
         exchange = await channel.get_exchange(Topology(namespace).events_exchange.name)
-        await exchange.publish(
-            aio_pika.Message(
-                body,
-                message_id=message_id,
-                content_type="application/json",
-                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-            ),
-            routing_key=routing_key,
-            mandatory=True,
-        )
+        for routing_key, body, message_id in messages:
+            await exchange.publish(
+                aio_pika.Message(
+                    body,
+                    message_id=message_id,
+                    content_type="application/json",
+                    delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                ),
+                routing_key=routing_key,
+                mandatory=True,
+            )
 
 
 async def publish_envelope(infra: Infrastructure, namespace: str, envelope: Envelope) -> None:
-    await publish_raw(
+    await publish_envelopes(infra, namespace, [envelope])
+
+
+async def publish_envelopes(
+    infra: Infrastructure, namespace: str, envelopes: list[Envelope]
+) -> None:
+    await publish_many(
         infra,
         namespace,
-        envelope.type,
-        envelope.model_dump_json().encode(),
-        message_id=str(envelope.event_id),
+        [(e.type, e.model_dump_json().encode(), str(e.event_id)) for e in envelopes],
     )

@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any, TypeVar
 
-from pydantic import BaseModel
 from pymongo import ASCENDING, IndexModel
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from services.materials.domain.job import MaterialJob, Shipment
 from shared.errors import Conflict, NotFound
-from shared.storage.mongo import Database, Document
+from shared.storage.documents import from_document, to_document
+from shared.storage.mongo import Database
 
 JOBS = "jobs"
 SHIPMENTS = "shipments"
-M = TypeVar("M", bound=BaseModel)
 
 
 async def create_indexes(db: Database) -> None:
@@ -23,17 +21,6 @@ async def create_indexes(db: Database) -> None:
     await db[SHIPMENTS].create_indexes(
         [IndexModel([("proposal_id", ASCENDING)]), IndexModel([("status", ASCENDING)])]
     )
-
-
-def _document(model: BaseModel, key: uuid.UUID) -> Document:
-    document = model.model_dump(mode="python")
-    document["_id"] = str(key)
-    return document
-
-
-def _model(kind: type[M], document: Document) -> M:
-    data: dict[str, Any] = {k: v for k, v in document.items() if k != "_id"}
-    return kind.model_validate(data)
 
 
 class MaterialsRepository:
@@ -46,17 +33,17 @@ class MaterialsRepository:
         document = await self._jobs.find_one({"_id": str(proposal_id)}, session=self._session)
         if document is None:
             raise NotFound(f"no materials job for proposal {proposal_id} (is it approved?)")
-        return _model(MaterialJob, document)
+        return from_document(MaterialJob, document)
 
     async def add_job(self, job: MaterialJob) -> None:
-        await self._jobs.insert_one(_document(job, job.proposal_id), session=self._session)
+        await self._jobs.insert_one(to_document(job, job.proposal_id), session=self._session)
 
     async def save_job(self, job: MaterialJob) -> None:
         expected = job.revision
         job.revision = expected + 1
         result = await self._jobs.replace_one(
             {"_id": str(job.proposal_id), "revision": expected},
-            _document(job, job.proposal_id),
+            to_document(job, job.proposal_id),
             session=self._session,
         )
         if result.matched_count != 1:
@@ -66,16 +53,16 @@ class MaterialsRepository:
         document = await self._shipments.find_one({"_id": str(shipment_id)}, session=self._session)
         if document is None:
             raise NotFound(f"no shipment {shipment_id}")
-        return _model(Shipment, document)
+        return from_document(Shipment, document)
 
     async def add_shipment(self, shipment: Shipment) -> None:
-        await self._shipments.insert_one(_document(shipment, shipment.id), session=self._session)
+        await self._shipments.insert_one(to_document(shipment, shipment.id), session=self._session)
 
     async def save_shipment(self, shipment: Shipment) -> None:
         await self._shipments.replace_one(
-            {"_id": str(shipment.id)}, _document(shipment, shipment.id), session=self._session
+            {"_id": str(shipment.id)}, to_document(shipment, shipment.id), session=self._session
         )
 
     async def shipments_of(self, proposal_id: uuid.UUID) -> list[Shipment]:
         cursor = self._shipments.find({"proposal_id": proposal_id}, session=self._session)
-        return [_model(Shipment, d) async for d in cursor.sort("dispatched_at", ASCENDING)]
+        return [from_document(Shipment, d) async for d in cursor.sort("dispatched_at", ASCENDING)]

@@ -107,19 +107,22 @@ class MaterialJob(BaseModel):
         ]
         if not wanted:
             raise Conflict("nothing left to dispatch: the rest is already on its way")
-        lines: list[MaterialLine] = []
-        for request in wanted:
-            room = self.dispatchable(request.item)
-            if request.quantity > room + EPSILON:
+        totals: dict[str, float] = {}
+        for request in wanted:  # check every line before changing anything
+            totals[request.item] = totals.get(request.item, 0.0) + request.quantity
+        for item, quantity in totals.items():
+            room = self.dispatchable(item)
+            if quantity > room + EPSILON:
                 raise Unprocessable(
-                    f"cannot send {request.quantity:g} of {request.item}: only {room:g} "
+                    f"cannot send {quantity:g} of {item}: only {room:g} "
                     "is still owed and not already on its way"
                 )
-            unit = self.line(request.item).unit
-            lines.append(MaterialLine(item=request.item, unit=unit, quantity=request.quantity))
-            self.in_transit[request.item] = (
-                self.in_transit.get(request.item, 0.0) + request.quantity
-            )
+        lines = [
+            MaterialLine(item=item, unit=self.line(item).unit, quantity=quantity)
+            for item, quantity in totals.items()
+        ]
+        for line in lines:
+            self.in_transit[line.item] = self.in_transit.get(line.item, 0.0) + line.quantity
         return Shipment(
             id=shipment_id,
             proposal_id=self.proposal_id,
@@ -136,34 +139,18 @@ class MaterialJob(BaseModel):
         """The RT head confirms what arrived; a difference needs a reason and stays owed."""
         if shipment.status == "received":
             raise Conflict(f"shipment {shipment.id} was confirmed already")
+        if shipment.proposal_id != self.proposal_id:
+            raise Unprocessable(f"shipment {shipment.id} belongs to another job")
         by_item = {r.item: r for r in receipts}
+        if len(by_item) != len(receipts):
+            raise Unprocessable("each item may be confirmed once per receipt")
         unknown = set(by_item) - {line.item for line in shipment.lines}
         if unknown:
             raise Unprocessable(f"not on this shipment: {', '.join(sorted(unknown))}")
-        result: list[ReceivedLine] = []
-        for sent in shipment.lines:
-            receipt = by_item.get(sent.item)
-            if receipt is None:
-                raise Unprocessable(f"say how much {sent.item} arrived (0 if none)")
-            differs = abs(receipt.received - sent.quantity) > EPSILON
-            if differs and receipt.discrepancy_reason is None:
-                raise Unprocessable(
-                    f"{sent.item}: {receipt.received:g} received but {sent.quantity:g} sent; "
-                    "give a discrepancy_reason (lost, damaged, short_shipped, over_shipped)"
-                )
-            result.append(
-                ReceivedLine(
-                    item=sent.item,
-                    unit=sent.unit,
-                    sent=sent.quantity,
-                    received=receipt.received,
-                    discrepancy_reason=receipt.discrepancy_reason if differs else None,
-                )
-            )
-            self.in_transit[sent.item] = max(
-                self.in_transit.get(sent.item, 0.0) - sent.quantity, 0.0
-            )
-            self.line(sent.item).received += receipt.received
+        result = [_received(sent, by_item.get(sent.item)) for sent in shipment.lines]
+        for line in result:  # all lines checked: now count them
+            self.in_transit[line.item] = max(self.in_transit.get(line.item, 0.0) - line.sent, 0.0)
+            self.line(line.item).received += line.received
         shipment.status = "received"
         shipment.received_lines = result
         shipment.received_by = received_by
@@ -172,3 +159,22 @@ class MaterialJob(BaseModel):
 
     def everything_arrived(self) -> bool:
         return all(line.outstanding <= EPSILON for line in self.lines)
+
+
+def _received(sent: MaterialLine, receipt: Receipt | None) -> ReceivedLine:
+    """One confirmed line; a difference from what was sent needs a reason."""
+    if receipt is None:
+        raise Unprocessable(f"say how much {sent.item} arrived (0 if none)")
+    differs = abs(receipt.received - sent.quantity) > EPSILON
+    if differs and receipt.discrepancy_reason is None:
+        raise Unprocessable(
+            f"{sent.item}: {receipt.received:g} received but {sent.quantity:g} sent; "
+            "give a discrepancy_reason (lost, damaged, short_shipped, over_shipped)"
+        )
+    return ReceivedLine(
+        item=sent.item,
+        unit=sent.unit,
+        sent=sent.quantity,
+        received=receipt.received,
+        discrepancy_reason=receipt.discrepancy_reason if differs else None,
+    )

@@ -10,6 +10,7 @@ from pydantic import BaseModel
 from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.client_session import AsyncClientSession
 
+from shared.storage.documents import from_document, to_document
 from shared.storage.mongo import Database
 
 COLLECTION = "feed"
@@ -41,18 +42,13 @@ async def create_indexes(db: Database) -> None:
     )
 
 
-def _item(document: dict[str, Any]) -> FeedItem:
-    return FeedItem.model_validate({**document, "id": uuid.UUID(document["_id"])})
-
-
 class Feed:
     def __init__(self, db: Database, session: AsyncClientSession | None = None) -> None:
         self._collection = db[COLLECTION]
         self._session = session
 
     async def add(self, item: FeedItem) -> None:
-        document = item.model_dump(mode="python", exclude={"id"})
-        await self._collection.insert_one({"_id": str(item.id), **document}, session=self._session)
+        await self._collection.insert_one(to_document(item, item.id), session=self._session)
 
     async def of(
         self, recipient_id: str, *, proposal_id: uuid.UUID | None = None, limit: int = 100
@@ -61,7 +57,7 @@ class Feed:
         if proposal_id is not None:
             query["proposal_id"] = proposal_id
         cursor = self._collection.find(query, session=self._session).sort("created_at", DESCENDING)
-        return [_item(d) async for d in cursor.limit(limit)]
+        return [from_document(FeedItem, d) async for d in cursor.limit(limit)]
 
     async def unread_count(self, recipient_id: str) -> int:
         return await self._collection.count_documents(

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from services.proposals.domain.model import Proposal
 from shared.errors import Conflict, NotFound
+from shared.storage.documents import from_document, to_document
 from shared.storage.mongo import Database, Document
 
 COLLECTION = "proposals"
@@ -30,19 +30,6 @@ async def create_indexes(db: Database) -> None:
     )
 
 
-def _to_document(proposal: Proposal) -> Document:
-    document = proposal.model_dump(mode="python")
-    document["_id"] = str(proposal.id)
-    del document["id"]
-    return document
-
-
-def _from_document(document: Document) -> Proposal:
-    data: dict[str, Any] = dict(document)
-    data["id"] = uuid.UUID(data.pop("_id"))
-    return Proposal.model_validate(data)
-
-
 class ProposalRepository:
     def __init__(self, db: Database, session: AsyncClientSession | None = None) -> None:
         self._collection = db[COLLECTION]
@@ -52,10 +39,10 @@ class ProposalRepository:
         document = await self._collection.find_one({"_id": str(proposal_id)}, session=self._session)
         if document is None:
             raise NotFound(f"no proposal {proposal_id}")
-        return _from_document(document)
+        return from_document(Proposal, document)
 
     async def add(self, proposal: Proposal) -> None:
-        await self._collection.insert_one(_to_document(proposal), session=self._session)
+        await self._collection.insert_one(to_document(proposal, proposal.id), session=self._session)
 
     async def save(self, proposal: Proposal) -> None:
         """Write back a loaded proposal; refuses if someone saved it in between."""
@@ -63,7 +50,7 @@ class ProposalRepository:
         proposal.revision = expected + 1
         result = await self._collection.replace_one(
             {"_id": str(proposal.id), "revision": expected},
-            _to_document(proposal),
+            to_document(proposal, proposal.id),
             session=self._session,
         )
         if result.matched_count != 1:
@@ -79,4 +66,4 @@ class ProposalRepository:
             .skip(skip)
             .limit(limit)
         )
-        return [_from_document(d) async for d in cursor], total
+        return [from_document(Proposal, d) async for d in cursor], total

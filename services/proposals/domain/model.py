@@ -139,13 +139,20 @@ class Proposal(BaseModel):
 
     def act(self, action: Action, actor: Actor | None, now: datetime, reason: str = "") -> None:
         """Take `action` as `actor` (None: the system, reacting to an event)."""
-        rule = RULES[action]
-        if self.state not in rule.source:
+        self._check_may(action, actor)
+        self._record(action, actor, now, reason)
+
+    def _check_may(self, action: Action, actor: Actor | None) -> None:
+        """State first, then the person: a 409 or 403 before any check of the values."""
+        if self.state not in RULES[action].source:
             raise Conflict(
                 f"cannot {action.value} a proposal that is {self.state.value}; "
                 f"allowed now: {', '.join(a.value for a in allowed_actions(self.state)) or 'none'}"
             )
         self._check_actor(action, actor)
+
+    def _record(self, action: Action, actor: Actor | None, now: datetime, reason: str) -> None:
+        rule = RULES[action]
         if rule.needs_reason and not reason.strip():
             raise Unprocessable(f"{action.value} needs a reason the proposer can act on")
         target = rule.target or self.state
@@ -164,21 +171,23 @@ class Proposal(BaseModel):
         self.updated_at = now
 
     def approve(self, actor: Actor, now: datetime, budget_idr: int, fiscal_year: int) -> None:
+        self._check_may(Action.APPROVE, actor)
         if budget_idr <= 0:
             raise Unprocessable("an approval needs a positive budget in rupiah")
-        self.act(Action.APPROVE, actor, now)
+        self._record(Action.APPROVE, actor, now, "")
         self.budget_idr = budget_idr
         self.fiscal_year = fiscal_year
 
     def report_progress(self, report: ProgressReport, actor: Actor) -> bool:
         """Record a report; True when the percentage moved (worth an event)."""
+        self._check_may(Action.REPORT_PROGRESS, actor)
         if report.percent < self.percent_done:
             raise Unprocessable(
                 f"progress never goes down: it is {self.percent_done}% already, "
                 f"not {report.percent}%"
             )
         moved = report.percent > self.percent_done
-        self.act(Action.REPORT_PROGRESS, actor, report.at, reason=report.note)
+        self._record(Action.REPORT_PROGRESS, actor, report.at, report.note)
         self.progress.append(report)
         return moved
 

@@ -265,3 +265,53 @@ def test_everything_arrived_only_when_every_line_is_covered(
     for line in job.lines:
         line.received = received[line.item]
     assert job.everything_arrived() is arrived
+
+
+# --------------------------------------------------------------------------------------------
+# a refused request changes nothing
+# --------------------------------------------------------------------------------------------
+
+
+def test_a_refused_dispatch_leaves_nothing_in_transit() -> None:
+    job = new_job()
+    with pytest.raises(Unprocessable, match="sand"):
+        dispatch(job, {"cement": 100, "sand": 999})
+    assert job.in_transit == {}
+
+
+def test_the_same_item_twice_in_one_dispatch_counts_together() -> None:
+    job = new_job()
+    with pytest.raises(Unprocessable, match="cannot send 500 of cement"):
+        job.dispatch(
+            uuid.uuid4(),
+            "Gudang Telanaipura",
+            [ShipmentLine(item="cement", quantity=250), ShipmentLine(item="cement", quantity=250)],
+            "gudang-dedi",
+            NOW,
+        )
+    assert job.in_transit == {}
+
+
+def test_a_refused_receipt_counts_nothing() -> None:
+    job = new_job()
+    shipment = dispatch(job)
+    confirmed = {**sent(shipment), "gravel": 40.0}  # gravel short, no reason given
+    with pytest.raises(Unprocessable, match="gravel"):
+        job.receive(shipment, receipts(confirmed), "rt-head-budi", LATER)
+    assert [line.received for line in job.lines] == [0, 0, 0]
+    assert job.in_transit == sent(shipment)
+    assert shipment.status == "in_transit"
+
+
+def test_an_item_confirmed_twice_in_one_receipt_is_refused() -> None:
+    job = new_job()
+    shipment = dispatch(job, {"cement": 100})
+    with pytest.raises(Unprocessable, match="once per receipt"):
+        job.receive(shipment, receipts({"cement": 50}) * 2, "rt-head-budi", LATER)
+
+
+def test_a_shipment_of_another_job_is_refused() -> None:
+    job, other = new_job(), new_job()
+    shipment = dispatch(other)
+    with pytest.raises(Unprocessable, match="another job"):
+        job.receive(shipment, receipts(sent(shipment)), "rt-head-budi", LATER)

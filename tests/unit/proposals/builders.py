@@ -27,9 +27,7 @@ OTHER_KELURAHAN_OFFICER = Actor(
     kecamatan=KECAMATAN,
     kelurahan="Pematang Sulur",
 )
-KECAMATAN_OFFICER = Actor(
-    id="camat-staff-joko", role=Role.KECAMATAN_OFFICER, kecamatan=KECAMATAN
-)
+KECAMATAN_OFFICER = Actor(id="camat-staff-joko", role=Role.KECAMATAN_OFFICER, kecamatan=KECAMATAN)
 OTHER_KECAMATAN_OFFICER = Actor(
     id="camat-staff-rina", role=Role.KECAMATAN_OFFICER, kecamatan="Jelutung"
 )

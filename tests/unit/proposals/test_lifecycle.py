@@ -37,7 +37,9 @@ REVIEWERS = (Role.KELURAHAN_OFFICER, Role.KECAMATAN_OFFICER, Role.CITY_OFFICER)
 
 ALLOWED = [(a, s) for a, r in RULES.items() for s in sorted(r.source)]
 REFUSED = [(a, s) for a, r in RULES.items() for s in State if s not in r.source]
-WRONG_ROLE = [(a, role) for a, r in RULES.items() if r.roles for role in Role if role not in r.roles]
+WRONG_ROLE = [
+    (a, role) for a, r in RULES.items() if r.roles for role in Role if role not in r.roles
+]
 WITH_REASON = [a for a, r in RULES.items() if r.needs_reason]
 
 
@@ -334,7 +336,11 @@ class ProposalMachine(RuleBasedStateMachine):
         assert proposal.state is (rule_.target or previous)
         assert proposal.timeline[:-1] == timeline
         entry = proposal.timeline[-1]
-        assert (entry.action, entry.from_state, entry.to_state) == (action, previous, proposal.state)
+        assert (entry.action, entry.from_state, entry.to_state) == (
+            action,
+            previous,
+            proposal.state,
+        )
         assert entry.actor_id == (actor.id if actor else "system")
 
     @rule(

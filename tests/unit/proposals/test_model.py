@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from services.proposals.domain.lifecycle import Action, State
 from services.proposals.domain.model import ProgressReport, Proposal, Transition
 from shared.errors import Conflict, Forbidden, Unprocessable
-from shared.identity import Actor, Role
+from shared.identity import Role
 from tests.unit.proposals.builders import (
     BY_ROLE,
     CITY_OFFICER,
@@ -26,7 +26,9 @@ from tests.unit.proposals.builders import (
 LATER = NOW + timedelta(days=40)
 
 
-def report(percent: int, *, volunteers: int = 0, labour_days: float = 0, day: int = 0) -> ProgressReport:
+def report(
+    percent: int, *, volunteers: int = 0, labour_days: float = 0, day: int = 0
+) -> ProgressReport:
     return ProgressReport(
         percent=percent,
         note=f"{percent}% poured",
@@ -126,6 +128,18 @@ def test_approval_from_the_wrong_state_changes_nothing() -> None:
     assert (proposal.budget_idr, proposal.fiscal_year) == (None, None)
 
 
+def test_a_bad_budget_in_the_wrong_state_is_a_conflict_not_a_value_error() -> None:
+    proposal = proposal_in(State.SUBMITTED)
+    with pytest.raises(Conflict):
+        proposal.approve(CITY_OFFICER, LATER, budget_idr=0, fiscal_year=2027)
+
+
+def test_a_bad_budget_from_the_wrong_role_is_forbidden_not_a_value_error() -> None:
+    proposal = proposal_in(State.ENDORSED)
+    with pytest.raises(Forbidden):
+        proposal.approve(KECAMATAN_OFFICER, LATER, budget_idr=0, fiscal_year=2027)
+
+
 def test_approval_by_the_wrong_role_changes_nothing() -> None:
     proposal = proposal_in(State.ENDORSED)
     with pytest.raises(Forbidden):
@@ -195,6 +209,20 @@ def test_progress_from_another_rt_head_is_refused() -> None:
     with pytest.raises(Forbidden):
         proposal.report_progress(report(10), OTHER_RT_HEAD)
     assert proposal.progress == []
+
+
+def test_a_lower_percent_from_another_rt_head_is_forbidden_and_tells_nothing() -> None:
+    proposal = proposal_in(State.IN_PROGRESS)
+    proposal.report_progress(report(60), RT_HEAD)
+    with pytest.raises(Forbidden) as refused:
+        proposal.report_progress(report(10, day=1), OTHER_RT_HEAD)
+    assert "60%" not in refused.value.message
+
+
+def test_a_lower_percent_after_completion_is_a_conflict() -> None:
+    proposal = proposal_in(State.COMPLETED)
+    with pytest.raises(Conflict):
+        proposal.report_progress(report(0, day=9), RT_HEAD)
 
 
 @pytest.mark.parametrize("percent", [-1, 101])
@@ -304,9 +332,3 @@ def test_a_draft_refuses_unknown_fields() -> None:
 
 def test_a_draft_needs_at_least_one_household() -> None:
     assert "households_served" in refusal(households_served=0)
-
-
-def test_the_draft_area_decides_who_may_act() -> None:
-    outsider = Actor(id="x", role=Role.RT_HEAD, kecamatan="Jelutung", kelurahan="Jelutung", rt="003")
-    assert not outsider.covers(draft().area)
-    assert RT_HEAD.covers(draft().area)

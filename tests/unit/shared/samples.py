@@ -93,8 +93,9 @@ def sample_events() -> dict[str, Contract]:
             shipment_id=SHIPMENT_ID,
             confirmed_by="rt-head-budi",
             lines=(
-                ReceivedLine(item="cement", unit="bag", sent=493, received=490,
-                             discrepancy_reason="damaged"),
+                ReceivedLine(
+                    item="cement", unit="bag", sent=493, received=490, discrepancy_reason="damaged"
+                ),
                 ReceivedLine(item="sand", unit="m3", sent=41.1, received=41.1),
             ),
         ),

@@ -27,7 +27,9 @@ def register() -> AreaRegister:
     return area_register()
 
 
-def area(kecamatan: str = "Telanaipura", kelurahan: str = "Simpang IV Sipin", rt: str = "003") -> Area:
+def area(
+    kecamatan: str = "Telanaipura", kelurahan: str = "Simpang IV Sipin", rt: str = "003"
+) -> Area:
     return Area(kecamatan=kecamatan, kelurahan=kelurahan, rt=rt)
 
 
