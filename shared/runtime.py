@@ -14,7 +14,7 @@ from pymongo import AsyncMongoClient
 from shared.contracts.catalogue import Producer
 from shared.logs import get_logger
 from shared.messaging.broker import build_broker
-from shared.messaging.consumer import EventConsumers
+from shared.messaging.consumer import DOCUMENTING, EventConsumers
 from shared.messaging.dead_letters import DeadLetters
 from shared.messaging.publisher import EventPublisher
 from shared.messaging.relay import OutboxRelay
@@ -132,5 +132,9 @@ def documented_app(
     settings = ServiceSettings(
         service_name=service, namespace="berdaya", amqp_url=DOCUMENTED_AMQP_URL
     )
-    runtime, _ = build(settings)
+    token = DOCUMENTING.set(True)
+    try:
+        runtime, _ = build(settings)
+    finally:
+        DOCUMENTING.reset(token)
     return runtime.asyncapi_app()

@@ -11,7 +11,8 @@ from shared.contracts import events as ev
 from shared.contracts.envelope import Envelope
 from shared.contracts.types import Contract
 
-Producer = Literal["proposals", "materials", "notifications"]
+# Our three services, and the city's systems whose events we receive.
+Producer = Literal["proposals", "materials", "notifications", "city-finance", "city-warehouse"]
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,27 @@ def _contracts() -> list[EventContract]:
             "proposals",
             ev.ProposalSubmittedV1,
             "An RT submitted a proposal for a community-built job.",
+        ),
+        c(
+            "proposal.resubmitted",
+            1,
+            "proposals",
+            ev.ProposalResubmittedV1,
+            "The RT revised a returned proposal and sent it back for review.",
+        ),
+        c(
+            "proposal.withdrawn",
+            1,
+            "proposals",
+            ev.ProposalWithdrawnV1,
+            "The RT withdrew its proposal before approval.",
+        ),
+        c(
+            "proposal.cancelled",
+            1,
+            "proposals",
+            ev.ProposalCancelledV1,
+            "The city cancelled an approved job; budget and materials are released.",
         ),
         c(
             "proposal.verified",
@@ -98,6 +120,13 @@ def _contracts() -> list[EventContract]:
             "Not enough stock to reserve the whole bill of materials.",
         ),
         c(
+            "material.released",
+            1,
+            "materials",
+            ev.MaterialReleasedV1,
+            "Reserved stock went back to the warehouse (job rejected or cancelled).",
+        ),
+        c(
             "material.dispatched",
             1,
             "materials",
@@ -133,6 +162,27 @@ def _contracts() -> list[EventContract]:
             "proposals",
             ev.WorkValidatedV1,
             "A supervisor validated the job and it was handed over.",
+        ),
+        c(
+            "work.returned",
+            1,
+            "proposals",
+            ev.WorkReturnedV1,
+            "A supervisor returned the completion report with a reason; work goes on.",
+        ),
+        c(
+            "budget.allocated",
+            1,
+            "city-finance",
+            ev.BudgetAllocatedV1,
+            "The city's finance system set a kecamatan's yearly budget ceiling (pagu).",
+        ),
+        c(
+            "stock.received",
+            1,
+            "city-warehouse",
+            ev.StockReceivedV1,
+            "The city's procurement or warehouse system received stock at a warehouse.",
         ),
         c(
             "notification.sent",

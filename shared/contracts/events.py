@@ -52,9 +52,23 @@ class ProposalSubmittedV1(ProposalEvent):
     work_type: WorkType
     dimensions: Dimensions
     location: Location
+    problem: Text = ""
     households_served: Annotated[int, Field(ge=0)]
     estimated_cost_idr: Rupiah
     swadaya: SwadayaPledge
+    possible_duplicate_of: tuple[uuid.UUID, ...] = Field(
+        default=(), description="open proposals of the same RT and work type close by"
+    )
+
+
+class ProposalResubmittedV1(ProposalEvent):
+    resubmitted_by: Name
+    note: Text = ""
+
+
+class ProposalWithdrawnV1(ProposalEvent):
+    withdrawn_by: Name
+    reason: Text = ""
 
 
 class ProposalVerifiedV1(ProposalEvent):
@@ -90,6 +104,13 @@ class ProposalRejectedV1(ProposalEvent):
     reason: Annotated[str, Field(min_length=1, max_length=2000)]
 
 
+class ProposalCancelledV1(ProposalEvent):
+    """An approved job will not be built; its budget and materials are released."""
+
+    cancelled_by: Name
+    reason: Annotated[str, Field(min_length=1, max_length=2000)]
+
+
 class MaterialReservedV1(ProposalEvent):
     work_volume_m3: Annotated[float, Field(ge=0)]
     lines: tuple[MaterialLine, ...]
@@ -98,6 +119,13 @@ class MaterialReservedV1(ProposalEvent):
 
 class MaterialShortageV1(ProposalEvent):
     missing: tuple[MaterialLine, ...]
+
+
+class MaterialReleasedV1(ProposalEvent):
+    """Reserved stock went back to the warehouse (job rejected or cancelled)."""
+
+    lines: tuple[MaterialLine, ...]
+    reason: Text = ""
 
 
 class MaterialDispatchedV1(ProposalEvent):
@@ -139,6 +167,33 @@ class WorkCompletedV1(ProposalEvent):
 class WorkValidatedV1(ProposalEvent):
     validated_by: Name
     note: Text = ""
+
+
+class WorkReturnedV1(ProposalEvent):
+    """A supervisor did not accept the completion; work goes on."""
+
+    returned_by: Name
+    reason: Annotated[str, Field(min_length=1, max_length=2000)]
+
+
+class BudgetAllocatedV1(Contract):
+    """From the city's finance system: a kecamatan's yearly ceiling (pagu)."""
+
+    kecamatan: Name
+    fiscal_year: Annotated[int, Field(ge=2000, le=2100)]
+    ceiling_idr: Rupiah
+    allocated_by: Name
+    reference: Name = Field(description="the finance system's own document number")
+
+
+class StockReceivedV1(Contract):
+    """From the city's procurement or warehouse system: stock arrived at a warehouse."""
+
+    receipt_id: Name = Field(description="the sender's own id of this receipt")
+    warehouse: Name
+    supplier: Name
+    lines: Annotated[tuple[MaterialLine, ...], Field(min_length=1)]
+    received_by: Name
 
 
 class NotificationOutcomeV1(Contract):

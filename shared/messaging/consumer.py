@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
@@ -35,6 +36,8 @@ from shared.storage import inbox
 from shared.storage.unit_of_work import Transactions, UnitOfWork
 
 log = get_logger(__name__)
+# True while `faststream docs gen` builds a service (see shared.runtime.documented_app).
+DOCUMENTING: ContextVar[bool] = ContextVar("documenting", default=False)
 
 EventHandler = Callable[[ReceivedEvent, UnitOfWork], Awaitable[None]]
 
@@ -65,6 +68,16 @@ class EventConsumers:
 
         async def consume(message: RabbitMessage) -> None:
             await self._process(event_type, handler_name, handler, message)
+
+        if DOCUMENTING.get():
+            # FastStream documents a subscriber's payload from its handler's signature,
+            # but validating in FastStream would reject a bad body before it can be
+            # dead-lettered with a reason. So the running handler takes the raw message
+            # and the AsyncAPI document is built from this typed twin, which never runs.
+            async def consume(body: Any) -> None:  # type: ignore[misc]
+                raise AssertionError("documentation only")
+
+            consume.__annotations__["body"] = contracts[-1].message_model
 
         self._broker.subscriber(
             queue,

@@ -30,6 +30,7 @@ def submitted(p: Proposal) -> ev.ProposalSubmittedV1:
         work_type=d.work_type,
         dimensions=d.dimensions,
         location=d.location,
+        problem=d.problem,
         households_served=d.households_served,
         estimated_cost_idr=d.estimated_cost_idr,
         swadaya=d.swadaya,
@@ -95,6 +96,12 @@ def for_action(
             )
         case Action.REJECT:
             return ev.ProposalRejectedV1(**base, rejected_by=actor_id, reason=reason)
+        case Action.RESUBMIT:
+            return ev.ProposalResubmittedV1(**base, resubmitted_by=actor_id, note=reason)
+        case Action.WITHDRAW:
+            return ev.ProposalWithdrawnV1(**base, withdrawn_by=actor_id, reason=reason)
+        case Action.RETURN_WORK:
+            return ev.WorkReturnedV1(**base, returned_by=actor_id, reason=reason)
         case Action.START_WORK:
             return ev.WorkStartedV1(**base, started_by=actor_id)
         case Action.VALIDATE:

@@ -71,3 +71,17 @@ def test_every_published_event_is_a_persistent_send_with_its_schema(service: Pro
         schema = document["components"]["schemas"][message["payload"]["$ref"].split("/")[-1]]
         assert schema["properties"]["type"]["const"] == contract.event_type
         assert {"event_id", "type", "version", "occurred_at", "data"} <= set(schema["required"])
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_every_consumed_event_is_documented_with_its_schema(service: Producer) -> None:
+    document = json.loads((DOCS / f"{service}.json").read_text())
+    receives = [op for op in document["operations"].values() if op["action"] == "receive"]
+    assert receives, f"{service} consumes nothing?"
+    for operation in receives:
+        channel = document["channels"][operation["channel"]["$ref"].split("/")[-1]]
+        event_type = channel["address"]
+        (message_ref,) = channel["messages"].values()
+        message = document["components"]["messages"][message_ref["$ref"].split("/")[-1]]
+        schema = document["components"]["schemas"][message["payload"]["$ref"].split("/")[-1]]
+        assert schema["properties"]["type"]["const"] == event_type

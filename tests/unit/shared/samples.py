@@ -50,6 +50,35 @@ def sample_events() -> dict[str, Contract]:
             estimated_cost_idr=150_000_000,
             swadaya=SWADAYA,
         ),
+        "proposal.resubmitted": ev.ProposalResubmittedV1(
+            **KEYS, resubmitted_by="rt-head-budi", note="length corrected to 150 m"
+        ),
+        "proposal.withdrawn": ev.ProposalWithdrawnV1(
+            **KEYS, withdrawn_by="rt-head-budi", reason="a private donor paved it"
+        ),
+        "proposal.cancelled": ev.ProposalCancelledV1(
+            **KEYS, cancelled_by="city-officer-sari", reason="the land is being re-zoned"
+        ),
+        "material.released": ev.MaterialReleasedV1(
+            **KEYS, lines=BILL, reason="the job was cancelled"
+        ),
+        "work.returned": ev.WorkReturnedV1(
+            **KEYS, returned_by="pengawas-eko", reason="the last 10 m are not yet cured"
+        ),
+        "budget.allocated": ev.BudgetAllocatedV1(
+            kecamatan="Telanaipura",
+            fiscal_year=2026,
+            ceiling_idr=2_000_000_000,
+            allocated_by="bpkad-finance",
+            reference="SK-2026/017",
+        ),
+        "stock.received": ev.StockReceivedV1(
+            receipt_id="GRN-2026-0042",
+            warehouse="Gudang Kota Jambi",
+            supplier="PT Semen Padang",
+            lines=BILL,
+            received_by="gudang-dedi",
+        ),
         "proposal.verified": ev.ProposalVerifiedV1(
             **KEYS, verified_by="lurah-staff-ani", note="checked on site"
         ),
