@@ -1,5 +1,5 @@
 # The two commands of the README, and the few others a developer needs.
-.PHONY: up down test asyncapi lint
+.PHONY: up down test asyncapi bench
 
 up:            ## start MongoDB (from the wheel), the three services; uses RabbitMQ at AMQP_URL
 	@deploy/local/up.sh
@@ -12,3 +12,6 @@ test:          ## the whole suite: lint, types, contract drift, unit, integratio
 
 asyncapi:      ## regenerate the committed AsyncAPI documents from the code
 	@deploy/local/asyncapi.sh
+
+bench:         ## messaging throughput against the raw aio-pika / PyMongo baselines
+	@deploy/local/bench.sh

@@ -1,14 +1,15 @@
 """Transactional outbox: events are written with the state change that causes them.
 
 A relay (see `shared.messaging.relay`) publishes pending rows with publisher
-confirms and marks them sent. Several relays may run (one per replica): each row
-is leased atomically, so a row is published by one relay at a time; a relay that
-dies mid-publish lets the lease expire and another relay publishes again — the
-consumers' inbox makes that second copy harmless.
+confirms and marks them sent. Several relays may run (one per replica): rows are
+leased with a conditional update, so a row is published by one relay at a time; a
+relay that dies mid-publish lets the lease expire and another relay publishes
+again — the consumers' inbox makes that second copy harmless.
 """
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 
 from pymongo import ASCENDING, IndexModel
@@ -53,30 +54,43 @@ async def add(db: Database, session: AsyncClientSession, envelope: Envelope) -> 
     await db[COLLECTION].insert_one(row, session=session)
 
 
-async def claim(db: Database, owner: str, lease: timedelta) -> Document | None:
-    """Lease the oldest publishable row to `owner`, or return None."""
+async def claim(db: Database, owner: str, lease: timedelta, limit: int) -> list[Document]:
+    """Lease up to `limit` of the oldest publishable rows to `owner`, oldest first.
+
+    Three round trips for a whole batch: pick candidates, lease those still free
+    (another relay may take some in between: the filter re-checks), read back what
+    this very claim won (a fresh token, so an older lease of ours is not mixed in).
+    """
     now = datetime.now(UTC)
-    row: Document | None = await db[COLLECTION].find_one_and_update(
-        {"status": PENDING, "lease_until": {"$lte": now}},
-        {"$set": {"lease_until": now + lease, "lease_owner": owner}, "$inc": {"attempts": 1}},
-        sort=[("seq", ASCENDING)],
-        return_document=True,
+    free = {"status": PENDING, "lease_until": {"$lte": now}}
+    candidates = [
+        row["_id"]
+        async for row in db[COLLECTION].find(free, {"_id": 1}).sort("seq", ASCENDING).limit(limit)
+    ]
+    if not candidates:
+        return []
+    token = f"{owner}:{uuid.uuid4()}"
+    await db[COLLECTION].update_many(
+        {"_id": {"$in": candidates}, **free},
+        {"$set": {"lease_until": now + lease, "lease_owner": token}, "$inc": {"attempts": 1}},
     )
-    return row
+    cursor = db[COLLECTION].find({"lease_owner": token}).sort("seq", ASCENDING)
+    return [row async for row in cursor]
 
 
-async def mark_sent(db: Database, event_id: str, owner: str) -> None:
-    await db[COLLECTION].update_one(
-        {"_id": event_id, "lease_owner": owner},
-        {"$set": {"status": SENT, "sent_at": datetime.now(UTC), "last_error": None}},
-    )
+async def mark_sent(db: Database, event_ids: list[str]) -> None:
+    if event_ids:
+        await db[COLLECTION].update_many(
+            {"_id": {"$in": event_ids}, "status": PENDING},
+            {"$set": {"status": SENT, "sent_at": datetime.now(UTC), "last_error": None}},
+        )
 
 
 async def release_after_failure(
-    db: Database, event_id: str, owner: str, error: str, retry_in: timedelta
+    db: Database, event_id: str, lease_owner: str, error: str, retry_in: timedelta
 ) -> None:
     await db[COLLECTION].update_one(
-        {"_id": event_id, "lease_owner": owner},
+        {"_id": event_id, "lease_owner": lease_owner},
         {"$set": {"lease_until": datetime.now(UTC) + retry_in, "last_error": error}},
     )
 

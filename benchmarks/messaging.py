@@ -1,0 +1,245 @@
+"""Throughput of the messaging kernel against the raw aio-pika baseline, in one run.
+
+    .venv/bin/python -m benchmarks.messaging [--events 2000]
+
+Four figures, each on a fresh namespace of the same RabbitMQ and MongoDB:
+- raw publish: aio-pika, persistent, publisher confirms, one message at a time;
+- outbox relay: events committed to the outbox, published and marked sent;
+- raw consume: aio-pika consumer on a quorum queue, ack per message, same prefetch;
+- kernel consume: `EventConsumers` with a handler that writes one document —
+  parse, validate, inbox + effect in one MongoDB transaction, ack after commit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+
+import aio_pika
+from pymongo import AsyncMongoClient
+from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.read_concern import ReadConcern
+from pymongo.write_concern import WriteConcern
+
+from shared.contracts import ReceivedEvent, new_envelope
+from shared.runtime import ServiceRuntime, build_runtime
+from shared.storage import outbox
+from shared.storage.unit_of_work import UnitOfWork
+from tests.support.events import work_started
+from tests.support.infrastructure import Infrastructure, infrastructure
+from tests.support.namespace import new_namespace, remove_namespace, settings_for
+from tests.support.runtime import publish_many
+
+PREFETCH = 16
+RAW_PUBLISH = "raw publish, one confirm at a time"
+RAW_PUBLISH_PIPELINED = "raw publish, confirms pipelined"
+RELAY = "outbox relay (committed → confirmed → marked sent)"
+RAW_CONSUME = "raw consume, ack"
+RAW_CONSUME_TXN = "raw consume, same txn (inbox + effect), ack"
+KERNEL_CONSUME = "kernel consume (validate, inbox + effect txn, ack)"
+
+
+async def timed(what: Callable[[], Awaitable[None]]) -> float:
+    started = time.perf_counter()
+    await what()
+    return time.perf_counter() - started
+
+
+async def wait_until(condition: Callable[[], Awaitable[bool]], limit: float = 300) -> None:
+    deadline = time.monotonic() + limit
+    while not await condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError("benchmark did not finish")
+        await asyncio.sleep(0.01)
+
+
+def bodies(count: int) -> list[tuple[str, bytes, str | None]]:
+    envelopes = [
+        new_envelope(work_started(), producer="proposals", correlation_id=f"bench-{i}")
+        for i in range(count)
+    ]
+    return [(e.type, e.model_dump_json().encode(), str(e.event_id)) for e in envelopes]
+
+
+async def raw_publish(infra: Infrastructure, count: int, pipelined: bool = False) -> float:
+    connection = await aio_pika.connect(infra.amqp_url)
+    async with connection:
+        channel = await connection.channel(publisher_confirms=True)
+        queue = await channel.declare_queue(
+            f"{new_namespace()}.bench", durable=True, arguments={"x-queue-type": "quorum"}
+        )
+        messages = bodies(count)
+
+        def send(body: bytes, message_id: str | None) -> Awaitable[object]:
+            return channel.default_exchange.publish(
+                aio_pika.Message(
+                    body, message_id=message_id, delivery_mode=aio_pika.DeliveryMode.PERSISTENT
+                ),
+                routing_key=queue.name,
+            )
+
+        async def publish() -> None:
+            if pipelined:  # every confirm awaited together, as the relay does per batch
+                await asyncio.gather(*(send(body, mid) for _, body, mid in messages))
+                return
+            for _, body, message_id in messages:
+                await send(body, message_id)
+
+        elapsed = await timed(publish)
+        await queue.delete(if_unused=False, if_empty=False)
+    return elapsed
+
+
+async def relay_publish(infra: Infrastructure, count: int) -> float:
+    namespace = new_namespace()
+    settings = settings_for("proposals", namespace, infra.amqp_url, infra.mongodb_url)
+    runtime = build_runtime(settings, "proposals", [])
+    sink = build_runtime(
+        settings_for("materials", namespace, infra.amqp_url, infra.mongodb_url), "materials", []
+    )
+
+    async def ignore(event: ReceivedEvent, uow: UnitOfWork) -> None:
+        return None
+
+    sink.consumers.on("work.started", ignore)  # a queue to take the events
+    await sink.start()
+    await sink.broker.stop()  # keep the queue, stop consuming: only publishing is timed
+    envelopes = [
+        new_envelope(work_started(), producer="proposals", correlation_id=f"relay-{i}")
+        for i in range(count)
+    ]
+    async with runtime.mongo_client.start_session() as session:
+        for envelope in envelopes:
+            await outbox.add(runtime.db, session, envelope)
+    try:
+
+        async def drain() -> None:
+            await runtime.start()
+            await wait_until(lambda: _no_pending(runtime))
+
+        return await timed(drain)
+    finally:
+        await runtime.stop()
+        await sink.stop()
+        await remove_namespace(namespace, infra.amqp_url, infra.mongodb_url)
+
+
+async def _no_pending(runtime: ServiceRuntime) -> bool:
+    return await outbox.count_pending(runtime.db) == 0
+
+
+async def raw_consume(infra: Infrastructure, count: int, with_transaction: bool = False) -> float:
+    connection = await aio_pika.connect(infra.amqp_url)
+    async with connection:
+        channel = await connection.channel()
+        await channel.set_qos(prefetch_count=PREFETCH)
+        queue = await channel.declare_queue(
+            f"{new_namespace()}.bench", durable=True, arguments={"x-queue-type": "quorum"}
+        )
+        for _, body, message_id in bodies(count):
+            await channel.default_exchange.publish(
+                aio_pika.Message(body, message_id=message_id), routing_key=queue.name
+            )
+        seen = 0
+        done = asyncio.Event()
+        client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(infra.mongodb_url)
+        db = client[f"{new_namespace()}_bench"]
+        await db.create_collection("inbox")
+        await db.create_collection("effects")
+
+        async def write_both(session: AsyncClientSession) -> None:
+            await db["inbox"].insert_one({}, session=session)
+            await db["effects"].insert_one({}, session=session)
+
+        async def on_message(message: aio_pika.abc.AbstractIncomingMessage) -> None:
+            nonlocal seen
+            if with_transaction:  # the database work the kernel does, nothing else
+                async with client.start_session() as session:
+                    await session.with_transaction(
+                        write_both,
+                        read_concern=ReadConcern("snapshot"),
+                        write_concern=WriteConcern("majority"),
+                    )
+            await message.ack()
+            seen += 1
+            if seen == count:
+                done.set()
+
+        async def consume() -> None:
+            await queue.consume(on_message)
+            await done.wait()
+
+        elapsed = await timed(consume)
+        await queue.delete(if_unused=False, if_empty=False)
+        await client.drop_database(db.name)
+        await client.close()
+    return elapsed
+
+
+async def kernel_consume(infra: Infrastructure, count: int) -> float:
+    namespace = new_namespace()
+    settings = settings_for(
+        "materials", namespace, infra.amqp_url, infra.mongodb_url, prefetch_count=PREFETCH
+    )
+    runtime = build_runtime(settings, "materials", [])
+
+    async def record(event: ReceivedEvent, uow: UnitOfWork) -> None:
+        await uow.db["effects"].insert_one(
+            {"event": str(event.envelope.event_id)}, session=uow.session
+        )
+
+    runtime.consumers.on("work.started", record)
+    await runtime.start()
+    await runtime.broker.stop()  # declare, then fill the queue before consuming
+    await publish_many(infra, namespace, bodies(count))
+    client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(infra.mongodb_url)
+    effects = client[settings.database_name]["effects"]
+    runtime = build_runtime(settings, "materials", [])
+    runtime.consumers.on("work.started", record)
+    try:
+
+        async def consume() -> None:
+            await runtime.start()
+            await wait_until(lambda: _count_is(effects, count))
+
+        return await timed(consume)
+    finally:
+        await runtime.stop()
+        await client.close()
+        await remove_namespace(namespace, infra.amqp_url, infra.mongodb_url)
+
+
+async def _count_is(collection: object, count: int) -> bool:
+    return bool(await collection.count_documents({}) >= count)  # type: ignore[attr-defined]
+
+
+async def main(count: int) -> None:
+    with infrastructure() as infra:
+        figures = {
+            RAW_PUBLISH: await raw_publish(infra, count),
+            RAW_PUBLISH_PIPELINED: await raw_publish(infra, count, pipelined=True),
+            RELAY: await relay_publish(infra, count),
+            RAW_CONSUME: await raw_consume(infra, count),
+            RAW_CONSUME_TXN: await raw_consume(infra, count, with_transaction=True),
+            KERNEL_CONSUME: await kernel_consume(infra, count),
+        }
+    print(f"\n{count} events, prefetch {PREFETCH}, RabbitMQ + MongoDB ({infra.source})")
+    print(f"{'path':52} {'seconds':>8} {'events/s':>9}")
+    for name, seconds in figures.items():
+        print(f"{name:52} {seconds:8.2f} {count / seconds:9.0f}")
+    print(
+        f"\noutbox relay: {figures[RELAY] / figures[RAW_PUBLISH_PIPELINED]:.2f}x the time of "
+        "the pipelined raw publish"
+    )
+    print(
+        f"kernel consumer: {figures[KERNEL_CONSUME] / figures[RAW_CONSUME_TXN]:.2f}x the time "
+        "of the raw consumer doing the same transaction"
+    )
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--events", type=int, default=2000)
+    asyncio.run(main(parser.parse_args().events))
