@@ -54,6 +54,39 @@ class ServiceSettings(BaseSettings):
     outbox_batch_size: int = Field(default=100, ge=1)
     outbox_lease_seconds: float = Field(default=30.0, gt=0)
 
+    # Notification channels (the notifications service). Unconfigured means nothing is
+    # sent on that channel: its deliveries stay pending, with the reason in their log.
+    smtp_host: str = ""
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_sender: str = "Berdaya Kota Jambi <berdaya@localhost>"
+    smtp_username: str = ""
+    smtp_password: SecretStr = SecretStr("")
+    smtp_starttls: bool = False
+    # Any HTTP SMS/WhatsApp gateway: the JSON body is the template with {to}, {text},
+    # {via} (sms or whatsapp) and {delivery_id} filled in; the token goes in
+    # `<auth header>: <auth scheme> <token>`.
+    sms_gateway_url: str = ""
+    sms_gateway_token: SecretStr = SecretStr("")
+    sms_gateway_auth_header: str = "Authorization"
+    sms_gateway_auth_scheme: str = "Bearer"
+    sms_gateway_template: str = (
+        '{"to": "{to}", "text": "{text}", "channel": "{via}", "reference": "{delivery_id}"}'
+    )
+    notification_poll_seconds: float = Field(default=0.5, gt=0)
+    # Longer than any send may take (see the send timeout): a lease that expires means
+    # the sender died, and the next attempt is logged as a possible duplicate.
+    notification_lease_seconds: float = Field(default=60.0, gt=0)
+    notification_send_timeout_seconds: float = Field(default=15.0, gt=0)
+    notification_retry_max_seconds: float = Field(default=900.0, gt=0)
+    webhook_max_consecutive_failures: int = Field(default=10, ge=1)
+    # Digests go out when a period ends: each day at `digest_hour` in `digest_timezone`,
+    # each week on Monday at that hour. `digest_day_seconds` shortens the "day" so that
+    # digests can be seen without waiting (tests, demos); leave it alone in production.
+    digest_timezone: str = "Asia/Jakarta"
+    digest_hour: int = Field(default=7, ge=0, le=23)
+    digest_day_seconds: int = Field(default=86_400, ge=1)
+    digest_poll_seconds: float = Field(default=30.0, gt=0)
+
     @property
     def database_name(self) -> str:
         return f"{self.namespace}_{self.service_name}".replace("-", "_")

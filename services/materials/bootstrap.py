@@ -2,32 +2,76 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Final
 
 from fastapi import FastAPI
 from faststream import FastStream
 
-from services.materials.adapters import repository
+from services.materials.adapters import repository, stock
+from services.materials.domain.bill_of_materials import load_norm_book
+from services.materials.domain.catalogue import load_catalogue
 from services.materials.entrypoints.http import build_router
-from services.materials.service.commands import MaterialCommands, on_proposal_approved
+from services.materials.service.commands import MaterialCommands
+from services.materials.service.handlers import EventHandlers
+from services.materials.service.stockroom import Reference
 from shared.runtime import ServiceRuntime, build_runtime, documented_app
 from shared.settings import ServiceSettings
 from shared.web.app import create_app
 
 SERVICE: Final = "materials"
+DESCRIPTION: Final = """\
+Bills of materials, stock, reservations, shipments and receipts for approved jobs.
+
+* On `proposal.approved` the bill of materials is computed (SNI norms, `norms.toml`) and
+  whatever stock exists is reserved, from one or several warehouses: `material.reserved`
+  says how much of each line is taken care of — reserved, on its way or arrived —
+  (`complete` once all of it; it is sent even when nothing could be reserved yet), and
+  `material.shortage` lists what is still missing. A job that is short waits; stock that
+  arrives later (a receipt here, or `stock.received` from the city's procurement or
+  warehouse system) goes to the waiting jobs, oldest approval first, and each job that
+  gets some is announced again with `material.reserved`.
+* `proposal.rejected` / `proposal.cancelled` release the job's reservations
+  (`material.released`) to the jobs still waiting.
+* Every stock movement is an entry in the ledger (`GET /stock/ledger`): receipt,
+  reservation, release, dispatch, adjustment (with its reason).
+
+**Who does what.** Warehouse officers are city-wide — their token carries no warehouse
+claim — and receive, adjust and dispatch at any warehouse of the catalogue. The RT head of
+the job's RT confirms what arrived; a line that differs from what was sent needs a reason
+(lost, damaged, short_shipped, over_shipped), is recorded as a stock adjustment, and what
+is still owed is reserved again (or waits for stock). Stock levels, the ledger and
+shipment lists are for warehouse officers, city officers and supervisors; a job's own
+materials and shipments are open to every signed-in person.
+"""
 
 
 def build(settings: ServiceSettings | None = None) -> tuple[ServiceRuntime, FastAPI]:
     settings = settings or ServiceSettings(service_name=SERVICE)
-    runtime = build_runtime(settings, SERVICE, [repository.create_indexes])
-    runtime.consumers.on("proposal.approved", on_proposal_approved)
+    book = load_norm_book()
+    reference = Reference(book=book, catalogue=load_catalogue(book))
+    runtime = build_runtime(
+        settings,
+        SERVICE,
+        [
+            repository.create_indexes,
+            stock.create_indexes,
+            partial(stock.seed_balances, catalogue=reference.catalogue),
+        ],
+    )
+    handlers = EventHandlers(reference)
+    runtime.consumers.on("proposal.approved", handlers.on_proposal_approved)
+    runtime.consumers.on("proposal.rejected", handlers.on_proposal_rejected)
+    runtime.consumers.on("proposal.cancelled", handlers.on_proposal_cancelled)
+    runtime.consumers.on("stock.received", handlers.on_stock_received)
     app = create_app(
         runtime,
         title="Berdaya materials",
-        description="Bills of materials, shipments and receipts for approved jobs.",
+        description=DESCRIPTION,
         routers=[build_router()],
     )
-    app.state.commands = MaterialCommands(runtime.transactions)
+    app.state.reference = reference
+    app.state.commands = MaterialCommands(runtime.transactions, reference)
     return runtime, app
 
 

@@ -1,36 +1,135 @@
-"""Wires the notifications service: settings → runtime → handlers → HTTP and consumers."""
+"""Wires the notifications service: settings → runtime → handlers, dispatcher and
+digest scheduler → HTTP and consumers."""
 
 from __future__ import annotations
 
+from dataclasses import fields
 from typing import Final
 
 from fastapi import FastAPI
 from faststream import FastStream
+from faststream.specification import AsyncAPI
 
-from services.notifications.adapters import feed
-from services.notifications.entrypoints.http import build_router
+from services.notifications.adapters import deliveries, directory, endpoints, feed, proposals
+from services.notifications.adapters.senders import GatewaySender, SmtpSender, WebhookSender
+from services.notifications.domain.digests import DigestCalendar
+from services.notifications.entrypoints.http import build_routers
+from services.notifications.service.digests import DigestScheduler
+from services.notifications.service.dispatcher import Dispatcher
 from services.notifications.service.handlers import NOTIFIED_EVENTS, notify
+from services.notifications.service.people import PeopleCommands
+from services.notifications.service.webhooks import DeliveryLog, WebhookCommands
 from shared.runtime import ServiceRuntime, build_runtime, documented_app
 from shared.settings import ServiceSettings
 from shared.web.app import create_app
 
 SERVICE: Final = "notifications"
+DESCRIPTION = (
+    "Events the notifications service publishes and consumes on the one topic exchange "
+    "(routing key = event type). Every message is a JSON envelope; AMQP message_id = "
+    "event_id. notification.sent / notification.failed (one per delivery attempt, and one per "
+    "in-app entry) also go to the durable quorum queue `<namespace>.audit.notifications`, "
+    "bound to `notification.*`, for the city's audit system to read. It is a bounded "
+    "buffer (x-max-length, overflow drop-head): when nobody reads it, the oldest entries "
+    "make room; the delivery log over HTTP is the record."
+)
+
+
+class NotificationsRuntime(ServiceRuntime):
+    """The shared runtime plus what sends: the dispatcher and the digest scheduler."""
+
+    def __init__(
+        self, base: ServiceRuntime, dispatcher: Dispatcher, digests: DigestScheduler
+    ) -> None:
+        super().__init__(**{f.name: getattr(base, f.name) for f in fields(ServiceRuntime)})
+        self.dispatcher = dispatcher
+        self.digests = digests
+
+    async def start(self) -> None:
+        await super().start()
+        await self._declare_audit_queue()
+        self.dispatcher.start()
+        self.digests.start()
+
+    async def stop(self) -> None:
+        await self.digests.stop()
+        await self.dispatcher.stop()
+        await super().stop()
+
+    async def _declare_audit_queue(self) -> None:
+        # Publishes are mandatory: without a queue bound to notification.*, the
+        # audit events would stay in the outbox forever.
+        queue = await self.broker.declare_queue(self.topology.audit_queue)
+        exchange = await self.broker.declare_exchange(self.topology.events_exchange)
+        await queue.bind(exchange, routing_key=self.topology.audit_queue.routing_key)
+
+    def asyncapi_app(self, version: str = "1.0.0") -> FastStream:
+        """The shared description, plus where the audit events can be read."""
+        return FastStream(
+            self.broker,
+            specification=AsyncAPI(
+                title=f"Berdaya {SERVICE}", version=version, description=DESCRIPTION
+            ),
+        )
 
 
 def build(settings: ServiceSettings | None = None) -> tuple[ServiceRuntime, FastAPI]:
     settings = settings or ServiceSettings(service_name=SERVICE)
-    # notification.sent / notification.failed come with the delivery channels;
-    # the in-app feed alone publishes nothing yet.
-    runtime = build_runtime(settings, SERVICE, [feed.create_indexes], publishes=())
+    base = build_runtime(
+        settings,
+        SERVICE,
+        [
+            feed.create_indexes,
+            deliveries.create_indexes,
+            directory.create_indexes,
+            endpoints.create_indexes,
+            proposals.create_indexes,
+        ],
+    )
     for event_type in NOTIFIED_EVENTS:
-        runtime.consumers.on(event_type, notify)
+        base.consumers.on(event_type, notify)
+    dispatcher = _dispatcher(base, settings)
+    digests = DigestScheduler(
+        base.db,
+        base.transactions,
+        DigestCalendar(settings.digest_timezone, settings.digest_hour, settings.digest_day_seconds),
+        poll_seconds=settings.digest_poll_seconds,
+        on_built=dispatcher.nudge,
+    )
+    runtime = NotificationsRuntime(base, dispatcher, digests)
     app = create_app(
         runtime,
         title="Berdaya notifications",
-        description="Tells each person what concerns them about each job.",
-        routers=[build_router()],
+        description=(
+            "Tells each person what concerns them about each job — by e-mail, SMS/WhatsApp "
+            "and in the app, now or in a digest — and city systems by signed webhooks."
+        ),
+        routers=build_routers(),
     )
+    app.state.people = PeopleCommands(runtime.db, runtime.transactions)
+    app.state.webhooks = WebhookCommands(runtime.db, runtime.transactions, on_due=dispatcher.nudge)
+    app.state.delivery_log = DeliveryLog(runtime.db, runtime.transactions, on_due=dispatcher.nudge)
     return runtime, app
+
+
+def _dispatcher(runtime: ServiceRuntime, settings: ServiceSettings) -> Dispatcher:
+    if settings.notification_lease_seconds <= settings.notification_send_timeout_seconds:
+        # a lease shorter than a send would let a second replica send it meanwhile
+        raise ValueError(
+            "BERDAYA_NOTIFICATION_LEASE_SECONDS must be longer than "
+            "BERDAYA_NOTIFICATION_SEND_TIMEOUT_SECONDS"
+        )
+    return Dispatcher(
+        runtime.db,
+        runtime.transactions,
+        [SmtpSender(settings), GatewaySender(settings), WebhookSender(settings)],
+        service=SERVICE,
+        poll_seconds=settings.notification_poll_seconds,
+        lease_seconds=settings.notification_lease_seconds,
+        send_timeout_seconds=settings.notification_send_timeout_seconds,
+        retry_max_seconds=settings.notification_retry_max_seconds,
+        max_endpoint_failures=settings.webhook_max_consecutive_failures,
+    )
 
 
 def asyncapi_app() -> FastStream:

@@ -7,11 +7,17 @@ from typing import Final
 from fastapi import FastAPI
 from faststream import FastStream
 
-from services.proposals.adapters import repository
-from services.proposals.entrypoints.http import build_router
-from services.proposals.service.commands import ProposalCommands, on_material_fulfilled
+from services.proposals.adapters import budgets, repository
+from services.proposals.entrypoints.http import (
+    build_budget_router,
+    build_public_router,
+    build_router,
+)
+from services.proposals.service import handlers
+from services.proposals.service.commands import BudgetCommands, ProposalCommands
 from shared.runtime import ServiceRuntime, build_runtime, documented_app
 from shared.settings import ServiceSettings
+from shared.web import idempotency
 from shared.web.app import create_app
 
 SERVICE: Final = "proposals"
@@ -19,15 +25,27 @@ SERVICE: Final = "proposals"
 
 def build(settings: ServiceSettings | None = None) -> tuple[ServiceRuntime, FastAPI]:
     settings = settings or ServiceSettings(service_name=SERVICE)
-    runtime = build_runtime(settings, SERVICE, [repository.create_indexes])
-    runtime.consumers.on("material.fulfilled", on_material_fulfilled)
+    runtime = build_runtime(
+        settings,
+        SERVICE,
+        [repository.create_indexes, budgets.create_indexes, idempotency.create_indexes],
+    )
+    runtime.consumers.on("material.dispatched", handlers.on_material_dispatched)
+    runtime.consumers.on("material.delivered", handlers.on_material_delivered)
+    runtime.consumers.on("material.fulfilled", handlers.on_material_fulfilled)
+    runtime.consumers.on("budget.allocated", handlers.on_budget_allocated)
     app = create_app(
         runtime,
         title="Berdaya proposals",
-        description="Bangkit Berdaya proposals: submit, review, approve, build, hand over.",
-        routers=[build_router()],
+        description=(
+            "Bangkit Berdaya proposals: submit, review, approve, build, hand over. "
+            "Bearer tokens carry a role and an area (development tokens: "
+            "`python -m shared.web.auth --help`); /public needs none."
+        ),
+        routers=[build_router(), build_budget_router(), build_public_router()],
     )
     app.state.commands = ProposalCommands(runtime.transactions)
+    app.state.budget_commands = BudgetCommands(runtime.transactions)
     return runtime, app
 
 

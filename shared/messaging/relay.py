@@ -15,6 +15,8 @@ from shared.storage.mongo import Database, Document
 
 log = get_logger(__name__)
 MAX_RETRY_DELAY = timedelta(minutes=5)
+# How long stop() lets a publish cycle in flight finish before cancelling it.
+STOP_GRACE_SECONDS = 10.0
 
 
 def retry_delay(attempts: int) -> timedelta:
@@ -41,6 +43,7 @@ class OutboxRelay:
         self._batch_size = batch_size
         self._owner = f"{service}-{uuid.uuid4()}"
         self._wake = asyncio.Event()
+        self._stopping = False
         self._task: asyncio.Task[None] | None = None
 
     def nudge(self) -> None:
@@ -84,7 +87,7 @@ class OutboxRelay:
         )
 
     async def run(self) -> None:
-        while True:
+        while not self._stopping:
             self._wake.clear()  # before the cycle: a nudge during it is not lost
             try:
                 published = await self.relay_once()
@@ -94,15 +97,26 @@ class OutboxRelay:
                 published = 0
             if published == self._batch_size:
                 continue  # more are waiting
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancel
+            # that arrives as a nudge completes the wait, and stop() then waits forever.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self._poll_seconds)
+                async with asyncio.timeout(self._poll_seconds):
+                    await self._wake.wait()
 
     def start(self) -> None:
+        self._stopping = False
         self._task = asyncio.create_task(self.run(), name=f"{self._service}-outbox-relay")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        if self._task is None:
+            return
+        # Let a cycle in flight finish: cancelling a publish that waits for its confirm
+        # closes the AMQP channel under everyone sharing the connection (the consumers).
+        self._stopping = True
+        self._wake.set()
+        _, pending = await asyncio.wait({self._task}, timeout=STOP_GRACE_SECONDS)
+        for task in pending:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+                await task
+        self._task = None

@@ -11,6 +11,9 @@ from dataclasses import dataclass
 
 from faststream.rabbit import ExchangeType, QueueType, RabbitExchange, RabbitQueue
 
+# The audit buffer keeps at most this many messages, dropping the oldest first.
+AUDIT_QUEUE_MAX_LENGTH = 100_000
+
 
 @dataclass(frozen=True)
 class Topology:
@@ -54,4 +57,20 @@ class Topology:
             queue_type=QueueType.QUORUM,
             durable=True,
             routing_key=service,
+        )
+
+    @property
+    def audit_queue(self) -> RabbitQueue:
+        """`notification.sent` / `notification.failed` for the city's audit system.
+
+        Declared by the notifications service so that its mandatory publishes always
+        have a taker; bounded and dropping the oldest, so that an absent reader cannot
+        fill the broker (an audit buffer, not a store of record).
+        """
+        return RabbitQueue(
+            f"{self.namespace}.audit.notifications",
+            queue_type=QueueType.QUORUM,
+            durable=True,
+            routing_key="notification.*",
+            arguments={"x-max-length": AUDIT_QUEUE_MAX_LENGTH, "x-overflow": "drop-head"},
         )

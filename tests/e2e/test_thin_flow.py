@@ -65,6 +65,19 @@ def test_a_road_goes_from_proposal_to_completion_across_three_services(
     materials = httpx.Client(base_url=system["materials"].url, timeout=10)
     notifications = httpx.Client(base_url=system["notifications"].url, timeout=10)
 
+    # the warehouse holds the road's materials before the city approves (approvals reserve)
+    stock = [("cement", 493), ("sand", 41.1), ("gravel", 43.3)]
+    received = materials.post(
+        "/stock/receipts",
+        json={
+            "warehouse": "Gudang Kota Jambi",
+            "supplier": "CV Bangun Jaya",
+            "lines": [{"item": item, "quantity": quantity} for item, quantity in stock],
+        },
+        headers=auth(WAREHOUSE_OFFICER),
+    )
+    assert received.status_code == 201, received.text
+
     created = proposals.post("/proposals", json=road_proposal(), headers=auth(RT_HEAD))
     assert created.status_code == 201, created.text
     proposal_id = created.json()["proposal"]["id"]
@@ -79,6 +92,11 @@ def test_a_road_goes_from_proposal_to_completion_across_three_services(
 
     act("verify", KELURAHAN_OFFICER)
     act("endorse", KECAMATAN_OFFICER)
+    # the city sets Telanaipura's 2026 ceiling: an approval reserves its budget against it
+    ceiling = proposals.put(
+        "/budgets/Telanaipura/2026", json={"ceiling_idr": 500_000_000}, headers=auth(CITY_OFFICER)
+    )
+    assert ceiling.status_code == 200, ceiling.text
     approved = act("approve", CITY_OFFICER, {"budget_idr": 150_000_000, "fiscal_year": 2026})
     assert approved["state"] == "approved"
 
@@ -117,8 +135,8 @@ def test_a_road_goes_from_proposal_to_completion_across_three_services(
         "work/progress",
         RT_HEAD,
         {
-            "percent": 60,
-            "note": "120 m poured",
+            "percent": 100,  # completion needs 100 %
+            "note": "150 m poured",
             "volunteers": 35,
             "labour_days": 70,
             "photos": ["photo://day-3.jpg"],

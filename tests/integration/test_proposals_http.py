@@ -6,15 +6,19 @@ import json
 from collections.abc import AsyncIterator
 
 import httpx
+import pytest
 import pytest_asyncio
 
 from shared.identity import Actor
 from tests.support.infrastructure import Infrastructure
 from tests.support.people import (
     CITY_OFFICER,
+    KECAMATAN_OFFICER,
     KELURAHAN_OFFICER,
     OTHER_KECAMATAN_OFFICER,
+    RESIDENT,
     RT_HEAD,
+    SUPERVISOR,
     auth,
     road_proposal,
 )
@@ -130,3 +134,53 @@ async def test_health_and_readiness(api: httpx.AsyncClient) -> None:
     assert ready.json()["checks"] == {"rabbitmq": True, "mongodb": True}
     metrics = await api.get("/metrics")
     assert "berdaya_events_consumed_total" in metrics.text
+
+
+async def endorsed(api: httpx.AsyncClient) -> str:
+    proposal_id: str = (await submit(api)).json()["proposal"]["id"]
+    for path, actor in (("verify", KELURAHAN_OFFICER), ("endorse", KECAMATAN_OFFICER)):
+        response = await api.post(f"/proposals/{proposal_id}/{path}", json={}, headers=auth(actor))
+        assert response.status_code == 200, response.text
+    return proposal_id
+
+
+@pytest.mark.parametrize("path", ["approve", "reject"])
+async def test_only_a_city_officer_approves_or_rejects(api: httpx.AsyncClient, path: str) -> None:
+    proposal_id = await endorsed(api)
+    body = {"budget_idr": 100_000_000} if path == "approve" else {"reason": "not needed"}
+    for actor in (KECAMATAN_OFFICER, SUPERVISOR, RT_HEAD):
+        response = await api.post(
+            f"/proposals/{proposal_id}/{path}", json=body, headers=auth(actor)
+        )
+        assert response.status_code == 403
+        assert response.json()["detail"] == f"only city_officer may {path} a proposal"
+
+
+async def test_a_resident_cannot_submit_or_review(api: httpx.AsyncClient) -> None:
+    refused = await submit(api, RESIDENT)
+    assert refused.status_code == 403
+    assert "only an RT head" in refused.json()["detail"]
+    proposal_id = (await submit(api)).json()["proposal"]["id"]
+    verify = await api.post(f"/proposals/{proposal_id}/verify", json={}, headers=auth(RESIDENT))
+    assert verify.status_code == 403
+
+
+async def test_a_rejection_needs_a_public_reason(api: httpx.AsyncClient) -> None:
+    proposal_id = await endorsed(api)
+    response = await api.post(
+        f"/proposals/{proposal_id}/reject", json={}, headers=auth(CITY_OFFICER)
+    )
+    assert response.status_code == 422
+    assert response.json()["detail"] == "reject needs a reason the proposer can act on"
+
+
+async def test_the_openapi_document_lists_every_action_and_the_idempotency_key(
+    api: httpx.AsyncClient,
+) -> None:
+    document = (await api.get("/openapi.json")).json()
+    paths = document["paths"]
+    for action in ("verify", "endorse", "return", "reject", "resubmit", "withdraw", "cancel"):
+        parameters = paths[f"/proposals/{{proposal_id}}/{action}"]["post"]["parameters"]
+        assert "Idempotency-Key" in {p["name"] for p in parameters}
+    assert "put" in paths["/budgets/{kecamatan}/{fiscal_year}"]
+    assert {"/public/proposals", "/public/proposals.csv", "/public/kecamatan-totals"} <= set(paths)

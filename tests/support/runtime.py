@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 
 import aio_pika
 from fastapi import FastAPI
+from httpx import ASGITransport, AsyncClient
 
 from shared.contracts import Envelope
 from shared.messaging.topology import Topology
@@ -75,3 +76,10 @@ async def publish_envelopes(
         namespace,
         [(e.type, e.model_dump_json().encode(), str(e.event_id)) for e in envelopes],
     )
+
+
+@asynccontextmanager
+async def asgi_client(app: FastAPI, base_url: str = "http://service") -> AsyncIterator[AsyncClient]:
+    """An HTTP client that calls `app` in-process (its runtime must be started)."""
+    async with AsyncClient(transport=ASGITransport(app=app), base_url=base_url) as client:
+        yield client

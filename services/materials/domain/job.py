@@ -1,35 +1,61 @@
-"""A job's materials: what the bill of materials asks for, what was sent, what arrived.
+"""A job's materials: what the bill of materials asks for, what is reserved where, what was
+sent, what arrived.
 
-Pure rules, no I/O. Quantities are in each item's shipping unit (bags, m³).
+Pure rules, no I/O. Quantities are in each item's shipping unit (bags, m³). Per line:
+
+* ``required``  — the bill of materials (waste included);
+* ``reserved``  — held for this job at one or more warehouses, not yet sent;
+* ``in transit``— on a truck (``MaterialJob.in_transit``);
+* ``received``  — confirmed by the RT head;
+* ``short``     — still to reserve: ``required - received - in transit - reserved``.
+
+A job never holds more than its bill: reservations cover at most what is neither received
+nor on its way. A delivery that arrives short re-opens the difference, which then needs a
+reservation of its own before it can be sent again (the stock reserved before went out on
+the truck).
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, computed_field
 
+from services.materials.domain.stock import (
+    EPSILON,
+    Allocation,
+    DeliveryReason,
+    rounded,
+    totals,
+)
 from shared.contracts.events import ProposalKeys
 from shared.contracts.types import Area, MaterialLine, ReceivedLine
 from shared.errors import Conflict, Unprocessable
 
-EPSILON = 1e-9
-DiscrepancyReason = Literal["lost", "damaged", "short_shipped", "over_shipped"]
+JobStatus = Literal["waiting", "reserved", "fulfilled", "cancelled"]
 
 
 class JobLine(BaseModel):
     item: str
     unit: str
     required: float
-    reserved: float = 0
+    reserved_at: dict[str, float] = Field(
+        default_factory=dict, description="warehouse → quantity held for the job, not yet sent"
+    )
+    dispatched: float = Field(default=0, description="sent, over all shipments")
     received: float = 0
+
+    @property
+    def reserved(self) -> float:
+        return rounded(sum(self.reserved_at.values()))
 
     @property
     def outstanding(self) -> float:
         """Still owed to the site."""
-        return max(self.required - self.received, 0.0)
+        return max(rounded(self.required - self.received), 0.0)
 
 
 class ShipmentLine(BaseModel):
@@ -42,7 +68,7 @@ class Receipt(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     item: str
     received: Annotated[float, Field(ge=0)]
-    discrepancy_reason: DiscrepancyReason | None = None
+    discrepancy_reason: DeliveryReason | None = None
 
 
 class Shipment(BaseModel):
@@ -67,10 +93,28 @@ class MaterialJob(BaseModel):
     proposer_id: str
     work_volume_m3: float
     norm: str
+    approved_at: datetime
+    """When the city approved it: waiting jobs get arriving stock oldest first."""
     lines: list[JobLine]
     in_transit: dict[str, float] = Field(default_factory=dict)  # item → quantity on the road
     fulfilled: bool = False
+    cancelled: bool = False
     revision: int = 0
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def status(self) -> JobStatus:
+        if self.cancelled:
+            return "cancelled"
+        if self.fulfilled:
+            return "fulfilled"
+        return "waiting" if self.shortfall() else "reserved"
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def waiting(self) -> bool:
+        """Stored, so that arriving stock finds the jobs waiting for it by an index."""
+        return self.status == "waiting"
 
     def keys(self) -> ProposalKeys:
         return {"proposal_id": self.proposal_id, "area": self.area, "proposer_id": self.proposer_id}
@@ -84,9 +128,94 @@ class MaterialJob(BaseModel):
             f"({', '.join(line.item for line in self.lines)})"
         )
 
-    def dispatchable(self, item: str) -> float:
+    # ----------------------------------------------------------------------------------
+    # reservations
+    # ----------------------------------------------------------------------------------
+
+    def unsent(self, item: str) -> float:
+        """Owed to the site and not on a truck: what reservations may cover."""
         line = self.line(item)
-        return max(line.outstanding - self.in_transit.get(item, 0.0), 0.0)
+        return max(rounded(line.outstanding - self.in_transit.get(item, 0.0)), 0.0)
+
+    def shortfall(self) -> dict[str, float]:
+        """Item → quantity still to reserve (nothing for a cancelled or fulfilled job)."""
+        if self.cancelled or self.fulfilled:
+            return {}
+        short = {line.item: rounded(self.unsent(line.item) - line.reserved) for line in self.lines}
+        return {item: q for item, q in short.items() if q > EPSILON}
+
+    def reserve(self, allocations: Iterable[Allocation]) -> None:
+        """Hold stock for the job; never beyond its bill."""
+        allocations = list(allocations)
+        short = self.shortfall()
+        for item, quantity in totals(allocations).items():
+            room = short.get(item, 0.0)
+            if quantity > room + EPSILON:
+                raise Conflict(
+                    f"cannot reserve {quantity:g} {self.line(item).unit} of {item} for job "
+                    f"{self.proposal_id}: only {room:g} is still unreserved"
+                )
+        for a in allocations:
+            held = self.line(a.item).reserved_at
+            held[a.warehouse] = rounded(held.get(a.warehouse, 0.0) + a.quantity)
+
+    def release_all(self) -> list[Allocation]:
+        """Give every reservation back; returns what was released."""
+        released = [
+            Allocation(warehouse, line.item, quantity)
+            for line in self.lines
+            for warehouse, quantity in line.reserved_at.items()
+            if quantity > EPSILON
+        ]
+        for line in self.lines:
+            line.reserved_at = {}
+        return released
+
+    def cancel(self) -> list[Allocation]:
+        """The job will not be built: nothing more is reserved or sent."""
+        self.cancelled = True
+        return self.release_all()
+
+    def surplus(self) -> list[Allocation]:
+        """Reservations beyond what the site is still owed (after an over-delivery), taken
+        off the job — most recent warehouse first — and returned for release."""
+        released: list[Allocation] = []
+        for line in self.lines:
+            excess = rounded(line.reserved - self.unsent(line.item))
+            for warehouse in reversed(list(line.reserved_at)):
+                if excess <= EPSILON:
+                    break
+                take = min(excess, line.reserved_at[warehouse])
+                released.append(Allocation(warehouse, line.item, rounded(take)))
+                self._unhold(line, warehouse, take)
+                excess = rounded(excess - take)
+        return released
+
+    def secured(self) -> tuple[MaterialLine, ...]:
+        """Per line, how much of the bill is taken care of: arrived, on its way or reserved."""
+        return tuple(
+            MaterialLine(
+                item=line.item,
+                unit=line.unit,
+                quantity=min(
+                    line.required,
+                    rounded(line.received + self.in_transit.get(line.item, 0.0) + line.reserved),
+                ),
+            )
+            for line in self.lines
+        )
+
+    def missing(self) -> tuple[MaterialLine, ...]:
+        short = self.shortfall()
+        return tuple(
+            MaterialLine(item=line.item, unit=line.unit, quantity=short[line.item])
+            for line in self.lines
+            if line.item in short
+        )
+
+    # ----------------------------------------------------------------------------------
+    # shipments
+    # ----------------------------------------------------------------------------------
 
     def dispatch(
         self,
@@ -97,32 +226,36 @@ class MaterialJob(BaseModel):
         now: datetime,
         note: str = "",
     ) -> Shipment:
-        """Put materials on a truck; without lines, everything still owed goes."""
+        """Put what is reserved at ``warehouse`` on a truck; without lines, all of it goes."""
+        if self.cancelled:
+            raise Conflict("this job was cancelled; nothing more is sent to it")
         if self.fulfilled:
             raise Conflict("every material of this job has arrived already")
         wanted = requested or [
-            ShipmentLine(item=line.item, quantity=self.dispatchable(line.item))
+            ShipmentLine(item=line.item, quantity=line.reserved_at[warehouse])
             for line in self.lines
-            if self.dispatchable(line.item) > EPSILON
+            if line.reserved_at.get(warehouse, 0.0) > EPSILON
         ]
         if not wanted:
-            raise Conflict("nothing left to dispatch: the rest is already on its way")
-        totals: dict[str, float] = {}
-        for request in wanted:  # check every line before changing anything
-            totals[request.item] = totals.get(request.item, 0.0) + request.quantity
-        for item, quantity in totals.items():
-            room = self.dispatchable(item)
+            raise Conflict(self._nothing_reserved_at(warehouse))
+        quantities = totals(Allocation(warehouse, r.item, r.quantity) for r in wanted)
+        for item, quantity in quantities.items():  # check every line before changing anything
+            room = self.line(item).reserved_at.get(warehouse, 0.0)
             if quantity > room + EPSILON:
                 raise Unprocessable(
-                    f"cannot send {quantity:g} of {item}: only {room:g} "
-                    "is still owed and not already on its way"
+                    f"cannot send {quantity:g} of {item} from {warehouse}: only {room:g} "
+                    "is reserved there for this job"
                 )
         lines = [
             MaterialLine(item=item, unit=self.line(item).unit, quantity=quantity)
-            for item, quantity in totals.items()
+            for item, quantity in quantities.items()
         ]
-        for line in lines:
-            self.in_transit[line.item] = self.in_transit.get(line.item, 0.0) + line.quantity
+        for sent in lines:
+            line = self.line(sent.item)
+            self._unhold(line, warehouse, sent.quantity)
+            line.dispatched = rounded(line.dispatched + sent.quantity)
+            on_road = self.in_transit.get(sent.item, 0.0) + sent.quantity
+            self.in_transit[sent.item] = rounded(on_road)
         return Shipment(
             id=shipment_id,
             proposal_id=self.proposal_id,
@@ -138,7 +271,10 @@ class MaterialJob(BaseModel):
     ) -> list[ReceivedLine]:
         """The RT head confirms what arrived; a difference needs a reason and stays owed."""
         if shipment.status == "received":
-            raise Conflict(f"shipment {shipment.id} was confirmed already")
+            raise Conflict(
+                f"shipment {shipment.id} was confirmed already "
+                f"(by {shipment.received_by}); nothing was counted twice"
+            )
         if shipment.proposal_id != self.proposal_id:
             raise Unprocessable(f"shipment {shipment.id} belongs to another job")
         by_item = {r.item: r for r in receipts}
@@ -149,8 +285,10 @@ class MaterialJob(BaseModel):
             raise Unprocessable(f"not on this shipment: {', '.join(sorted(unknown))}")
         result = [_received(sent, by_item.get(sent.item)) for sent in shipment.lines]
         for line in result:  # all lines checked: now count them
-            self.in_transit[line.item] = max(self.in_transit.get(line.item, 0.0) - line.sent, 0.0)
-            self.line(line.item).received += line.received
+            left = self.in_transit.get(line.item, 0.0) - line.sent
+            self.in_transit[line.item] = max(rounded(left), 0.0)
+            job_line = self.line(line.item)
+            job_line.received = rounded(job_line.received + line.received)
         shipment.status = "received"
         shipment.received_lines = result
         shipment.received_by = received_by
@@ -159,6 +297,33 @@ class MaterialJob(BaseModel):
 
     def everything_arrived(self) -> bool:
         return all(line.outstanding <= EPSILON for line in self.lines)
+
+    def fulfil(self) -> bool:
+        """Mark the job fulfilled once everything arrived; True only the first time."""
+        if self.fulfilled or self.cancelled or not self.everything_arrived():
+            return False
+        self.fulfilled = True
+        return True
+
+    def _unhold(self, line: JobLine, warehouse: str, quantity: float) -> None:
+        left = rounded(line.reserved_at.get(warehouse, 0.0) - quantity)
+        if left > EPSILON:
+            line.reserved_at[warehouse] = left
+        else:
+            line.reserved_at.pop(warehouse, None)
+
+    def _nothing_reserved_at(self, warehouse: str) -> str:
+        elsewhere = sorted(
+            {w for line in self.lines for w, q in line.reserved_at.items() if q > EPSILON}
+        )
+        message = f"nothing is reserved for this job at {warehouse}"
+        if elsewhere:
+            return f"{message}; its stock is reserved at {', '.join(elsewhere)}"
+        short = self.shortfall()
+        if short:
+            waiting = ", ".join(f"{q:g} {self.line(i).unit} of {i}" for i, q in short.items())
+            return f"{message}; it is waiting for stock: {waiting}"
+        return f"{message}; the rest is on its way or has arrived"
 
 
 def _received(sent: MaterialLine, receipt: Receipt | None) -> ReceivedLine:
@@ -170,6 +335,13 @@ def _received(sent: MaterialLine, receipt: Receipt | None) -> ReceivedLine:
         raise Unprocessable(
             f"{sent.item}: {receipt.received:g} received but {sent.quantity:g} sent; "
             "give a discrepancy_reason (lost, damaged, short_shipped, over_shipped)"
+        )
+    if differs and (receipt.received > sent.quantity) != (
+        receipt.discrepancy_reason == "over_shipped"
+    ):
+        raise Unprocessable(
+            f"{sent.item}: {receipt.received:g} received and {sent.quantity:g} sent; "
+            "over_shipped is the reason for receiving more than was sent, and only for that"
         )
     return ReceivedLine(
         item=sent.item,

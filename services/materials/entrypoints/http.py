@@ -1,25 +1,55 @@
-"""HTTP API of the materials service: warehouse officers ship, RT heads confirm receipt."""
+"""HTTP API of the materials service: warehouse officers keep stock and ship, RT heads
+confirm what arrived, everyone concerned reads a job's materials."""
 
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from datetime import datetime
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Request, status
+from fastapi import APIRouter, Query, Request, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.materials.adapters.repository import MaterialsRepository
-from services.materials.domain.job import MaterialJob, Receipt, Shipment, ShipmentLine
+from services.materials.adapters.stock import StockRepository
+from services.materials.domain.catalogue import StockItem, Warehouse
+from services.materials.domain.job import JobStatus, MaterialJob, Receipt, Shipment, ShipmentLine
+from services.materials.domain.stock import CountReason, LedgerEntry, LedgerKind, Level
 from services.materials.service.commands import MaterialCommands
+from services.materials.service.stock_receipts import IncomingLine
+from services.materials.service.stockroom import Reference
+from shared.contracts.types import Area
+from shared.errors import Forbidden
+from shared.identity import Actor, Role
+from shared.storage.mongo import Document
 from shared.web.app import CorrelationId
 from shared.web.auth import CurrentActor
+
+# Who may read stock levels, the ledger and shipment lists: those who keep, oversee or
+# audit the stock. A job's own materials and shipments are open to every signed-in person,
+# as proposals are.
+STOCK_READERS = frozenset({Role.WAREHOUSE_OFFICER, Role.CITY_OFFICER, Role.SUPERVISOR})
+Page = Annotated[int, Query(ge=1)]
+PageSize = Annotated[int, Query(ge=1, le=500)]
+Quantity = Annotated[float, Field(gt=0, le=1_000_000, allow_inf_nan=False)]
+
+
+def _require_stock_reader(actor: Actor) -> None:
+    if actor.role not in STOCK_READERS:
+        allowed = ", ".join(sorted(r.value for r in STOCK_READERS))
+        raise Forbidden(f"stock levels, the ledger and shipment lists are for {allowed}")
+
+
+# --------------------------------------------------------------------------------------
+# requests
+# --------------------------------------------------------------------------------------
 
 
 class DispatchRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     warehouse: Annotated[str, Field(min_length=1, max_length=120)]
     lines: list[ShipmentLine] | None = Field(
-        default=None, description="omit to send everything still owed"
+        default=None, description="omit to send everything reserved for the job at the warehouse"
     )
     note: Annotated[str, Field(max_length=2000)] = Field(
         default="", description="vehicle, driver, expected arrival"
@@ -31,30 +61,124 @@ class ReceiptRequest(BaseModel):
     lines: Annotated[list[Receipt], Field(min_length=1)]
 
 
+class StockLine(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    item: Annotated[str, Field(min_length=1, max_length=120)]
+    quantity: Quantity
+
+
+class StockReceiptRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    receipt_id: Annotated[str, Field(min_length=1, max_length=120)] | None = Field(
+        default=None,
+        description="the delivery note's number; a receipt id is counted once "
+        "(sending it again is refused), omit it to get a fresh one",
+    )
+    warehouse: Annotated[str, Field(min_length=1, max_length=120)]
+    supplier: Annotated[str, Field(min_length=1, max_length=120)]
+    lines: Annotated[list[StockLine], Field(min_length=1, max_length=50)]
+    note: Annotated[str, Field(max_length=2000)] = ""
+
+
+class AdjustmentRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    warehouse: Annotated[str, Field(min_length=1, max_length=120)]
+    item: Annotated[str, Field(min_length=1, max_length=120)]
+    quantity: Annotated[float, Field(ge=-1_000_000, le=1_000_000, allow_inf_nan=False)] = Field(
+        description="the difference counted: positive when more was found, negative when less"
+    )
+    reason: CountReason
+    note: Annotated[str, Field(max_length=2000)] = ""
+
+
+# --------------------------------------------------------------------------------------
+# views
+# --------------------------------------------------------------------------------------
+
+
 class JobLineView(BaseModel):
     item: str
     unit: str
-    required: float
-    reserved: float
+    required: float = Field(description="the bill of materials, waste included")
+    reserved: float = Field(description="held for the job at a warehouse, not yet sent")
+    reserved_at: dict[str, float] = Field(description="warehouse → reserved there")
+    sent: float = Field(description="dispatched, over all shipments")
     in_transit: float
     received: float
-    outstanding: float
+    outstanding: float = Field(description="still owed to the site: required - received")
+    short: float = Field(description="still to reserve when stock arrives")
 
 
 class JobView(BaseModel):
     proposal_id: uuid.UUID
+    status: JobStatus
     norm: str
     work_volume_m3: float
+    approved_at: datetime
     fulfilled: bool
     lines: list[JobLineView]
     shipments: list[Shipment]
 
 
+class JobSummary(BaseModel):
+    proposal_id: uuid.UUID
+    status: JobStatus
+    area: Area
+    approved_at: datetime
+    short: dict[str, float]
+
+
+class JobPage(BaseModel):
+    items: list[JobSummary]
+    total: int
+    page: int
+    page_size: int
+
+
+class BalanceView(BaseModel):
+    warehouse: str
+    item: str
+    unit: str
+    on_hand: float
+    reserved: float
+    available: float
+
+
+class LedgerPage(BaseModel):
+    items: list[LedgerEntry]
+    total: int
+    page: int
+    page_size: int
+
+
+class ShipmentPage(BaseModel):
+    items: list[Shipment]
+    total: int
+    page: int
+    page_size: int
+
+
+class CatalogueView(BaseModel):
+    warehouses: list[Warehouse]
+    items: list[StockItem]
+
+
+class StockReceiptView(BaseModel):
+    receipt_id: str
+    entries: list[LedgerEntry]
+    jobs_topped_up: list[uuid.UUID] = Field(
+        description="waiting jobs that got some of this stock, oldest approval first"
+    )
+
+
 def _view(job: MaterialJob, shipments: list[Shipment]) -> JobView:
+    short = job.shortfall()
     return JobView(
         proposal_id=job.proposal_id,
+        status=job.status,
         norm=job.norm,
         work_volume_m3=job.work_volume_m3,
+        approved_at=job.approved_at,
         fulfilled=job.fulfilled,
         shipments=shipments,
         lines=[
@@ -63,12 +187,27 @@ def _view(job: MaterialJob, shipments: list[Shipment]) -> JobView:
                 unit=line.unit,
                 required=line.required,
                 reserved=line.reserved,
+                reserved_at=line.reserved_at,
+                sent=line.dispatched,
                 in_transit=job.in_transit.get(line.item, 0.0),
                 received=line.received,
                 outstanding=line.outstanding,
+                short=short.get(line.item, 0.0),
             )
             for line in job.lines
         ],
+    )
+
+
+def _balance(document: Document) -> BalanceView:
+    level = Level(on_hand=float(document["on_hand"]), reserved=float(document["reserved"]))
+    return BalanceView(
+        warehouse=str(document["warehouse"]),
+        item=str(document["item"]),
+        unit=str(document["unit"]),
+        on_hand=level.on_hand,
+        reserved=level.reserved,
+        available=level.available,
     )
 
 
@@ -77,10 +216,49 @@ def _commands(request: Request) -> MaterialCommands:
     return commands
 
 
-def build_router() -> APIRouter:
-    router = APIRouter(tags=["materials"])
+def _reference(request: Request) -> Reference:
+    reference: Reference = request.app.state.reference
+    return reference
 
-    @router.get("/jobs/{proposal_id}", summary="A job's bill of materials and its shipments")
+
+def build_router() -> APIRouter:
+    router = APIRouter()
+    _job_routes(router)
+    _shipment_routes(router)
+    _stock_routes(router)
+    return router
+
+
+def _job_routes(router: APIRouter) -> None:
+    @router.get("/jobs", tags=["jobs"], summary="Jobs, newest approval first; ?status=waiting")
+    async def list_jobs(
+        request: Request,
+        actor: CurrentActor,
+        status: JobStatus | None = None,
+        page: Page = 1,
+        page_size: PageSize = 50,
+    ) -> JobPage:
+        _require_stock_reader(actor)
+        jobs, total = await MaterialsRepository(request.app.state.runtime.db).list_jobs(
+            status, skip=(page - 1) * page_size, limit=page_size
+        )
+        items = [
+            JobSummary(
+                proposal_id=job.proposal_id,
+                status=job.status,
+                area=job.area,
+                approved_at=job.approved_at,
+                short=job.shortfall(),
+            )
+            for job in jobs
+        ]
+        return JobPage(items=items, total=total, page=page, page_size=page_size)
+
+    @router.get(
+        "/jobs/{proposal_id}",
+        tags=["jobs"],
+        summary="A job's bill of materials: reserved / sent / received / outstanding per line",
+    )
     async def get_job(proposal_id: uuid.UUID, request: Request, _: CurrentActor) -> JobView:
         repository = MaterialsRepository(request.app.state.runtime.db)
         job = await repository.get_job(proposal_id)
@@ -88,6 +266,7 @@ def build_router() -> APIRouter:
 
     @router.post(
         "/jobs/{proposal_id}/shipments",
+        tags=["shipments"],
         status_code=status.HTTP_201_CREATED,
         summary="A warehouse officer dispatches a shipment to the site",
     )
@@ -107,12 +286,36 @@ def build_router() -> APIRouter:
             note=body.note,
         )
 
-    @router.get("/shipments/{shipment_id}", summary="One shipment")
+
+def _shipment_routes(router: APIRouter) -> None:
+    @router.get("/shipments", tags=["shipments"], summary="Shipments, e.g. ?status=in_transit")
+    async def list_shipments(
+        request: Request,
+        actor: CurrentActor,
+        status: Literal["in_transit", "received"] | None = None,
+        warehouse: str | None = None,
+        proposal_id: uuid.UUID | None = None,
+        page: Page = 1,
+        page_size: PageSize = 50,
+    ) -> ShipmentPage:
+        _require_stock_reader(actor)
+        name = _reference(request).catalogue.warehouse(warehouse) if warehouse else None
+        items, total = await MaterialsRepository(request.app.state.runtime.db).list_shipments(
+            status=status,
+            warehouse=name,
+            proposal_id=proposal_id,
+            skip=(page - 1) * page_size,
+            limit=page_size,
+        )
+        return ShipmentPage(items=items, total=total, page=page, page_size=page_size)
+
+    @router.get("/shipments/{shipment_id}", tags=["shipments"], summary="One shipment")
     async def get_shipment(shipment_id: uuid.UUID, request: Request, _: CurrentActor) -> Shipment:
         return await MaterialsRepository(request.app.state.runtime.db).get_shipment(shipment_id)
 
     @router.post(
         "/shipments/{shipment_id}/receipt",
+        tags=["shipments"],
         summary="The RT head confirms what arrived, line by line",
     )
     async def confirm_receipt(
@@ -126,4 +329,100 @@ def build_router() -> APIRouter:
             shipment_id, actor, correlation_id, body.lines
         )
 
-    return router
+
+def _stock_routes(router: APIRouter) -> None:
+    @router.get("/catalogue", tags=["stock"], summary="Warehouses and stocked items")
+    async def catalogue(request: Request, _: CurrentActor) -> CatalogueView:
+        reference = _reference(request)
+        return CatalogueView(
+            warehouses=list(reference.catalogue.warehouses),
+            items=list(reference.catalogue.items.values()),
+        )
+
+    @router.get("/stock", tags=["stock"], summary="Stock per warehouse: on hand, reserved, free")
+    async def stock(
+        request: Request,
+        actor: CurrentActor,
+        warehouse: str | None = None,
+        item: str | None = None,
+    ) -> list[BalanceView]:
+        _require_stock_reader(actor)
+        catalogue = _reference(request).catalogue
+        name = catalogue.warehouse(warehouse) if warehouse else None
+        code = catalogue.item(item).code if item else None
+        documents = await StockRepository(request.app.state.runtime.db).balances(name, code)
+        return [_balance(d) for d in documents]
+
+    @router.get("/stock/ledger", tags=["stock"], summary="Stock movements, newest first")
+    async def ledger(
+        request: Request,
+        actor: CurrentActor,
+        warehouse: str | None = None,
+        item: str | None = None,
+        kind: LedgerKind | None = None,
+        proposal_id: uuid.UUID | None = None,
+        shipment_id: uuid.UUID | None = None,
+        page: Page = 1,
+        page_size: PageSize = 100,
+    ) -> LedgerPage:
+        _require_stock_reader(actor)
+        catalogue = _reference(request).catalogue
+        entries, total = await StockRepository(request.app.state.runtime.db).entries(
+            warehouse=catalogue.warehouse(warehouse) if warehouse else None,
+            item=catalogue.item(item).code if item else None,
+            kind=kind,
+            proposal_id=proposal_id,
+            shipment_id=shipment_id,
+            skip=(page - 1) * page_size,
+            limit=page_size,
+        )
+        return LedgerPage(items=entries, total=total, page=page, page_size=page_size)
+
+    @router.post(
+        "/stock/receipts",
+        tags=["stock"],
+        status_code=status.HTTP_201_CREATED,
+        summary="A warehouse officer receives stock from a supplier",
+    )
+    async def receive(
+        body: StockReceiptRequest,
+        request: Request,
+        actor: CurrentActor,
+        correlation_id: CorrelationId,
+    ) -> StockReceiptView:
+        outcome = await _commands(request).receive_stock(
+            actor,
+            correlation_id,
+            receipt_id=body.receipt_id,
+            warehouse=body.warehouse,
+            supplier=body.supplier,
+            lines=[IncomingLine(item=line.item, quantity=line.quantity) for line in body.lines],
+            note=body.note,
+        )
+        return StockReceiptView(
+            receipt_id=outcome.receipt_id,
+            entries=outcome.entries,
+            jobs_topped_up=[job.proposal_id for job in outcome.topped_up],
+        )
+
+    @router.post(
+        "/stock/adjustments",
+        tags=["stock"],
+        status_code=status.HTTP_201_CREATED,
+        summary="A warehouse officer corrects a level after counting, with a reason",
+    )
+    async def adjust(
+        body: AdjustmentRequest,
+        request: Request,
+        actor: CurrentActor,
+        correlation_id: CorrelationId,
+    ) -> LedgerEntry:
+        return await _commands(request).adjust_stock(
+            actor,
+            correlation_id,
+            warehouse=body.warehouse,
+            item=body.item,
+            quantity=body.quantity,
+            reason=body.reason,
+            note=body.note,
+        )

@@ -1,91 +1,113 @@
-"""Use cases of the materials service."""
+"""Use cases of the materials service that people start over HTTP: each loads, applies
+the domain rules, saves, records its stock movements and emits — in one transaction."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from functools import cache
 
-from services.materials.adapters.repository import MaterialsRepository
-from services.materials.domain.bill_of_materials import (
-    BillOfMaterials,
-    NormBook,
-    WorkDimensions,
-    compute_bill_of_materials,
-    load_norm_book,
+from services.materials.domain.job import MaterialJob, Receipt, Shipment, ShipmentLine
+from services.materials.domain.stock import (
+    Allocation,
+    CountReason,
+    LedgerEntry,
+    rounded,
 )
-from services.materials.domain.job import JobLine, MaterialJob, Receipt, Shipment, ShipmentLine
-from shared.contracts import ReceivedEvent
+from services.materials.service.stock_receipts import (
+    IncomingLine,
+    StockReceiptOutcome,
+    receive_stock,
+)
+from services.materials.service.stockroom import Reference, Stockroom
 from shared.contracts import events as ev
-from shared.contracts.types import MaterialLine
+from shared.contracts.types import MaterialLine, ReceivedLine
 from shared.errors import Forbidden, Unprocessable
 from shared.identity import Actor, Role
 from shared.storage.unit_of_work import Transactions, UnitOfWork
 
 
-@cache
-def norm_book() -> NormBook:
-    return load_norm_book()
-
-
-def bill_for(approved: ev.ProposalApprovedV1) -> BillOfMaterials:
-    d = approved.dimensions
-    if d.thickness_m is None:
-        raise Unprocessable("the approved proposal has no thickness; cannot compute materials")
-    try:
-        work = WorkDimensions(
-            work_type=approved.work_type,
-            length_m=d.length_m,
-            width_m=d.width_m,
-            thickness_m=d.thickness_m,
-            depth_m=d.depth_m,
-            concrete_grade=approved.concrete_grade,
-        )
-        return compute_bill_of_materials(work, norm_book())
-    except ValueError as error:
-        raise Unprocessable(f"cannot compute the bill of materials: {error}") from error
-
-
-async def on_proposal_approved(event: ReceivedEvent, uow: UnitOfWork) -> None:
-    """Compute the bill of materials and reserve it for the job."""
-    assert isinstance(event.data, ev.ProposalApprovedV1)
-    approved = event.data
-    bill = bill_for(approved)
-    job = MaterialJob(
-        proposal_id=approved.proposal_id,
-        area=approved.area,
-        proposer_id=approved.proposer_id,
-        work_volume_m3=bill.work_volume_m3,
-        norm=bill.norm,
-        lines=[
-            JobLine(
-                item=line.item,
-                unit=line.unit,
-                required=float(line.quantity),
-                reserved=float(line.quantity),
-            )
-            for line in bill.supplied_lines
-        ],
-    )
-    await MaterialsRepository(uow.db, uow.session).add_job(job)
-    await uow.emit(
-        ev.MaterialReservedV1(
-            proposal_id=job.proposal_id,
-            area=job.area,
-            proposer_id=job.proposer_id,
-            work_volume_m3=job.work_volume_m3,
-            lines=tuple(
-                MaterialLine(item=line.item, unit=line.unit, quantity=line.reserved)
-                for line in job.lines
-            ),
-            complete=True,
-        )
-    )
+def require_warehouse_officer(actor: Actor, doing: str) -> None:
+    if actor.role is not Role.WAREHOUSE_OFFICER:
+        raise Forbidden(f"only a warehouse officer {doing}")
 
 
 class MaterialCommands:
-    def __init__(self, transactions: Transactions) -> None:
+    def __init__(self, transactions: Transactions, reference: Reference) -> None:
         self._transactions = transactions
+        self._reference = reference
+
+    def _room(self, uow: UnitOfWork, actor: Actor) -> Stockroom:
+        return Stockroom(uow, self._reference, by=actor.id, now=datetime.now(UTC))
+
+    # ----------------------------------------------------------------------------------
+    # stock
+    # ----------------------------------------------------------------------------------
+
+    async def receive_stock(
+        self,
+        actor: Actor,
+        correlation_id: str,
+        *,
+        receipt_id: str | None,
+        warehouse: str,
+        supplier: str,
+        lines: list[IncomingLine],
+        note: str = "",
+    ) -> StockReceiptOutcome:
+        require_warehouse_officer(actor, "receives stock")
+        key = receipt_id or str(uuid.uuid4())
+
+        async def work(uow: UnitOfWork) -> StockReceiptOutcome:
+            return await receive_stock(
+                self._room(uow, actor),
+                receipt_id=key,
+                warehouse=warehouse,
+                supplier=supplier,
+                lines=lines,
+                source="http",
+                note=note,
+            )
+
+        return await self._transactions.run(work, correlation_id=correlation_id)
+
+    async def adjust_stock(
+        self,
+        actor: Actor,
+        correlation_id: str,
+        *,
+        warehouse: str,
+        item: str,
+        quantity: float,
+        reason: CountReason,
+        note: str = "",
+    ) -> LedgerEntry:
+        """Correct a level after counting the shelves: + found, - gone."""
+        require_warehouse_officer(actor, "adjusts stock")
+        catalogue = self._reference.catalogue
+        name = catalogue.warehouse(warehouse)
+        checked = catalogue.quantity(item, quantity)
+        if checked == 0:
+            raise Unprocessable("an adjustment of 0 changes nothing; give the difference counted")
+
+        async def work(uow: UnitOfWork) -> LedgerEntry:
+            room = self._room(uow, actor)
+            movement = room.movement(
+                "adjustment",
+                Allocation(name, item, abs(checked)),
+                reason=reason,
+                note=note,
+                outward=checked < 0,
+            )
+            recorded = await room.move(movement)
+            if checked > 0:
+                await room.top_up_waiting({item})
+            return recorded
+
+        return await self._transactions.run(work, correlation_id=correlation_id)
+
+    # ----------------------------------------------------------------------------------
+    # shipments
+    # ----------------------------------------------------------------------------------
 
     async def dispatch(
         self,
@@ -97,22 +119,33 @@ class MaterialCommands:
         lines: list[ShipmentLine] | None,
         note: str = "",
     ) -> Shipment:
-        if actor.role is not Role.WAREHOUSE_OFFICER:
-            raise Forbidden("only a warehouse officer dispatches materials")
+        require_warehouse_officer(actor, "dispatches materials")
+        catalogue = self._reference.catalogue
+        name = catalogue.warehouse(warehouse)
+        for line in lines or []:
+            catalogue.quantity(line.item, line.quantity)
 
         async def work(uow: UnitOfWork) -> Shipment:
-            repository = MaterialsRepository(uow.db, uow.session)
-            job = await repository.get_job(proposal_id)
-            shipment = job.dispatch(
-                uuid.uuid4(), warehouse, lines, actor.id, datetime.now(UTC), note
-            )
-            await repository.save_job(job)
-            await repository.add_shipment(shipment)
+            room = self._room(uow, actor)
+            job = await room.jobs.get_job(proposal_id)
+            shipment = job.dispatch(uuid.uuid4(), name, lines, actor.id, room.now, note)
+            for sent in shipment.lines:
+                await room.move(
+                    room.movement(
+                        "dispatch",
+                        Allocation(name, sent.item, sent.quantity),
+                        note=note,
+                        proposal_id=job.proposal_id,
+                        shipment_id=shipment.id,
+                    )
+                )
+            await room.jobs.save_job(job)
+            await room.jobs.add_shipment(shipment)
             await uow.emit(
                 ev.MaterialDispatchedV1(
                     **job.keys(),
                     shipment_id=shipment.id,
-                    warehouse=warehouse,
+                    warehouse=name,
                     lines=tuple(shipment.lines),
                     note=note,
                 )
@@ -128,32 +161,83 @@ class MaterialCommands:
         correlation_id: str,
         receipts: list[Receipt],
     ) -> Shipment:
+        for receipt in receipts:
+            self._reference.catalogue.quantity(receipt.item, receipt.received)
+
         async def work(uow: UnitOfWork) -> Shipment:
-            repository = MaterialsRepository(uow.db, uow.session)
-            shipment = await repository.get_shipment(shipment_id)
-            job = await repository.get_job(shipment.proposal_id)
+            room = self._room(uow, actor)
+            shipment = await room.jobs.get_shipment(shipment_id)
+            job = await room.jobs.get_job(shipment.proposal_id)
             if actor.role is not Role.RT_HEAD or not actor.covers(job.area):
                 raise Forbidden("only the RT head of the job's RT confirms what arrived")
-            received = job.receive(shipment, receipts, actor.id, datetime.now(UTC))
-            ids = job.keys()
+            received = job.receive(shipment, receipts, actor.id, room.now)
+            freed = await _record_differences(room, job, shipment, received)
             await uow.emit(
                 ev.MaterialDeliveredV1(
-                    **ids, shipment_id=shipment.id, confirmed_by=actor.id, lines=tuple(received)
+                    **job.keys(),
+                    shipment_id=shipment.id,
+                    confirmed_by=actor.id,
+                    lines=tuple(received),
                 )
             )
-            if job.everything_arrived() and not job.fulfilled:
-                job.fulfilled = True
-                await uow.emit(
-                    ev.MaterialFulfilledV1(
-                        **ids,
-                        lines=tuple(
-                            MaterialLine(item=line.item, unit=line.unit, quantity=line.received)
-                            for line in job.lines
-                        ),
-                    )
-                )
-            await repository.save_job(job)
-            await repository.save_shipment(shipment)
+            surplus = job.surplus()
+            await room.release(job, surplus, reason="delivered_in_excess")
+            await _fulfil_or_reopen(room, job)
+            await room.jobs.save_job(job)
+            await room.jobs.save_shipment(shipment)
+            await room.top_up_waiting(freed | {a.item for a in surplus})
             return shipment
 
         return await self._transactions.run(work, correlation_id=correlation_id)
+
+
+async def _record_differences(
+    room: Stockroom, job: MaterialJob, shipment: Shipment, received: list[ReceivedLine]
+) -> set[str]:
+    """An adjustment entry, with its reason, for each line that arrived different from
+    what was sent; returns the items that went back on the warehouse's shelves."""
+    back_on_shelf: set[str] = set()
+    for line in received:
+        difference = rounded(line.sent - line.received)
+        if line.discrepancy_reason is None or difference == 0:
+            continue
+        reason = line.discrepancy_reason
+        movement = room.movement(
+            "adjustment",
+            Allocation(shipment.warehouse, line.item, abs(difference)),
+            reason=reason,
+            note=f"confirmed by the RT head: {line.received:g} of {line.sent:g} arrived",
+            proposal_id=job.proposal_id,
+            shipment_id=shipment.id,
+            # short-shipped: it never left the shelf; lost or damaged: gone on the road;
+            # over-shipped: more left the shelf than the dispatch recorded
+            outward=reason != "short_shipped",
+            in_transit=reason in ("lost", "damaged"),
+        )
+        # what a delivery revealed happened already: it is recorded even if it leaves
+        # the warehouse with less than it has reserved
+        await room.move(movement, guard_available=False)
+        if reason == "short_shipped":
+            back_on_shelf.add(line.item)
+    return back_on_shelf
+
+
+async def _fulfil_or_reopen(room: Stockroom, job: MaterialJob) -> None:
+    """Everything arrived: announce it. Otherwise what a short delivery re-opened needs a
+    reservation of its own (the job's own stock went out on the truck)."""
+    if job.fulfil():
+        await room.uow.emit(
+            ev.MaterialFulfilledV1(
+                **job.keys(),
+                lines=tuple(
+                    MaterialLine(item=line.item, unit=line.unit, quantity=line.received)
+                    for line in job.lines
+                ),
+            )
+        )
+        return
+    if not job.shortfall():
+        return
+    if await room.reserve_for(job):
+        await room.announce_reserved(job)
+    await room.announce_shortage(job)

@@ -1,14 +1,36 @@
-"""Turn every step of a job into notifications for the people concerned."""
+"""Turn every step of a job into notifications for the people and systems concerned.
+
+Inside the consumer's transaction (with the inbox) the handler only decides and
+writes: the in-app feed entries, and one delivery per (event, recipient, channel) for
+e-mail, SMS and webhooks. It sends nothing itself; the dispatcher does, after commit.
+"""
 
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 
+from services.notifications.adapters.deliveries import Deliveries
+from services.notifications.adapters.directory import Directory, Follows
+from services.notifications.adapters.endpoints import Endpoints
 from services.notifications.adapters.feed import Feed, FeedItem
-from services.notifications.domain.messages import TEMPLATES, render
-from services.notifications.domain.recipients import recipients_of
+from services.notifications.adapters.proposals import KnownProposal, KnownProposals
+from services.notifications.domain import deliveries
+from services.notifications.domain.deliveries import About, Delivery
+from services.notifications.domain.messages import READERS, TEMPLATES, proposal_label, render
+from services.notifications.domain.people import Channel, unknown_person
+from services.notifications.domain.recipients import (
+    Audience,
+    Recipient,
+    actor_of,
+    audiences_of,
+    recipients_of,
+    roles_to_look_up,
+    routes_for,
+)
 from shared.contracts import ReceivedEvent
-from shared.contracts.events import ProposalEvent
+from shared.contracts.events import NotificationSentV1, ProposalEvent
+from shared.identity import Role
 from shared.storage.unit_of_work import UnitOfWork
 
 # Every event that concerns a proposal has a message template.
@@ -17,20 +39,86 @@ NOTIFIED_EVENTS = sorted(TEMPLATES)
 
 async def notify(event: ReceivedEvent, uow: UnitOfWork) -> None:
     assert isinstance(event.data, ProposalEvent)
-    envelope = event.envelope
-    feed = Feed(uow.db, uow.session)
-    for recipient in recipients_of(envelope.type, event.data):
-        message = render(envelope.type, event.data, recipient.language)
-        await feed.add(
-            FeedItem(
+    data, envelope = event.data, event.envelope
+    now = datetime.now(UTC)
+    about = About(
+        event_id=envelope.event_id,
+        event_type=envelope.type,
+        proposal_id=data.proposal_id,
+        occurred_at=envelope.occurred_at,
+        correlation_id=envelope.correlation_id,
+    )
+    known = await KnownProposals(uow.db, uow.session).remember(data, now)
+    rows: list[Delivery] = []
+    for recipient in await _recipients(envelope.type, data, uow):
+        rows += await _notify_person(recipient, about, data, known, uow, now)
+    for endpoint in await Endpoints(uow.db, uow.session).subscribed_to(envelope.type):
+        rows.append(deliveries.for_endpoint(about, endpoint.id, envelope.model_dump_json(), now))
+    await Deliveries(uow.db, uow.session).add(rows)
+
+
+async def _recipients(event_type: str, data: ProposalEvent, uow: UnitOfWork) -> list[Recipient]:
+    directory = Directory(uow.db, uow.session)
+    followers: list[str] = []
+    if Audience.FOLLOWERS in audiences_of(event_type):
+        followers = await Follows(uow.db, uow.session).followers_of(data.proposal_id)
+    known = {p.id: p for p in await directory.get_many(followers)} if followers else {}
+    return recipients_of(
+        event_type,
+        data,
+        proposer=await directory.get(data.proposer_id),
+        staff=await directory.staff(roles_to_look_up(event_type), data.area),
+        # a follower whose entry was removed still has the feed
+        followers=[known.get(i) or unknown_person(i, Role.RESIDENT) for i in followers],
+    )
+
+
+async def _notify_person(
+    recipient: Recipient,
+    about: About,
+    data: ProposalEvent,
+    known: KnownProposal,
+    uow: UnitOfWork,
+    now: datetime,
+) -> list[Delivery]:
+    """Write the person's in-app entry; return their e-mail/SMS deliveries."""
+    person = recipient.person
+    message = render(
+        about.event_type,
+        data,
+        person.language,
+        reader=READERS[recipient.audience],
+        title=known.title,
+    )
+    rows: list[Delivery] = []
+    for route in routes_for(recipient, actor_of(data)):
+        if route.channel is Channel.IN_APP:
+            item = FeedItem(
                 id=uuid.uuid4(),
-                recipient_id=recipient.person_id,
-                channel=recipient.channel,
-                event_id=envelope.event_id,
-                event_type=envelope.type,
-                proposal_id=event.data.proposal_id,
+                recipient_id=person.id,
+                channel=route.channel.value,
+                event_id=about.event_id,
+                event_type=about.event_type,
+                proposal_id=about.proposal_id,
                 title=message.title,
-                body=message.body,
-                created_at=envelope.occurred_at,
+                body=message.text,
+                created_at=about.occurred_at,
             )
-        )
+            await Feed(uow.db, uow.session).add(item)
+            # the feed entry is the delivery: it is there once this transaction commits
+            await uow.emit(_in_app_sent(item))
+        else:
+            label = proposal_label(data.area, known.title, person.language)
+            rows.append(deliveries.for_person(about, person, route, message, label, now))
+    return rows
+
+
+def _in_app_sent(item: FeedItem) -> NotificationSentV1:
+    return NotificationSentV1(
+        notification_id=item.id,
+        recipient_id=item.recipient_id,
+        channel="in_app",
+        about_event_id=item.event_id,
+        about_event_type=item.event_type,
+        proposal_id=item.proposal_id,
+    )

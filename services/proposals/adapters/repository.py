@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator, Collection
+from dataclasses import dataclass, field
 
 from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.client_session import AsyncClientSession
 
+from services.proposals.domain.lifecycle import ACTIVE_STATES, State
 from services.proposals.domain.model import Proposal
+from services.proposals.domain.reads import AreaFilter, StateFigures
+from shared.contracts.types import Area, WorkType
 from shared.errors import Conflict, NotFound
 from shared.storage.documents import from_document, to_document
 from shared.storage.mongo import Database, Document
@@ -26,8 +31,45 @@ async def create_indexes(db: Database) -> None:
                 ]
             ),
             IndexModel([("proposer_id", ASCENDING)]),
+            # the duplicate check and the RT / kelurahan lists
+            IndexModel(
+                [
+                    ("draft.area.kecamatan", ASCENDING),
+                    ("draft.area.kelurahan", ASCENDING),
+                    ("draft.area.rt", ASCENDING),
+                    ("draft.work_type", ASCENDING),
+                    ("state", ASCENDING),
+                ]
+            ),
+            # the per-kecamatan totals and the yearly lists
+            IndexModel([("programme_year", ASCENDING), ("draft.area.kecamatan", ASCENDING)]),
+            IndexModel([("state", ASCENDING), ("created_at", DESCENDING)]),
         ]
     )
+
+
+@dataclass(frozen=True)
+class ProposalQuery:
+    """What a list asks for; every field narrows it."""
+
+    area: AreaFilter = field(default_factory=AreaFilter)
+    states: Collection[State] | None = None
+    year: int | None = None
+    work_type: WorkType | None = None
+
+    def to_filter(self) -> Document:
+        found: Document = {}
+        for level in ("kecamatan", "kelurahan", "rt"):
+            value = getattr(self.area, level)
+            if value is not None:
+                found[f"draft.area.{level}"] = value
+        if self.states is not None:
+            found["state"] = {"$in": sorted(s.value for s in self.states)}
+        if self.year is not None:
+            found["programme_year"] = self.year
+        if self.work_type is not None:
+            found["draft.work_type"] = self.work_type
+        return found
 
 
 class ProposalRepository:
@@ -56,13 +98,57 @@ class ProposalRepository:
         if result.matched_count != 1:
             raise Conflict(f"proposal {proposal.id} changed meanwhile; reload and try again")
 
+    async def active_like(self, area: Area, work_type: WorkType) -> list[Proposal]:
+        """Active proposals of the same RT and work type: candidates for duplicates."""
+        query = ProposalQuery(
+            area=AreaFilter(**area.model_dump()), states=ACTIVE_STATES, work_type=work_type
+        )
+        cursor = self._collection.find(query.to_filter(), session=self._session).limit(500)
+        return [from_document(Proposal, d) async for d in cursor]
+
+    async def stream(self, query: ProposalQuery) -> AsyncIterator[Proposal]:
+        """Every matching proposal, oldest first (for exports)."""
+        cursor = self._collection.find(query.to_filter(), session=self._session).sort(
+            "created_at", ASCENDING
+        )
+        async for document in cursor:
+            yield from_document(Proposal, document)
+
+    async def state_figures(self, year: int) -> list[StateFigures]:
+        """Per kecamatan and state: how many, their length, the swadaya contributed."""
+        pipeline: list[Document] = [
+            {"$match": {"programme_year": year}},
+            {
+                "$group": {
+                    "_id": {"kecamatan": "$draft.area.kecamatan", "state": "$state"},
+                    "count": {"$sum": 1},
+                    "length_m": {"$sum": "$draft.dimensions.length_m"},
+                    "volunteers": {"$sum": {"$sum": "$progress.volunteers"}},
+                    "labour_days": {"$sum": {"$sum": "$progress.labour_days"}},
+                }
+            },
+        ]
+        cursor = await self._collection.aggregate(pipeline, session=self._session)
+        return [
+            StateFigures(
+                kecamatan=row["_id"]["kecamatan"],
+                state=State(row["_id"]["state"]),
+                count=row["count"],
+                length_m=float(row["length_m"]),
+                volunteers=int(row["volunteers"]),
+                labour_days=float(row["labour_days"]),
+            )
+            async for row in cursor
+        ]
+
     async def list(
         self, filters: Document, *, skip: int = 0, limit: int = 50
     ) -> tuple[list[Proposal], int]:
         total = await self._collection.count_documents(filters, session=self._session)
         cursor = (
             self._collection.find(filters, session=self._session)
-            .sort("created_at", DESCENDING)
+            # _id breaks ties (same millisecond), so pages never overlap or skip one
+            .sort([("created_at", DESCENDING), ("_id", DESCENDING)])
             .skip(skip)
             .limit(limit)
         )

@@ -5,6 +5,7 @@ returned for revision at any review level → resubmitted; withdrawn before appr
 approved → materials_fulfilled (on material.fulfilled) → in_progress (work started)
 → progress reported any number of times → completed → validated (handed over),
 or the completion is returned to in_progress with a reason.
+The city may cancel an approved job (before work starts) with a reason.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ class State(StrEnum):
     IN_PROGRESS = "in_progress"
     COMPLETED = "completed"
     VALIDATED = "validated"
+    CANCELLED = "cancelled"
 
 
 class Action(StrEnum):
@@ -43,6 +45,7 @@ class Action(StrEnum):
     COMPLETE_WORK = "complete_work"
     VALIDATE = "validate"
     RETURN_WORK = "return_work"
+    CANCEL = "cancel"
 
 
 @dataclass(frozen=True)
@@ -92,6 +95,13 @@ RULES: dict[Action, Rule] = {
         _rule(Action.COMPLETE_WORK, {S.IN_PROGRESS}, S.COMPLETED, {R.RT_HEAD}),
         _rule(Action.VALIDATE, {S.COMPLETED}, S.VALIDATED, {R.SUPERVISOR}),
         _rule(Action.RETURN_WORK, {S.COMPLETED}, S.IN_PROGRESS, {R.SUPERVISOR}, needs_reason=True),
+        _rule(
+            Action.CANCEL,
+            {S.APPROVED, S.MATERIALS_FULFILLED},
+            S.CANCELLED,
+            {R.CITY_OFFICER},
+            needs_reason=True,
+        ),
     ]
 }
 
@@ -103,6 +113,16 @@ RETURN_LEVEL: dict[State, Role] = {
     S.ENDORSED: R.CITY_OFFICER,
 }
 OPEN_STATES = frozenset({S.SUBMITTED, S.VERIFIED, S.ENDORSED, S.RETURNED})
+# An approved job holds its cost against the kecamatan's ceiling until it is cancelled.
+HOLDS_BUDGET = frozenset(
+    {S.APPROVED, S.MATERIALS_FULFILLED, S.IN_PROGRESS, S.COMPLETED, S.VALIDATED}
+)
+# What the public sees: from the kelurahan's check on. A proposal still with its RT
+# (submitted, returned) or withdrawn by it is the RT's own business.
+PUBLISHED_STATES = frozenset(set(State) - {S.SUBMITTED, S.RETURNED, S.WITHDRAWN})
+# A proposal in one of these may still become (or is) a built job: a new one for the
+# same RT, work type and place is probably the same need.
+ACTIVE_STATES = frozenset(set(State) - {S.WITHDRAWN, S.REJECTED, S.CANCELLED, S.VALIDATED})
 
 
 def allowed_actions(state: State, role: Role | None = None) -> list[Action]:

@@ -4,22 +4,26 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validator
 
 from services.proposals.domain.lifecycle import (
+    HOLDS_BUDGET,
     RETURN_LEVEL,
     RULES,
     Action,
     State,
     allowed_actions,
 )
+from services.proposals.domain.rules import proposal_rules
 from shared.contracts.types import (
     Area,
     ConcreteGrade,
     Dimensions,
     Location,
+    MaterialLine,
+    ReceivedLine,
     SwadayaPledge,
     WorkType,
 )
@@ -68,7 +72,10 @@ class ProposalDraft(BaseModel):
     households_served: Annotated[int, Field(ge=1, le=100_000)]
     estimated_cost_idr: Annotated[int, Field(ge=0, le=10**12)]
     swadaya: SwadayaPledge = SwadayaPledge()
-    attachments: tuple[Annotated[str, Field(max_length=500)], ...] = ()
+    attachments: Annotated[
+        tuple[Annotated[str, Field(min_length=1, max_length=500)], ...],
+        Field(max_length=20, description="references to photos or documents (not the files)"),
+    ] = ()
 
     @model_validator(mode="after")
     def _dimensions_fit_the_work(self) -> ProposalDraft:
@@ -86,7 +93,41 @@ class ProposalDraft(BaseModel):
             raise ValueError(f"a {self.work_type} needs dimensions.depth_m (inside depth)")
         if self.concrete_grade is not None and self.work_type == "drain":
             raise ValueError("a drain is stone masonry; it takes no concrete_grade")
+        for name, limits in proposal_rules().sizes[self.work_type].items():
+            value = getattr(d, name)
+            if value is not None and value not in limits:
+                raise ValueError(
+                    f"dimensions.{name} of a {self.work_type} is {limits.low:g} to "
+                    f"{limits.high:g} m, not {value:g} m"
+                )
         return self
+
+    @model_validator(mode="after")
+    def _location_in_the_city(self) -> ProposalDraft:
+        bounds = proposal_rules().city_bounds
+        where = self.location
+        if where.lat not in bounds.lat or where.lng not in bounds.lng:
+            raise ValueError(
+                f"location ({where.lat:g}, {where.lng:g}) lies outside the city "
+                f"(lat {bounds.lat.low:g} to {bounds.lat.high:g}, lng {bounds.lng.low:g} to "
+                f"{bounds.lng.high:g}); check the GPS fix and that lat and lng are not swapped"
+            )
+        return self
+
+
+class Delivery(BaseModel):
+    """A shipment of materials for the job, as the materials service reported it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    shipment_id: uuid.UUID
+    status: Literal["dispatched", "delivered"]
+    at: datetime
+    warehouse: str = ""
+    note: str = ""
+    confirmed_by: str | None = None  # the RT head who confirmed receipt
+    sent: tuple[MaterialLine, ...] = ()
+    received: tuple[ReceivedLine, ...] = ()
 
 
 class Proposal(BaseModel):
@@ -102,6 +143,10 @@ class Proposal(BaseModel):
     fiscal_year: int | None = None
     progress: list[ProgressReport] = Field(default_factory=list)
     timeline: list[Transition] = Field(default_factory=list)
+    deliveries: list[Delivery] = Field(default_factory=list)
+    # Active proposals of the same RT and work type close by: a flag for the reviewers,
+    # never a refusal (two lanes of one RT can be close and both needed).
+    possible_duplicates: list[uuid.UUID] = Field(default_factory=list)
     revision: int = 0  # optimistic concurrency: bumped on every save
 
     @classmethod
@@ -133,14 +178,34 @@ class Proposal(BaseModel):
     def area(self) -> Area:
         return self.draft.area
 
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def programme_year(self) -> int:
+        """The year the job belongs to: its fiscal year once approved, else the year
+        it was submitted in. Stored with the document, so lists filter on it."""
+        return self.fiscal_year or self.created_at.year
+
     @property
     def percent_done(self) -> int:
         return max((report.percent for report in self.progress), default=0)
 
+    @property
+    def holds_budget(self) -> bool:
+        """True while the job's cost is reserved against its kecamatan's ceiling."""
+        return self.budget_idr is not None and self.state in HOLDS_BUDGET
+
     def act(self, action: Action, actor: Actor | None, now: datetime, reason: str = "") -> None:
         """Take `action` as `actor` (None: the system, reacting to an event)."""
         self._check_may(action, actor)
+        self._check_ready(action, self.percent_done)
         self._record(action, actor, now, reason)
+
+    def _check_ready(self, action: Action, percent: int) -> None:
+        if action is Action.COMPLETE_WORK and percent < 100:
+            raise Conflict(
+                f"the work is reported at {percent}%; report 100% (in a progress report, "
+                "or as the completion's percent) before completing it"
+            )
 
     def _check_may(self, action: Action, actor: Actor | None) -> None:
         """State first, then the person: a 409 or 403 before any check of the values."""
@@ -181,15 +246,54 @@ class Proposal(BaseModel):
     def report_progress(self, report: ProgressReport, actor: Actor) -> bool:
         """Record a report; True when the percentage moved (worth an event)."""
         self._check_may(Action.REPORT_PROGRESS, actor)
+        self._check_not_lower(report)
+        moved = report.percent > self.percent_done
+        self._record(Action.REPORT_PROGRESS, actor, report.at, report.note)
+        self.progress.append(report)
+        return moved
+
+    def _check_not_lower(self, report: ProgressReport) -> None:
         if report.percent < self.percent_done:
             raise Unprocessable(
                 f"progress never goes down: it is {self.percent_done}% already, "
                 f"not {report.percent}%"
             )
-        moved = report.percent > self.percent_done
-        self._record(Action.REPORT_PROGRESS, actor, report.at, report.note)
-        self.progress.append(report)
+
+    def complete(
+        self, actor: Actor, now: datetime, note: str = "", final: ProgressReport | None = None
+    ) -> bool:
+        """The RT reports the job done, optionally with its final report (at 100 %).
+
+        Everything is checked before anything changes. True when the final report
+        moved the percentage (worth a progress event)."""
+        self._check_may(Action.COMPLETE_WORK, actor)
+        if final is not None:
+            self._check_not_lower(final)
+        self._check_ready(Action.COMPLETE_WORK, final.percent if final else self.percent_done)
+        moved = self.report_progress(final, actor) if final is not None else False
+        self._record(Action.COMPLETE_WORK, actor, now, note)
         return moved
+
+    def record_materials_fulfilled(self, at: datetime) -> bool:
+        """Every material arrived: the RT may start. False when the city cancelled the
+        job meanwhile (the materials service releases what is left on the cancel)."""
+        if self.state is State.CANCELLED:
+            return False
+        self.act(Action.RECORD_MATERIALS_FULFILLED, None, at, "all materials arrived")
+        return True
+
+    def record_delivery(self, delivery: Delivery) -> bool:
+        """Add a dispatch or receipt to the timeline; False when it is there already."""
+        if not (self.state in HOLDS_BUDGET or self.state is State.CANCELLED):
+            raise Conflict(
+                f"materials {delivery.status} for a proposal that is {self.state.value}; "
+                "only an approved job receives materials"
+            )
+        known = {(d.shipment_id, d.status) for d in self.deliveries}
+        if (delivery.shipment_id, delivery.status) in known:
+            return False
+        self.deliveries.append(delivery)
+        return True
 
     def swadaya_contributed(self) -> tuple[int, float]:
         """(volunteer turn-outs, labour days) summed over the progress reports."""
@@ -197,6 +301,15 @@ class Proposal(BaseModel):
             sum(r.volunteers for r in self.progress),
             sum(r.labour_days for r in self.progress),
         )
+
+    def check_may_read(self, actor: Actor) -> None:
+        """Who may see the whole proposal, personal data included."""
+        if actor.role is Role.RESIDENT:
+            raise Forbidden(
+                f"residents read published proposals without a token at /public/proposals/{self.id}"
+            )
+        if not actor.covers(self.area):
+            raise Forbidden("this proposal lies outside your area")
 
     def _check_actor(self, action: Action, actor: Actor | None) -> None:
         rule = RULES[action]

@@ -1,47 +1,119 @@
-"""HTTP API of the proposals service: what RT heads, officers and supervisors do."""
+"""HTTP API of the proposals service: what RT heads, officers and supervisors do, what
+anyone may read, and the budget ceilings.
+
+Every state-changing route takes an `Idempotency-Key` header (see
+`shared.web.idempotency`); who may do what where is decided by the domain.
+"""
 
 from __future__ import annotations
 
+import csv
+import io
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, status
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import APIRouter, Path, Query, Request, status
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from services.proposals.adapters.repository import ProposalRepository
-from services.proposals.domain.lifecycle import Action, State, allowed_actions
+from services.proposals.adapters.budgets import BudgetRepository
+from services.proposals.adapters.repository import ProposalQuery, ProposalRepository
+from services.proposals.domain.budget import Budget
+from services.proposals.domain.lifecycle import PUBLISHED_STATES, Action, State, allowed_actions
 from services.proposals.domain.model import Proposal, ProposalDraft
-from services.proposals.service.commands import ProposalCommands
+from services.proposals.domain.reads import (
+    CSV_COLUMNS,
+    AreaFilter,
+    KecamatanTotals,
+    PublicProposal,
+    TimelineEntry,
+    csv_row,
+    is_published,
+    kecamatan_totals,
+    public_view,
+    scoped_filter,
+    timeline_of,
+)
+from services.proposals.service.commands import BudgetCommands, ProgressFigures, ProposalCommands
+from shared.contracts.types import WorkType
+from shared.errors import NotFound, Unprocessable
+from shared.identity import Actor
+from shared.reference.areas import area_register
 from shared.web.app import CorrelationId
 from shared.web.auth import CurrentActor
+from shared.web.idempotency import IdempotencyKey, respond
+
+Year = Annotated[int, Field(ge=2000, le=2100)]
+Note = Annotated[str, Field(max_length=2000)]
+Photos = tuple[Annotated[str, Field(min_length=1, max_length=500)], ...]
+
+# --------------------------------------------------------------------------------------------
+# Request and response bodies
+# --------------------------------------------------------------------------------------------
 
 
 class Decision(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    reason: Annotated[str, Field(max_length=2000)] = ""
+    reason: Note = ""
 
 
 class Approval(BaseModel):
     model_config = ConfigDict(extra="forbid")
     budget_idr: Annotated[int, Field(gt=0, le=10**12, description="rupiah reserved for the job")]
-    fiscal_year: Annotated[int, Field(ge=2000, le=2100)] = Field(
-        default_factory=lambda: datetime.now(UTC).year
-    )
+    fiscal_year: Year = Field(default_factory=lambda: datetime.now(UTC).year)
 
 
 class Progress(BaseModel):
     model_config = ConfigDict(extra="forbid")
     percent: Annotated[int, Field(ge=0, le=100)]
-    note: Annotated[str, Field(max_length=2000)] = ""
-    photos: tuple[Annotated[str, Field(max_length=500)], ...] = ()
+    note: Note = ""
+    photos: Annotated[Photos, Field(max_length=20)] = ()
     volunteers: Annotated[int, Field(ge=0, le=10_000)] = 0
     labour_days: Annotated[float, Field(ge=0, le=100_000)] = 0
+
+    def figures(self) -> ProgressFigures:
+        return ProgressFigures(**self.model_dump())
+
+
+class Completion(BaseModel):
+    """The RT reports the job done; with `percent`, this is also its final report."""
+
+    model_config = ConfigDict(extra="forbid")
+    note: Note = ""
+    percent: Annotated[int | None, Field(ge=0, le=100)] = None
+    photos: Annotated[Photos, Field(max_length=20)] = ()
+    volunteers: Annotated[int, Field(ge=0, le=10_000)] = 0
+    labour_days: Annotated[float, Field(ge=0, le=100_000)] = 0
+
+    @model_validator(mode="after")
+    def _figures_come_with_a_percent(self) -> Completion:
+        if self.percent is None and (self.photos or self.volunteers or self.labour_days):
+            raise ValueError("a final report's photos, volunteers or labour days need its percent")
+        return self
+
+    def final_report(self) -> ProgressFigures | None:
+        if self.percent is None:
+            return None
+        return ProgressFigures(
+            percent=self.percent,
+            note=self.note,
+            photos=self.photos,
+            volunteers=self.volunteers,
+            labour_days=self.labour_days,
+        )
+
+
+class Ceiling(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    ceiling_idr: Annotated[int, Field(ge=0, le=10**13, description="the yearly pagu in rupiah")]
 
 
 class ProposalView(BaseModel):
     proposal: Proposal
-    allowed_actions: list[Action]
+    allowed_actions: list[Action] = Field(description="what anyone may do next")
+    your_actions: list[Action] = Field(description="what the caller may do next")
 
 
 class ProposalPage(BaseModel):
@@ -51,14 +123,50 @@ class ProposalPage(BaseModel):
     page_size: int
 
 
-def _view(proposal: Proposal) -> ProposalView:
-    return ProposalView(proposal=proposal, allowed_actions=allowed_actions(proposal.state))
+class PublicPage(BaseModel):
+    items: list[PublicProposal]
+    total: int
+    page: int
+    page_size: int
+
+
+class BudgetView(BaseModel):
+    kecamatan: str
+    fiscal_year: int
+    ceiling_idr: int
+    reserved_idr: int
+    left_idr: int
+
+
+def _view(proposal: Proposal, actor: Actor) -> ProposalView:
+    yours = allowed_actions(proposal.state, actor.role) if actor.covers(proposal.area) else []
+    return ProposalView(
+        proposal=proposal, allowed_actions=allowed_actions(proposal.state), your_actions=yours
+    )
+
+
+def _budget_view(budget: Budget) -> BudgetView:
+    return BudgetView(
+        kecamatan=budget.kecamatan,
+        fiscal_year=budget.fiscal_year,
+        ceiling_idr=budget.ceiling_idr,
+        reserved_idr=budget.reserved_idr,
+        left_idr=budget.left_idr,
+    )
 
 
 def _commands(request: Request) -> ProposalCommands:
     commands: ProposalCommands = request.app.state.commands
     return commands
 
+
+def _proposals(request: Request) -> ProposalRepository:
+    return ProposalRepository(request.app.state.runtime.db)
+
+
+# --------------------------------------------------------------------------------------------
+# Proposals: the people who act
+# --------------------------------------------------------------------------------------------
 
 # The plain transitions, one endpoint each: path segment → action.
 TRANSITIONS: dict[str, Action] = {
@@ -68,80 +176,158 @@ TRANSITIONS: dict[str, Action] = {
     "reject": Action.REJECT,
     "resubmit": Action.RESUBMIT,
     "withdraw": Action.WITHDRAW,
+    "cancel": Action.CANCEL,
     "work/start": Action.START_WORK,
     "validate": Action.VALIDATE,
     "work/return": Action.RETURN_WORK,
+}
+KEYED: dict[int | str, dict[str, Any]] = {
+    status.HTTP_422_UNPROCESSABLE_CONTENT: {
+        "description": "invalid input, or an Idempotency-Key reused for another request"
+    }
 }
 
 
 def build_router() -> APIRouter:
     router = APIRouter(prefix="/proposals", tags=["proposals"])
 
-    @router.post("", status_code=status.HTTP_201_CREATED, summary="An RT head submits a proposal")
+    @router.post(
+        "",
+        status_code=status.HTTP_201_CREATED,
+        response_model=ProposalView,
+        responses=KEYED,
+        summary="An RT head submits a proposal",
+    )
     async def submit(
-        draft: ProposalDraft, request: Request, actor: CurrentActor, correlation_id: CorrelationId
-    ) -> ProposalView:
-        return _view(await _commands(request).submit(draft, actor, correlation_id))
+        draft: ProposalDraft,
+        request: Request,
+        actor: CurrentActor,
+        correlation_id: CorrelationId,
+        key: IdempotencyKey,
+    ) -> JSONResponse:
+        return await respond(
+            key,
+            status_code=status.HTTP_201_CREATED,
+            render=lambda p: _view(p, actor),
+            call=lambda guard: _commands(request).submit(draft, actor, correlation_id, guard=guard),
+        )
 
-    @router.get("", summary="List proposals, newest first")
+    @router.get("", summary="List the proposals of your area, newest first")
     async def list_proposals(
         request: Request,
-        _: CurrentActor,
+        actor: CurrentActor,
         kecamatan: str | None = None,
+        kelurahan: str | None = None,
+        rt: str | None = None,
         state: State | None = None,
+        year: Annotated[int | None, Query(ge=2000, le=2100)] = None,
+        work_type: WorkType | None = None,
         page: Annotated[int, Query(ge=1)] = 1,
         page_size: Annotated[int, Query(ge=1, le=200)] = 50,
     ) -> ProposalPage:
-        filters: dict[str, object] = {}
-        if kecamatan:
-            filters["draft.area.kecamatan"] = kecamatan
-        if state:
-            filters["state"] = state.value
-        items, total = await ProposalRepository(request.app.state.runtime.db).list(
-            filters, skip=(page - 1) * page_size, limit=page_size
+        area = scoped_filter(actor, AreaFilter(kecamatan=kecamatan, kelurahan=kelurahan, rt=rt))
+        query = ProposalQuery(
+            area=area, states=[state] if state else None, year=year, work_type=work_type
+        )
+        items, total = await _proposals(request).list(
+            query.to_filter(), skip=(page - 1) * page_size, limit=page_size
         )
         return ProposalPage(items=items, total=total, page=page, page_size=page_size)
 
-    @router.get("/{proposal_id}", summary="One proposal with its timeline")
-    async def get(proposal_id: uuid.UUID, request: Request, _: CurrentActor) -> ProposalView:
-        return _view(await ProposalRepository(request.app.state.runtime.db).get(proposal_id))
+    @router.get("/{proposal_id}", summary="One proposal, with who did what")
+    async def get(proposal_id: uuid.UUID, request: Request, actor: CurrentActor) -> ProposalView:
+        proposal = await _proposals(request).get(proposal_id)
+        proposal.check_may_read(actor)
+        return _view(proposal, actor)
 
-    @router.post("/{proposal_id}/approve", summary="The city approves and sets the budget")
+    @router.get(
+        "/{proposal_id}/timeline",
+        summary="Every transition, progress report and delivery, with reasons, oldest first",
+    )
+    async def timeline(
+        proposal_id: uuid.UUID, request: Request, actor: CurrentActor
+    ) -> list[TimelineEntry]:
+        proposal = await _proposals(request).get(proposal_id)
+        proposal.check_may_read(actor)
+        return timeline_of(proposal)
+
+    @router.post(
+        "/{proposal_id}/approve",
+        response_model=ProposalView,
+        responses=KEYED,
+        summary="The city approves, reserving the budget against the kecamatan's ceiling",
+    )
     async def approve(
         proposal_id: uuid.UUID,
         approval: Approval,
         request: Request,
         actor: CurrentActor,
         correlation_id: CorrelationId,
-    ) -> ProposalView:
-        proposal = await _commands(request).approve(
-            proposal_id, actor, approval.budget_idr, approval.fiscal_year, correlation_id
+        key: IdempotencyKey,
+    ) -> JSONResponse:
+        return await respond(
+            key,
+            status_code=status.HTTP_200_OK,
+            render=lambda p: _view(p, actor),
+            call=lambda guard: _commands(request).approve(
+                proposal_id,
+                actor,
+                approval.budget_idr,
+                approval.fiscal_year,
+                correlation_id,
+                guard=guard,
+            ),
         )
-        return _view(proposal)
 
-    @router.post("/{proposal_id}/work/progress", summary="The RT reports progress")
+    @router.post(
+        "/{proposal_id}/work/progress",
+        response_model=ProposalView,
+        responses=KEYED,
+        summary="The RT reports progress (the percentage never goes down)",
+    )
     async def report_progress(
         proposal_id: uuid.UUID,
         progress: Progress,
         request: Request,
         actor: CurrentActor,
         correlation_id: CorrelationId,
-    ) -> ProposalView:
-        proposal = await _commands(request).report_progress(
-            proposal_id, actor, correlation_id, **progress.model_dump()
+        key: IdempotencyKey,
+    ) -> JSONResponse:
+        return await respond(
+            key,
+            status_code=status.HTTP_200_OK,
+            render=lambda p: _view(p, actor),
+            call=lambda guard: _commands(request).report_progress(
+                proposal_id, actor, correlation_id, progress.figures(), guard=guard
+            ),
         )
-        return _view(proposal)
 
-    @router.post("/{proposal_id}/work/complete", summary="The RT reports the job done")
+    @router.post(
+        "/{proposal_id}/work/complete",
+        response_model=ProposalView,
+        responses=KEYED,
+        summary="The RT reports the job done (at 100 %, or with a final report of 100 %)",
+    )
     async def complete(
         proposal_id: uuid.UUID,
-        decision: Decision,
+        completion: Completion,
         request: Request,
         actor: CurrentActor,
         correlation_id: CorrelationId,
-    ) -> ProposalView:
-        return _view(
-            await _commands(request).complete(proposal_id, actor, correlation_id, decision.reason)
+        key: IdempotencyKey,
+    ) -> JSONResponse:
+        return await respond(
+            key,
+            status_code=status.HTTP_200_OK,
+            render=lambda p: _view(p, actor),
+            call=lambda guard: _commands(request).complete(
+                proposal_id,
+                actor,
+                correlation_id,
+                completion.note,
+                completion.final_report(),
+                guard=guard,
+            ),
         )
 
     for path, action in TRANSITIONS.items():
@@ -156,16 +342,174 @@ def _add_transition(router: APIRouter, path: str, action: Action) -> None:
         request: Request,
         actor: CurrentActor,
         correlation_id: CorrelationId,
-    ) -> ProposalView:
-        proposal = await _commands(request).act(
-            proposal_id, action, actor, correlation_id, decision.reason
+        key: IdempotencyKey,
+    ) -> JSONResponse:
+        return await respond(
+            key,
+            status_code=status.HTTP_200_OK,
+            render=lambda p: _view(p, actor),
+            call=lambda guard: _commands(request).act(
+                proposal_id, action, actor, correlation_id, decision.reason, guard=guard
+            ),
         )
-        return _view(proposal)
 
     router.add_api_route(
         f"/{{proposal_id}}/{path}",
         transition,
         methods=["POST"],
+        response_model=ProposalView,
+        responses=KEYED,
         summary=f"{action.value.replace('_', ' ').capitalize()} the proposal",
         name=action.value,
     )
+
+
+# --------------------------------------------------------------------------------------------
+# Budgets: the yearly ceiling (pagu) of each kecamatan
+# --------------------------------------------------------------------------------------------
+
+
+def build_budget_router() -> APIRouter:
+    router = APIRouter(prefix="/budgets", tags=["budgets"])
+
+    @router.put(
+        "/{kecamatan}/{fiscal_year}",
+        response_model=BudgetView,
+        responses=KEYED,
+        summary="A city officer sets a kecamatan's yearly ceiling (never below what is reserved)",
+    )
+    async def set_ceiling(
+        kecamatan: str,
+        fiscal_year: Annotated[int, Path(ge=2000, le=2100)],
+        ceiling: Ceiling,
+        request: Request,
+        actor: CurrentActor,
+        correlation_id: CorrelationId,
+        key: IdempotencyKey,
+    ) -> JSONResponse:
+        commands: BudgetCommands = request.app.state.budget_commands
+        return await respond(
+            key,
+            status_code=status.HTTP_200_OK,
+            render=_budget_view,
+            call=lambda guard: commands.set_ceiling(
+                kecamatan, fiscal_year, ceiling.ceiling_idr, actor, correlation_id, guard=guard
+            ),
+        )
+
+    @router.get("", summary="Every kecamatan's ceiling, reserved and left for a year (public)")
+    async def list_budgets(
+        request: Request, year: Annotated[int, Query(ge=2000, le=2100)]
+    ) -> list[BudgetView]:
+        budgets = await BudgetRepository(request.app.state.runtime.db).of_year(year)
+        return [_budget_view(b) for b in budgets]
+
+    return router
+
+
+# --------------------------------------------------------------------------------------------
+# Public reads: no token, no personal data
+# --------------------------------------------------------------------------------------------
+
+
+def _public_query(
+    kecamatan: str | None,
+    kelurahan: str | None,
+    rt: str | None,
+    state: State | None,
+    year: int | None,
+    work_type: WorkType | None,
+) -> ProposalQuery:
+    if state is not None and state not in PUBLISHED_STATES:
+        published = ", ".join(sorted(s.value for s in PUBLISHED_STATES))
+        raise Unprocessable(f"{state.value} proposals are not published; published: {published}")
+    return ProposalQuery(
+        area=AreaFilter(kecamatan=kecamatan, kelurahan=kelurahan, rt=rt),
+        states=[state] if state else PUBLISHED_STATES,
+        year=year,
+        work_type=work_type,
+    )
+
+
+def build_public_router() -> APIRouter:
+    router = APIRouter(prefix="/public", tags=["public"])
+
+    @router.get("/proposals", summary="Published proposals, newest first (no token needed)")
+    async def list_public(
+        request: Request,
+        kecamatan: str | None = None,
+        kelurahan: str | None = None,
+        rt: str | None = None,
+        state: State | None = None,
+        year: Annotated[int | None, Query(ge=2000, le=2100)] = None,
+        work_type: WorkType | None = None,
+        page: Annotated[int, Query(ge=1)] = 1,
+        page_size: Annotated[int, Query(ge=1, le=200)] = 50,
+    ) -> PublicPage:
+        query = _public_query(kecamatan, kelurahan, rt, state, year, work_type)
+        items, total = await _proposals(request).list(
+            query.to_filter(), skip=(page - 1) * page_size, limit=page_size
+        )
+        return PublicPage(
+            items=[public_view(p) for p in items], total=total, page=page, page_size=page_size
+        )
+
+    @router.get(
+        "/proposals.csv",
+        response_class=StreamingResponse,
+        responses={200: {"content": {"text/csv": {}}}},
+        summary="Open data: published proposals as CSV (same filters, same public fields)",
+    )
+    async def export_csv(
+        request: Request,
+        kecamatan: str | None = None,
+        kelurahan: str | None = None,
+        rt: str | None = None,
+        state: State | None = None,
+        year: Annotated[int | None, Query(ge=2000, le=2100)] = None,
+        work_type: WorkType | None = None,
+    ) -> StreamingResponse:
+        query = _public_query(kecamatan, kelurahan, rt, state, year, work_type)
+        return StreamingResponse(
+            _csv_lines(_proposals(request), query),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": 'attachment; filename="berdaya-proposals.csv"'},
+        )
+
+    @router.get("/proposals/{proposal_id}", summary="One published proposal, with its timeline")
+    async def get_public(proposal_id: uuid.UUID, request: Request) -> PublicProposal:
+        try:
+            proposal = await _proposals(request).get(proposal_id)
+        except NotFound:
+            proposal = None
+        # Unpublished looks the same as absent: not even its existence is public.
+        if proposal is None or not is_published(proposal):
+            raise NotFound(f"no published proposal {proposal_id}")
+        return public_view(proposal)
+
+    @router.get(
+        "/kecamatan-totals",
+        summary="Per kecamatan: proposals by state, metres built, budget used and left, "
+        "swadaya contributed",
+    )
+    async def totals(
+        request: Request, year: Annotated[int, Query(ge=2000, le=2100)]
+    ) -> list[KecamatanTotals]:
+        db = request.app.state.runtime.db
+        figures = await ProposalRepository(db).state_figures(year)
+        budgets = await BudgetRepository(db).of_year(year)
+        return kecamatan_totals(year, area_register().kecamatan, figures, budgets)
+
+    return router
+
+
+async def _csv_lines(repository: ProposalRepository, query: ProposalQuery) -> AsyncIterator[str]:
+    yield _csv_line(CSV_COLUMNS)
+    async for proposal in repository.stream(query):
+        yield _csv_line(csv_row(public_view(proposal)))
+
+
+def _csv_line(values: Any) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer).writerow(values)
+    return buffer.getvalue()

@@ -1,46 +1,94 @@
-"""Use cases of the proposals service: load, apply the rules, save, emit — in one transaction."""
+"""Use cases of the proposals service: load, apply the rules, save, emit — in one transaction.
+
+Every command takes an optional `guard` (an Idempotency-Key's recorder, see
+`shared.web.idempotency`) that wraps its work, so that the stored response commits
+with the effect.
+"""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from services.proposals.adapters.repository import ProposalRepository
+from services.proposals.domain.budget import Allocation, Budget, check_may_set_ceiling
+from services.proposals.domain.duplicates import possible_duplicates
 from services.proposals.domain.lifecycle import Action
 from services.proposals.domain.model import ProgressReport, Proposal, ProposalDraft
-from services.proposals.service import events
-from shared.contracts import ReceivedEvent
-from shared.contracts.events import MaterialFulfilledV1
+from services.proposals.service import budgeting, events
 from shared.errors import Unprocessable
 from shared.identity import Actor
 from shared.reference.areas import area_register
 from shared.storage.unit_of_work import Transactions, UnitOfWork
+from shared.web.idempotency import Guard, Work
 
 Clock = Callable[[], datetime]
+T = TypeVar("T")
 
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-class ProposalCommands:
+@dataclass(frozen=True)
+class ProgressFigures:
+    """What an RT head reports from the site."""
+
+    percent: int
+    note: str = ""
+    photos: tuple[str, ...] = ()
+    volunteers: int = 0
+    labour_days: float = 0
+
+    def report(self, by: Actor, at: datetime) -> ProgressReport:
+        return ProgressReport(
+            percent=self.percent,
+            note=self.note,
+            photos=self.photos,
+            volunteers=self.volunteers,
+            labour_days=self.labour_days,
+            reported_by=by.id,
+            at=at,
+        )
+
+
+class _Commands:
     def __init__(self, transactions: Transactions, clock: Clock = utc_now) -> None:
         self._transactions = transactions
         self._clock = clock
 
-    async def submit(self, draft: ProposalDraft, actor: Actor, correlation_id: str) -> Proposal:
+    async def _run(self, work: Work[T], correlation_id: str, guard: Guard | None) -> T:
+        return await self._transactions.run(
+            guard(work) if guard else work, correlation_id=correlation_id
+        )
+
+
+class ProposalCommands(_Commands):
+    async def submit(
+        self,
+        draft: ProposalDraft,
+        actor: Actor,
+        correlation_id: str,
+        *,
+        guard: Guard | None = None,
+    ) -> Proposal:
         problem = area_register().problem_with(draft.area)
         if problem:
             raise Unprocessable(problem)
 
         async def work(uow: UnitOfWork) -> Proposal:
+            repository = ProposalRepository(uow.db, uow.session)
             proposal = Proposal.submit(draft, actor, self._clock())
-            await ProposalRepository(uow.db, uow.session).add(proposal)
+            others = await repository.active_like(draft.area, draft.work_type)
+            proposal.possible_duplicates = possible_duplicates(proposal, others)
+            await repository.add(proposal)
             await uow.emit(events.submitted(proposal))
             return proposal
 
-        return await self._transactions.run(work, correlation_id=correlation_id)
+        return await self._run(work, correlation_id, guard)
 
     async def act(
         self,
@@ -49,21 +97,26 @@ class ProposalCommands:
         actor: Actor,
         correlation_id: str,
         reason: str = "",
+        *,
+        guard: Guard | None = None,
     ) -> Proposal:
-        """A plain transition: verify, endorse, return, reject, withdraw, start, validate…"""
+        """A plain transition: verify, endorse, return, reject, withdraw, cancel, start…"""
 
         async def work(uow: UnitOfWork) -> Proposal:
             repository = ProposalRepository(uow.db, uow.session)
             proposal = await repository.get(proposal_id)
-            previous = proposal.state
+            previous, was_holding = proposal.state, proposal.holds_budget
             proposal.act(action, actor, self._clock(), reason)
+            if was_holding and not proposal.holds_budget:
+                await budgeting.release(uow, proposal)
             await repository.save(proposal)
-            event = events.for_action(proposal, action, actor.id, reason, previous)
+            said = proposal.timeline[-1].reason  # as recorded: trimmed
+            event = events.for_action(proposal, action, actor.id, said, previous)
             if event is not None:
                 await uow.emit(event)
             return proposal
 
-        return await self._transactions.run(work, correlation_id=correlation_id)
+        return await self._run(work, correlation_id, guard)
 
     async def approve(
         self,
@@ -72,66 +125,85 @@ class ProposalCommands:
         budget_idr: int,
         fiscal_year: int,
         correlation_id: str,
+        *,
+        guard: Guard | None = None,
     ) -> Proposal:
         async def work(uow: UnitOfWork) -> Proposal:
             repository = ProposalRepository(uow.db, uow.session)
             proposal = await repository.get(proposal_id)
             proposal.approve(actor, self._clock(), budget_idr, fiscal_year)
+            await budgeting.reserve(uow, proposal, budget_idr, fiscal_year)
             await repository.save(proposal)
             await uow.emit(events.approved(proposal, actor.id))
             return proposal
 
-        return await self._transactions.run(work, correlation_id=correlation_id)
+        return await self._run(work, correlation_id, guard)
 
     async def report_progress(
         self,
         proposal_id: uuid.UUID,
         actor: Actor,
         correlation_id: str,
+        figures: ProgressFigures,
         *,
-        percent: int,
-        note: str = "",
-        photos: tuple[str, ...] = (),
-        volunteers: int = 0,
-        labour_days: float = 0,
+        guard: Guard | None = None,
     ) -> Proposal:
         async def work(uow: UnitOfWork) -> Proposal:
             repository = ProposalRepository(uow.db, uow.session)
             proposal = await repository.get(proposal_id)
-            report = ProgressReport(
-                percent=percent,
-                note=note,
-                photos=photos,
-                volunteers=volunteers,
-                labour_days=labour_days,
-                reported_by=actor.id,
-                at=self._clock(),
-            )
+            report = figures.report(actor, self._clock())
+            # An event only when the percentage moved: followers hear of progress,
+            # not of every site visit.
             if proposal.report_progress(report, actor):
                 await uow.emit(events.progress_reported(proposal, report))
             await repository.save(proposal)
             return proposal
 
-        return await self._transactions.run(work, correlation_id=correlation_id)
+        return await self._run(work, correlation_id, guard)
 
     async def complete(
-        self, proposal_id: uuid.UUID, actor: Actor, correlation_id: str, note: str = ""
+        self,
+        proposal_id: uuid.UUID,
+        actor: Actor,
+        correlation_id: str,
+        note: str = "",
+        final: ProgressFigures | None = None,
+        *,
+        guard: Guard | None = None,
     ) -> Proposal:
         async def work(uow: UnitOfWork) -> Proposal:
             repository = ProposalRepository(uow.db, uow.session)
             proposal = await repository.get(proposal_id)
-            proposal.act(Action.COMPLETE_WORK, actor, self._clock(), note)
+            now = self._clock()
+            report = final.report(actor, now) if final else None
+            if proposal.complete(actor, now, note, report):
+                assert report is not None
+                await uow.emit(events.progress_reported(proposal, report))
             await repository.save(proposal)
             await uow.emit(events.completed(proposal, actor.id))
             return proposal
 
-        return await self._transactions.run(work, correlation_id=correlation_id)
+        return await self._run(work, correlation_id, guard)
 
 
-async def on_material_fulfilled(event: ReceivedEvent, uow: UnitOfWork) -> None:
-    """Every line of the bill of materials arrived: the RT may start building."""
-    assert isinstance(event.data, MaterialFulfilledV1)
-    repository = ProposalRepository(uow.db, uow.session)
-    proposal = await repository.get(event.data.proposal_id)
-    proposal.act(Action.RECORD_MATERIALS_FULFILLED, None, utc_now(), "all materials arrived")
-    await repository.save(proposal)
+class BudgetCommands(_Commands):
+    async def set_ceiling(
+        self,
+        kecamatan: str,
+        fiscal_year: int,
+        ceiling_idr: int,
+        actor: Actor,
+        correlation_id: str,
+        *,
+        guard: Guard | None = None,
+    ) -> Budget:
+        check_may_set_ceiling(actor)
+        budgeting.check_kecamatan(kecamatan)
+        allocation = Allocation(
+            ceiling_idr=ceiling_idr, by=actor.id, source="http", at=self._clock()
+        )
+
+        async def work(uow: UnitOfWork) -> Budget:
+            return await budgeting.allocate(uow, kecamatan, fiscal_year, allocation)
+
+        return await self._run(work, correlation_id, guard)

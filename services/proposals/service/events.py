@@ -34,6 +34,7 @@ def submitted(p: Proposal) -> ev.ProposalSubmittedV1:
         households_served=d.households_served,
         estimated_cost_idr=d.estimated_cost_idr,
         swadaya=d.swadaya,
+        possible_duplicate_of=tuple(p.possible_duplicates),
     )
 
 
@@ -106,5 +107,7 @@ def for_action(
             return ev.WorkStartedV1(**base, started_by=actor_id)
         case Action.VALIDATE:
             return ev.WorkValidatedV1(**base, validated_by=actor_id, note=reason)
+        case Action.CANCEL:
+            return ev.ProposalCancelledV1(**base, cancelled_by=actor_id, reason=reason)
         case _:
             return None

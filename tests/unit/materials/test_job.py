@@ -1,4 +1,4 @@
-"""A job's materials: dispatching what is owed, confirming what arrived."""
+"""A job's materials: reserving, dispatching what is reserved, confirming what arrived."""
 
 from __future__ import annotations
 
@@ -6,39 +6,38 @@ import uuid
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from services.materials.domain.job import JobLine, MaterialJob, Receipt, Shipment, ShipmentLine
-from shared.contracts.types import Area, MaterialLine
+from services.materials.domain.job import MaterialJob, Receipt, Shipment, ShipmentLine
+from services.materials.domain.stock import Allocation
+from shared.contracts.types import MaterialLine
 from shared.errors import Conflict, Unprocessable
+from tests.unit.materials.builders import UNITS, job_for
 
-AREA = Area(kecamatan="Telanaipura", kelurahan="Simpang IV Sipin", rt="003")
 NOW = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 LATER = datetime(2026, 3, 3, 15, 30, tzinfo=UTC)
+CENTRAL, SOUTH = "Gudang Kota Jambi", "Gudang Jambi Selatan"
 REQUIRED = {"cement": 493.0, "sand": 41.1, "gravel": 43.3}
-UNITS = {"cement": "bag", "sand": "m3", "gravel": "m3"}
 
 
-def new_job() -> MaterialJob:
-    return MaterialJob(
-        proposal_id=uuid.uuid4(),
-        area=AREA,
-        proposer_id="rt-head-budi",
-        work_volume_m3=72.0,
-        norm="K-175",
-        lines=[
-            JobLine(item=item, unit=UNITS[item], required=quantity, reserved=quantity)
-            for item, quantity in REQUIRED.items()
-        ],
-    )
+def new_job(reserved_at: str | None = CENTRAL) -> MaterialJob:
+    """The brief's road with its whole bill reserved at one warehouse (or nothing)."""
+    job = job_for(REQUIRED)
+    if reserved_at is not None:
+        job.reserve([Allocation(reserved_at, item, q) for item, q in REQUIRED.items()])
+    return job
 
 
-def dispatch(job: MaterialJob, lines: dict[str, float] | None = None) -> Shipment:
+def dispatch(
+    job: MaterialJob, lines: dict[str, float] | None = None, warehouse: str = CENTRAL
+) -> Shipment:
     requested = (
         None
         if lines is None
         else [ShipmentLine(item=item, quantity=quantity) for item, quantity in lines.items()]
     )
-    return job.dispatch(uuid.uuid4(), "Gudang Telanaipura", requested, "gudang-dedi", NOW)
+    return job.dispatch(uuid.uuid4(), warehouse, requested, "gudang-dedi", NOW)
 
 
 def receipts(quantities: dict[str, float], reason: str | None = None) -> list[Receipt]:
@@ -52,23 +51,137 @@ def sent(shipment: Shipment) -> dict[str, float]:
     return {line.item: line.quantity for line in shipment.lines}
 
 
+def reserved(job: MaterialJob) -> dict[str, float]:
+    return {line.item: line.reserved for line in job.lines}
+
+
+# --------------------------------------------------------------------------------------------
+# reservations
+# --------------------------------------------------------------------------------------------
+
+
+def test_a_new_job_is_short_of_its_whole_bill_and_waiting() -> None:
+    job = new_job(reserved_at=None)
+    assert job.shortfall() == REQUIRED
+    assert job.status == "waiting" and job.waiting
+    assert job.missing() == tuple(
+        MaterialLine(item=item, unit=UNITS[item], quantity=q) for item, q in REQUIRED.items()
+    )
+
+
+def test_a_fully_reserved_job_is_reserved_and_not_waiting() -> None:
+    job = new_job()
+    assert job.shortfall() == {}
+    assert job.status == "reserved" and not job.waiting
+    assert reserved(job) == REQUIRED
+    assert job.line("cement").reserved_at == {CENTRAL: 493}
+
+
+def test_a_line_may_be_reserved_over_several_warehouses() -> None:
+    job = new_job(reserved_at=None)
+    job.reserve([Allocation(CENTRAL, "cement", 300), Allocation(SOUTH, "cement", 193)])
+    assert job.line("cement").reserved_at == {CENTRAL: 300, SOUTH: 193}
+    assert job.shortfall() == {"sand": 41.1, "gravel": 43.3}
+
+
+def test_a_job_is_never_reserved_beyond_its_bill() -> None:
+    job = new_job(reserved_at=None)
+    job.reserve([Allocation(CENTRAL, "cement", 400)])
+    with pytest.raises(Conflict, match=r"cannot reserve 94 bag of cement .* only 93 is still"):
+        job.reserve([Allocation(SOUTH, "cement", 94)])
+    with pytest.raises(Conflict, match="only 93"):  # split over two warehouses, still too much
+        job.reserve([Allocation(SOUTH, "cement", 50), Allocation(CENTRAL, "cement", 44)])
+    assert job.line("cement").reserved_at == {CENTRAL: 400}
+
+
+attempts = st.lists(
+    st.tuples(
+        st.sampled_from([CENTRAL, SOUTH]),
+        st.sampled_from(list(REQUIRED)),
+        st.integers(min_value=1, max_value=6000).map(lambda n: n / 10),
+    ),
+    max_size=12,
+)
+
+
+@settings(deadline=None)
+@given(attempts)
+def test_whatever_is_asked_a_job_never_holds_more_than_its_bill(
+    asked: list[tuple[str, str, float]],
+) -> None:
+    job = new_job(reserved_at=None)
+    for warehouse, item, quantity in asked:
+        before = reserved(job)
+        try:
+            job.reserve([Allocation(warehouse, item, quantity)])
+        except Conflict:
+            assert reserved(job) == before  # a refused reservation changes nothing
+    for line in job.lines:
+        assert 0 <= line.reserved <= line.required
+        assert job.shortfall().get(line.item, 0) == pytest.approx(line.required - line.reserved)
+
+
+def test_secured_counts_what_arrived_is_on_its_way_or_is_reserved() -> None:
+    job = new_job(reserved_at=None)
+    job.reserve([Allocation(CENTRAL, "cement", 493), Allocation(CENTRAL, "sand", 20)])
+    shipment = dispatch(job, {"cement": 200})
+    job.receive(shipment, receipts({"cement": 200}), "rt-head-budi", LATER)
+    dispatch(job, {"cement": 100})
+    secured = {line.item: line.quantity for line in job.secured()}
+    assert secured == {"cement": 493, "sand": 20, "gravel": 0}
+
+
+def test_cancelling_releases_every_reservation_and_stops_waiting() -> None:
+    job = new_job(reserved_at=None)
+    job.reserve([Allocation(CENTRAL, "cement", 300), Allocation(SOUTH, "cement", 100)])
+    released = job.cancel()
+    assert released == [Allocation(CENTRAL, "cement", 300), Allocation(SOUTH, "cement", 100)]
+    assert reserved(job) == {"cement": 0, "sand": 0, "gravel": 0}
+    assert job.status == "cancelled" and not job.waiting
+    assert job.shortfall() == {}
+    with pytest.raises(Conflict, match="cancelled"):
+        dispatch(job)
+
+
+def test_surplus_gives_back_what_an_over_delivery_made_unnecessary() -> None:
+    job = new_job()
+    shipment = dispatch(job, {"cement": 400})
+    job.receive(shipment, receipts({"cement": 420}, "over_shipped"), "rt", LATER)
+    # 73 bags are still owed; 93 are reserved: 20 go back
+    assert job.surplus() == [Allocation(CENTRAL, "cement", 20)]
+    assert job.line("cement").reserved_at == {CENTRAL: 73}
+    assert job.surplus() == []
+
+
+def test_surplus_takes_from_the_last_warehouse_first() -> None:
+    job = new_job(reserved_at=None)
+    job.reserve([Allocation(CENTRAL, "sand", 30), Allocation(SOUTH, "sand", 11.1)])
+    shipment = dispatch(job, {"sand": 30})
+    job.receive(shipment, receipts({"sand": 35}, "over_shipped"), "rt", LATER)
+    assert job.surplus() == [Allocation(SOUTH, "sand", 5)]
+    assert job.line("sand").reserved_at == {SOUTH: 6.1}
+
+
 # --------------------------------------------------------------------------------------------
 # dispatch
 # --------------------------------------------------------------------------------------------
 
 
-def test_dispatch_without_lines_sends_everything_owed() -> None:
+def test_dispatch_without_lines_sends_everything_reserved_at_the_warehouse() -> None:
     job = new_job()
     shipment = dispatch(job)
     assert shipment.lines == [
         MaterialLine(item=item, unit=UNITS[item], quantity=q) for item, q in REQUIRED.items()
     ]
     assert shipment.proposal_id == job.proposal_id
+    assert shipment.warehouse == CENTRAL
     assert shipment.status == "in_transit"
     assert shipment.dispatched_by == "gudang-dedi"
     assert shipment.dispatched_at == NOW
     assert job.in_transit == REQUIRED
-    assert all(job.dispatchable(item) == 0 for item in REQUIRED)
+    assert {line.item: line.dispatched for line in job.lines} == REQUIRED
+    assert reserved(job) == {"cement": 0, "sand": 0, "gravel": 0}
+    assert job.shortfall() == {}  # on its way is not short
 
 
 def test_dispatch_without_lines_sends_only_what_is_not_yet_on_its_way() -> None:
@@ -84,28 +197,41 @@ def test_dispatch_of_chosen_lines_sends_those_in_their_unit() -> None:
     shipment = dispatch(job, {"sand": 20.0})
     assert shipment.lines == [MaterialLine(item="sand", unit="m3", quantity=20.0)]
     assert job.in_transit == {"sand": 20.0}
-    assert job.dispatchable("sand") == pytest.approx(21.1)
-    assert job.dispatchable("cement") == 493
+    assert job.line("sand").reserved == pytest.approx(21.1)
+    assert job.line("cement").reserved == 493
+
+
+def test_dispatch_takes_only_from_the_named_warehouse() -> None:
+    job = new_job(reserved_at=None)
+    job.reserve([Allocation(CENTRAL, "cement", 300), Allocation(SOUTH, "cement", 193)])
+    shipment = dispatch(job, warehouse=SOUTH)
+    assert sent(shipment) == {"cement": 193}
+    assert job.line("cement").reserved_at == {CENTRAL: 300}
+    with pytest.raises(Unprocessable, match=r"cannot send 301 of cement from Gudang Kota Jambi"):
+        dispatch(job, {"cement": 301})
 
 
 def test_dispatch_of_exactly_what_remains_is_allowed() -> None:
     job = new_job()
     dispatch(job, {"cement": 400})
     assert sent(dispatch(job, {"cement": 93})) == {"cement": 93}
-    assert job.dispatchable("cement") == 0
+    assert job.line("cement").reserved == 0
 
 
-def test_dispatch_beyond_what_is_owed_is_unprocessable() -> None:
+def test_dispatch_beyond_what_is_reserved_is_unprocessable() -> None:
     job = new_job()
-    with pytest.raises(Unprocessable, match=r"cannot send 494 of cement: only 493"):
+    with pytest.raises(
+        Unprocessable,
+        match=r"cannot send 494 of cement from Gudang Kota Jambi: only 493 is reserved there",
+    ):
         dispatch(job, {"cement": 494})
     assert job.in_transit == {}
 
 
-def test_dispatch_beyond_what_is_owed_and_not_in_transit_is_unprocessable() -> None:
+def test_dispatch_beyond_what_is_reserved_and_not_in_transit_is_unprocessable() -> None:
     job = new_job()
     dispatch(job, {"cement": 400})
-    with pytest.raises(Unprocessable, match=r"cannot send 94 of cement: only 93 "):
+    with pytest.raises(Unprocessable, match=r"cannot send 94 of cement .*: only 93 "):
         dispatch(job, {"cement": 94})
     assert job.in_transit == {"cement": 400}
 
@@ -119,14 +245,30 @@ def test_dispatch_of_an_item_not_on_the_bill_is_unprocessable() -> None:
 def test_dispatch_when_everything_is_on_its_way_is_a_conflict() -> None:
     job = new_job()
     dispatch(job)
-    with pytest.raises(Conflict, match="nothing left to dispatch"):
+    with pytest.raises(Conflict, match=r"nothing is reserved .* the rest is on its way"):
+        dispatch(job)
+
+
+def test_dispatch_from_a_warehouse_holding_nothing_says_where_the_stock_is() -> None:
+    job = new_job(reserved_at=SOUTH)
+    with pytest.raises(
+        Conflict,
+        match="nothing is reserved for this job at Gudang Kota Jambi; "
+        "its stock is reserved at Gudang Jambi Selatan",
+    ):
+        dispatch(job)
+
+
+def test_dispatch_of_a_waiting_job_says_what_it_waits_for() -> None:
+    job = new_job(reserved_at=None)
+    with pytest.raises(Conflict, match=r"waiting for stock: 493 bag of cement, 41.1 m3 of sand"):
         dispatch(job)
 
 
 def test_dispatch_of_a_line_already_on_its_way_is_unprocessable() -> None:
     job = new_job()
     dispatch(job)
-    with pytest.raises(Unprocessable, match="only 0 is still owed"):
+    with pytest.raises(Unprocessable, match="only 0 is reserved there"):
         dispatch(job, {"sand": 1})
 
 
@@ -158,6 +300,9 @@ def test_receiving_equal_quantities_records_them_and_clears_the_transit() -> Non
     assert shipment.received_by == "rt-head-budi"
     assert shipment.received_at == LATER
     assert job.everything_arrived()
+    assert job.fulfil() is True
+    assert job.status == "fulfilled"
+    assert job.fulfil() is False  # announced once
 
 
 def test_receiving_short_without_a_reason_is_unprocessable_naming_the_item() -> None:
@@ -169,17 +314,19 @@ def test_receiving_short_without_a_reason_is_unprocessable_naming_the_item() -> 
     assert shipment.received_lines == []
 
 
-def test_receiving_short_with_a_reason_keeps_the_difference_owed() -> None:
+def test_receiving_short_with_a_reason_reopens_the_difference_as_short() -> None:
     job = new_job()
     shipment = dispatch(job, {"sand": 41.1})
     [line] = job.receive(shipment, receipts({"sand": 40}, reason="lost"), "rt-head-budi", LATER)
     assert (line.sent, line.received, line.discrepancy_reason) == (41.1, 40, "lost")
     assert job.line("sand").outstanding == pytest.approx(1.1)
-    assert job.dispatchable("sand") == pytest.approx(1.1)
+    # the job's reserved sand went out on the truck: the rest needs a new reservation
+    assert job.shortfall() == {"sand": 1.1}
+    assert job.status == "waiting"
     assert not job.everything_arrived()
 
 
-def test_the_shortfall_can_be_dispatched_again() -> None:
+def test_the_shortfall_can_be_reserved_and_dispatched_again() -> None:
     job = new_job()
     first = dispatch(job)
     job.receive(
@@ -188,12 +335,14 @@ def test_the_shortfall_can_be_dispatched_again() -> None:
         "rt-head-budi",
         LATER,
     )
-    second = dispatch(job)
-    assert sent(second) == {"sand": pytest.approx(1.1)}
-    job.receive(second, receipts({"sand": second.lines[0].quantity}), "rt-head-budi", LATER)
-    assert job.everything_arrived()
-    with pytest.raises(Conflict, match="nothing left to dispatch"):
+    with pytest.raises(Conflict, match=r"waiting for stock: 1.1 m3 of sand"):
         dispatch(job)
+    job.reserve([Allocation(SOUTH, "sand", 1.1)])
+    second = dispatch(job, warehouse=SOUTH)
+    assert sent(second) == {"sand": 1.1}
+    job.receive(second, receipts({"sand": 1.1}), "rt-head-budi", LATER)
+    assert job.everything_arrived()
+    assert job.line("sand").dispatched == pytest.approx(42.2)
 
 
 def test_a_reason_is_dropped_when_the_quantities_agree() -> None:
@@ -203,14 +352,23 @@ def test_a_reason_is_dropped_when_the_quantities_agree() -> None:
     assert line.discrepancy_reason is None
 
 
-def test_receiving_more_than_was_sent_needs_a_reason_and_covers_the_line() -> None:
+def test_receiving_more_than_was_sent_needs_over_shipped_and_covers_the_line() -> None:
     job = new_job()
     shipment = dispatch(job, {"cement": 490})
     with pytest.raises(Unprocessable, match="cement"):
         job.receive(shipment, receipts({"cement": 493}), "rt-head-budi", LATER)
+    with pytest.raises(Unprocessable, match="over_shipped is the reason for receiving more"):
+        job.receive(shipment, receipts({"cement": 493}, "lost"), "rt-head-budi", LATER)
     [line] = job.receive(shipment, receipts({"cement": 493}, "over_shipped"), "rt", LATER)
     assert line.discrepancy_reason == "over_shipped"
     assert job.line("cement").outstanding == 0
+
+
+def test_over_shipped_is_refused_for_a_short_delivery() -> None:
+    job = new_job()
+    shipment = dispatch(job, {"cement": 490})
+    with pytest.raises(Unprocessable, match="over_shipped"):
+        job.receive(shipment, receipts({"cement": 480}, "over_shipped"), "rt", LATER)
 
 
 def test_receiving_the_same_shipment_twice_is_a_conflict() -> None:
@@ -237,6 +395,16 @@ def test_every_line_of_the_shipment_needs_a_receipt() -> None:
     with pytest.raises(Unprocessable, match="say how much gravel arrived"):
         job.receive(shipment, receipts({"cement": 100}), "rt-head-budi", LATER)
     assert shipment.status == "in_transit"
+
+
+def test_a_cancelled_job_still_records_what_was_already_on_its_way() -> None:
+    job = new_job()
+    shipment = dispatch(job, {"cement": 100})
+    job.cancel()
+    job.receive(shipment, receipts({"cement": 90}, "lost"), "rt-head-budi", LATER)
+    assert job.line("cement").received == 90
+    assert job.shortfall() == {}  # nothing is reserved again for a cancelled job
+    assert job.fulfil() is False
 
 
 # --------------------------------------------------------------------------------------------
@@ -277,6 +445,7 @@ def test_a_refused_dispatch_leaves_nothing_in_transit() -> None:
     with pytest.raises(Unprocessable, match="sand"):
         dispatch(job, {"cement": 100, "sand": 999})
     assert job.in_transit == {}
+    assert reserved(job) == REQUIRED
 
 
 def test_the_same_item_twice_in_one_dispatch_counts_together() -> None:
@@ -284,7 +453,7 @@ def test_the_same_item_twice_in_one_dispatch_counts_together() -> None:
     with pytest.raises(Unprocessable, match="cannot send 500 of cement"):
         job.dispatch(
             uuid.uuid4(),
-            "Gudang Telanaipura",
+            CENTRAL,
             [ShipmentLine(item="cement", quantity=250), ShipmentLine(item="cement", quantity=250)],
             "gudang-dedi",
             NOW,

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from services.proposals.domain.lifecycle import RETURN_LEVEL, Action, State
-from services.proposals.domain.model import Proposal, ProposalDraft
+from services.proposals.domain.model import ProgressReport, Proposal, ProposalDraft
 from shared.identity import Actor, Role
 
 KECAMATAN, KELURAHAN, RT = "Telanaipura", "Simpang IV Sipin", "003"
@@ -81,7 +81,7 @@ def rightful(action: Action, state: State) -> Actor | None:
             return KELURAHAN_OFFICER
         case Action.ENDORSE:
             return KECAMATAN_OFFICER
-        case Action.APPROVE | Action.REJECT:
+        case Action.APPROVE | Action.REJECT | Action.CANCEL:
             return CITY_OFFICER
         case Action.RETURN:
             return BY_ROLE[RETURN_LEVEL.get(state, Role.KELURAHAN_OFFICER)]
@@ -109,6 +109,7 @@ PATHS: dict[State, list[Action]] = {
         Action.RECORD_MATERIALS_FULFILLED,
     ],
 }
+PATHS[State.CANCELLED] = [*PATHS[State.APPROVED], Action.CANCEL]
 PATHS[State.IN_PROGRESS] = [*PATHS[State.MATERIALS_FULFILLED], Action.START_WORK]
 PATHS[State.COMPLETED] = [*PATHS[State.IN_PROGRESS], Action.COMPLETE_WORK]
 PATHS[State.VALIDATED] = [*PATHS[State.COMPLETED], Action.VALIDATE]
@@ -128,6 +129,22 @@ def proposal_in(state: State) -> Proposal:
             assert actor is not None
             proposal.approve(actor, at, budget_idr=150_000_000, fiscal_year=2026)
         else:
+            if action is Action.COMPLETE_WORK:
+                finish(proposal, at)
             proposal.act(action, actor, at, reason=REASON)
     assert proposal.state is state
+    return proposal
+
+
+def finish(proposal: Proposal, at: datetime) -> None:
+    """The RT head reports the work at 100 % (what completion needs)."""
+    report = ProgressReport(percent=100, note="done", reported_by=RT_HEAD.id, at=at)
+    proposal.report_progress(report, RT_HEAD)
+
+
+def ready_for(action: Action, state: State) -> Proposal:
+    """A proposal in `state` on which `action` can succeed: completion needs 100 %."""
+    proposal = proposal_in(state)
+    if action is Action.COMPLETE_WORK and state is State.IN_PROGRESS:
+        finish(proposal, NOW + timedelta(days=20))
     return proposal

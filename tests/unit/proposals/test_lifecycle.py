@@ -28,11 +28,12 @@ from tests.unit.proposals.builders import (
     RT_HEAD,
     SUPERVISOR,
     proposal_in,
+    ready_for,
     rightful,
 )
 
 LATER = NOW + timedelta(days=30)
-TERMINAL = (State.REJECTED, State.WITHDRAWN, State.VALIDATED)
+TERMINAL = (State.REJECTED, State.WITHDRAWN, State.VALIDATED, State.CANCELLED)
 REVIEWERS = (Role.KELURAHAN_OFFICER, Role.KECAMATAN_OFFICER, Role.CITY_OFFICER)
 
 ALLOWED = [(a, s) for a, r in RULES.items() for s in sorted(r.source)]
@@ -72,8 +73,8 @@ def test_each_reviewer_returns_only_what_waits_at_their_level() -> None:
     }
 
 
-def test_reasons_are_required_for_return_reject_and_return_work() -> None:
-    assert set(WITH_REASON) == {Action.RETURN, Action.REJECT, Action.RETURN_WORK}
+def test_reasons_are_required_for_return_reject_return_work_and_cancel() -> None:
+    assert set(WITH_REASON) == {Action.RETURN, Action.REJECT, Action.RETURN_WORK, Action.CANCEL}
 
 
 # --------------------------------------------------------------------------------------------
@@ -83,7 +84,7 @@ def test_reasons_are_required_for_return_reject_and_return_work() -> None:
 
 @pytest.mark.parametrize(("action", "state"), ALLOWED)
 def test_a_rule_applies_from_its_source_and_is_recorded(action: Action, state: State) -> None:
-    proposal = proposal_in(state)
+    proposal = ready_for(action, state)
     before = list(proposal.timeline)
     actor = rightful(action, state)
     proposal.act(action, actor, LATER, reason=f"  {REASON}  ")
@@ -142,7 +143,7 @@ def test_allowed_actions_without_a_role_lists_every_person_action(state: State) 
 def test_allowed_actions_for_a_role_are_exactly_those_it_may_take(state: State, role: Role) -> None:
     listed = allowed_actions(state, role)
     for action in person_actions_from(state):
-        proposal = proposal_in(state)
+        proposal = ready_for(action, state)
         try:
             proposal.act(action, BY_ROLE[role], LATER, reason=REASON)
         except Forbidden:
@@ -285,7 +286,7 @@ def test_a_reason_is_required(action: Action, reason: str) -> None:
 
 @pytest.mark.parametrize(("action", "state"), [(a, s) for a, s in ALLOWED if a not in WITH_REASON])
 def test_other_actions_need_no_reason(action: Action, state: State) -> None:
-    proposal = proposal_in(state)
+    proposal = ready_for(action, state)
     proposal.act(action, rightful(action, state), LATER)
     assert proposal.timeline[-1].reason == ""
 
@@ -297,6 +298,7 @@ def test_other_actions_need_no_reason(action: Action, state: State) -> None:
 ACTORS: list[Actor | None] = [None, *EVERYONE]
 REASONS = ["", "  ", REASON]
 BUDGETS = [0, -1, 150_000_000]
+BACKWARD = {Action.WITHDRAW, Action.REJECT, Action.CANCEL, Action.RETURN, Action.RETURN_WORK}
 
 
 class ProposalMachine(RuleBasedStateMachine):
@@ -367,6 +369,56 @@ class ProposalMachine(RuleBasedStateMachine):
             data.draw(st.sampled_from(BUDGETS)),
             data.draw(st.integers(0, 100)),
         )
+
+    @rule(data=st.data())
+    def the_rightful_person_moves_it_forward(self, data: st.DataObject) -> None:
+        # Without a push forward, random walks end in withdrawn or rejected long before
+        # the work states are reached.
+        state = self.proposal.state
+        forward = [a for a, r in RULES.items() if state in r.source and a not in BACKWARD]
+        if not forward:
+            return
+        action = data.draw(st.sampled_from(forward))
+        self.apply(
+            action,
+            rightful(action, state),
+            REASON,
+            150_000_000,
+            data.draw(st.integers(self.proposal.percent_done, 100)),
+        )
+
+    @rule(percent=st.integers(0, 100), note=st.sampled_from(REASONS))
+    def the_rt_head_completes_with_a_final_report(self, percent: int, note: str) -> None:
+        proposal = self.proposal
+        previous, entries = proposal.state, len(proposal.timeline)
+        progress = list(proposal.progress)
+        self.clock += timedelta(minutes=5)
+        final = ProgressReport(percent=percent, reported_by=RT_HEAD.id, at=self.clock)
+        try:
+            proposal.complete(RT_HEAD, self.clock, note, final)
+        except DomainError:
+            assert unchanged(proposal, previous, entries)
+            assert proposal.progress == progress
+            return
+        # Accepted only from in_progress and at 100 %: the report, then the completion.
+        assert (previous, percent, proposal.state) == (State.IN_PROGRESS, 100, State.COMPLETED)
+        assert [t.action for t in proposal.timeline[entries:]] == [
+            Action.REPORT_PROGRESS,
+            Action.COMPLETE_WORK,
+        ]
+        assert proposal.progress == [*progress, final]
+        self.accepted += 2
+
+    @invariant()
+    def completion_is_only_ever_at_one_hundred_percent(self) -> None:
+        if self.proposal.state in (State.COMPLETED, State.VALIDATED):
+            assert self.proposal.percent_done == 100
+
+    @invariant()
+    def only_an_approved_unfinished_or_built_job_holds_budget(self) -> None:
+        approved = any(t.action is Action.APPROVE for t in self.proposal.timeline)
+        cancelled = self.proposal.state is State.CANCELLED
+        assert self.proposal.holds_budget is (approved and not cancelled)
 
     @invariant()
     def the_state_is_a_state(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -9,14 +10,15 @@ import pytest
 from pydantic import ValidationError
 
 from services.proposals.domain.lifecycle import Action, State
-from services.proposals.domain.model import ProgressReport, Proposal, Transition
+from services.proposals.domain.model import Delivery, ProgressReport, Proposal, Transition
 from shared.errors import Conflict, Forbidden, Unprocessable
-from shared.identity import Role
+from shared.identity import Actor, Role
 from tests.unit.proposals.builders import (
     BY_ROLE,
     CITY_OFFICER,
     KECAMATAN_OFFICER,
     NOW,
+    OTHER_KELURAHAN_OFFICER,
     OTHER_RT_HEAD,
     RT_HEAD,
     draft,
@@ -332,3 +334,225 @@ def test_a_draft_refuses_unknown_fields() -> None:
 
 def test_a_draft_needs_at_least_one_household() -> None:
     assert "households_served" in refusal(households_served=0)
+
+
+@pytest.mark.parametrize(
+    ("work_type", "dimension", "value", "expected"),
+    [
+        ("concrete_road", "length_m", 2500, "length_m of a concrete_road is 1 to 2000 m"),
+        ("concrete_road", "width_m", 0.5, "width_m of a concrete_road is 0.8 to 8 m"),
+        ("drain", "depth_m", 4, "depth_m of a drain is 0.2 to 3 m, not 4 m"),
+        ("drain", "width_m", 5, "width_m of a drain is 0.2 to 3 m"),
+        ("culvert", "length_m", 150, "length_m of a culvert is 1 to 100 m"),
+        ("culvert", "thickness_m", 0.6, "thickness_m of a culvert is 0.1 to 0.4 m"),
+    ],
+)
+def test_sizes_outside_the_sane_range_of_the_work_are_refused_naming_the_range(
+    work_type: str, dimension: str, value: float, expected: str
+) -> None:
+    dimensions: dict[str, Any] = {"length_m": 80, "width_m": 1, "thickness_m": 0.15}
+    if work_type == "concrete_road":
+        dimensions["thickness_m"] = 0.12
+    else:
+        dimensions["depth_m"] = 0.8
+    dimensions[dimension] = value
+    assert expected in refusal(work_type=work_type, dimensions=dimensions, concrete_grade=None)
+
+
+@pytest.mark.parametrize(
+    ("lat", "lng"),
+    [(0, 0), (1.6105, 103.5912), (-1.6105, 104.5), (-6.2, 106.8)],
+)
+def test_a_location_outside_the_city_is_refused(lat: float, lng: float) -> None:
+    problem = refusal(location={"lat": lat, "lng": lng, "description": "Gang Mawar"})
+    assert "lies outside the city" in problem
+    assert "not swapped" in problem
+
+
+def test_a_draft_takes_at_most_twenty_attachment_references() -> None:
+    assert len(draft(attachments=[f"doc://{i}" for i in range(20)]).attachments) == 20
+    assert "attachments" in refusal(attachments=[f"doc://{i}" for i in range(21)])
+
+
+# --------------------------------------------------------------------------------------------
+# Completion
+# --------------------------------------------------------------------------------------------
+
+
+def test_completion_below_one_hundred_percent_is_a_conflict_naming_the_percent() -> None:
+    proposal = proposal_in(State.IN_PROGRESS)
+    proposal.report_progress(report(60), RT_HEAD)
+    entries = len(proposal.timeline)
+    with pytest.raises(Conflict, match="reported at 60%; report 100%"):
+        proposal.act(Action.COMPLETE_WORK, RT_HEAD, LATER)
+    assert proposal.state is State.IN_PROGRESS
+    assert len(proposal.timeline) == entries
+
+
+def test_completion_at_one_hundred_percent_is_accepted() -> None:
+    proposal = proposal_in(State.IN_PROGRESS)
+    proposal.report_progress(report(100), RT_HEAD)
+    assert proposal.complete(RT_HEAD, LATER, "all 150 m poured") is False
+    assert proposal.state is State.COMPLETED
+    assert proposal.timeline[-1].reason == "all 150 m poured"
+
+
+def test_a_completion_may_carry_its_final_report_of_one_hundred_percent() -> None:
+    proposal = proposal_in(State.IN_PROGRESS)
+    proposal.report_progress(report(60, volunteers=30, labour_days=60), RT_HEAD)
+    final = report(100, volunteers=20, labour_days=40, day=3)
+    assert proposal.complete(RT_HEAD, LATER, "done", final) is True
+    assert proposal.state is State.COMPLETED
+    assert proposal.progress[-1] == final
+    assert [t.action for t in proposal.timeline[-2:]] == [
+        Action.REPORT_PROGRESS,
+        Action.COMPLETE_WORK,
+    ]
+    assert proposal.swadaya_contributed() == (50, 100)
+
+
+def test_a_final_report_below_one_hundred_changes_nothing() -> None:
+    proposal = proposal_in(State.IN_PROGRESS)
+    entries = len(proposal.timeline)
+    with pytest.raises(Conflict, match="reported at 90%"):
+        proposal.complete(RT_HEAD, LATER, "", report(90))
+    assert (proposal.state, proposal.progress, len(proposal.timeline)) == (
+        State.IN_PROGRESS,
+        [],
+        entries,
+    )
+
+
+def test_a_final_report_lower_than_the_last_one_is_refused() -> None:
+    proposal = proposal_in(State.COMPLETED)
+    proposal.act(Action.RETURN_WORK, BY_ROLE[Role.SUPERVISOR], LATER, "the edges crumble")
+    with pytest.raises(Unprocessable, match="never goes down"):
+        proposal.complete(RT_HEAD, LATER, "", report(95))
+    assert proposal.state is State.IN_PROGRESS
+
+
+def test_after_a_returned_completion_the_rt_completes_again_at_one_hundred() -> None:
+    proposal = proposal_in(State.COMPLETED)
+    proposal.act(Action.RETURN_WORK, BY_ROLE[Role.SUPERVISOR], LATER, "the edges crumble")
+    assert proposal.percent_done == 100
+    proposal.complete(RT_HEAD, LATER + timedelta(days=2), "edges repaired")
+    assert proposal.state is State.COMPLETED
+
+
+def test_completion_by_another_rt_head_is_forbidden_before_the_percent_is_told() -> None:
+    proposal = proposal_in(State.IN_PROGRESS)
+    with pytest.raises(Forbidden):
+        proposal.complete(OTHER_RT_HEAD, LATER, "", report(100))
+    assert proposal.progress == []
+
+
+# --------------------------------------------------------------------------------------------
+# Budget held, materials, deliveries
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("state", "holds"),
+    [
+        (State.ENDORSED, False),
+        (State.APPROVED, True),
+        (State.MATERIALS_FULFILLED, True),
+        (State.IN_PROGRESS, True),
+        (State.VALIDATED, True),
+        (State.CANCELLED, False),
+        (State.REJECTED, False),
+    ],
+)
+def test_a_job_holds_its_budget_from_approval_until_cancelled(state: State, holds: bool) -> None:
+    assert proposal_in(state).holds_budget is holds
+
+
+def test_a_cancelled_job_keeps_its_budget_figure_for_the_record() -> None:
+    proposal = proposal_in(State.CANCELLED)
+    assert (proposal.budget_idr, proposal.fiscal_year) == (150_000_000, 2026)
+    assert proposal.timeline[-1].reason
+
+
+def test_materials_fulfilled_moves_an_approved_job_on() -> None:
+    proposal = proposal_in(State.APPROVED)
+    assert proposal.record_materials_fulfilled(LATER) is True
+    assert proposal.state is State.MATERIALS_FULFILLED
+    assert (proposal.timeline[-1].actor_id, proposal.timeline[-1].at) == ("system", LATER)
+
+
+def test_materials_fulfilled_for_a_cancelled_job_changes_nothing() -> None:
+    proposal = proposal_in(State.CANCELLED)
+    entries = len(proposal.timeline)
+    assert proposal.record_materials_fulfilled(LATER) is False
+    assert unchanged_state(proposal, State.CANCELLED, entries)
+
+
+def unchanged_state(proposal: Proposal, state: State, entries: int) -> bool:
+    return proposal.state is state and len(proposal.timeline) == entries
+
+
+def dispatch(shipment: uuid.UUID, status: str = "dispatched") -> Delivery:
+    return Delivery.model_validate(
+        {
+            "shipment_id": shipment,
+            "status": status,
+            "at": LATER,
+            "warehouse": "Gudang Kota Jambi",
+            "sent": [{"item": "cement", "unit": "bag", "quantity": 493}],
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    "state",
+    [State.APPROVED, State.MATERIALS_FULFILLED, State.IN_PROGRESS, State.CANCELLED],
+)
+def test_a_delivery_is_recorded_once_from_approval_on(state: State) -> None:
+    proposal = proposal_in(state)
+    shipment = uuid.uuid4()
+    assert proposal.record_delivery(dispatch(shipment)) is True
+    assert proposal.record_delivery(dispatch(shipment)) is False
+    assert proposal.record_delivery(dispatch(shipment, "delivered")) is True
+    assert [d.status for d in proposal.deliveries] == ["dispatched", "delivered"]
+    assert proposal.state is state
+
+
+@pytest.mark.parametrize("state", [State.SUBMITTED, State.ENDORSED, State.REJECTED])
+def test_a_delivery_before_approval_is_a_conflict(state: State) -> None:
+    proposal = proposal_in(state)
+    with pytest.raises(Conflict, match="only an approved job receives materials"):
+        proposal.record_delivery(dispatch(uuid.uuid4()))
+    assert proposal.deliveries == []
+
+
+# --------------------------------------------------------------------------------------------
+# Who reads the whole proposal
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "role",
+    [r for r in Role if r is not Role.RESIDENT],
+)
+def test_people_of_the_area_read_the_whole_proposal(role: Role) -> None:
+    proposal_in(State.SUBMITTED).check_may_read(BY_ROLE[role])
+
+
+def test_a_resident_is_sent_to_the_public_view() -> None:
+    proposal = proposal_in(State.VERIFIED)
+    with pytest.raises(Forbidden, match=f"/public/proposals/{proposal.id}"):
+        proposal.check_may_read(BY_ROLE[Role.RESIDENT])
+
+
+@pytest.mark.parametrize("outsider", [OTHER_RT_HEAD, OTHER_KELURAHAN_OFFICER])
+def test_people_of_another_area_cannot_read_it(outsider: Actor) -> None:
+    with pytest.raises(Forbidden, match="outside your area"):
+        proposal_in(State.SUBMITTED).check_may_read(outsider)
+
+
+def test_the_programme_year_is_the_submission_year_then_the_fiscal_year() -> None:
+    assert proposal_in(State.ENDORSED).programme_year == NOW.year
+    proposal = proposal_in(State.ENDORSED)
+    proposal.approve(CITY_OFFICER, LATER, budget_idr=1_000_000, fiscal_year=2027)
+    assert proposal.programme_year == 2027
+    assert proposal.model_dump()["programme_year"] == 2027  # stored, so lists filter on it

@@ -1,0 +1,127 @@
+"""Event handlers of the materials service: each runs inside the consumer's transaction,
+together with the inbox record of the event it handles."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from services.materials.domain.bill_of_materials import (
+    BillOfMaterials,
+    WorkDimensions,
+    compute_bill_of_materials,
+)
+from services.materials.domain.job import JobLine, MaterialJob
+from services.materials.service.stock_receipts import IncomingLine, receive_stock
+from services.materials.service.stockroom import Reference, Stockroom
+from shared.contracts import ReceivedEvent
+from shared.contracts import events as ev
+from shared.errors import Unprocessable
+from shared.logs import get_logger
+from shared.storage.unit_of_work import UnitOfWork
+
+log = get_logger(__name__)
+
+
+def bill_for(approved: ev.ProposalApprovedV1, reference: Reference) -> BillOfMaterials:
+    d = approved.dimensions
+    if d.thickness_m is None:
+        raise Unprocessable("the approved proposal has no thickness; cannot compute materials")
+    try:
+        work = WorkDimensions(
+            work_type=approved.work_type,
+            length_m=d.length_m,
+            width_m=d.width_m,
+            thickness_m=d.thickness_m,
+            depth_m=d.depth_m,
+            concrete_grade=approved.concrete_grade,
+        )
+        return compute_bill_of_materials(work, reference.book, reference.catalogue.bom_options())
+    except ValueError as error:
+        raise Unprocessable(f"cannot compute the bill of materials: {error}") from error
+
+
+def new_job(approved: ev.ProposalApprovedV1, bill: BillOfMaterials, at: datetime) -> MaterialJob:
+    return MaterialJob(
+        proposal_id=approved.proposal_id,
+        area=approved.area,
+        proposer_id=approved.proposer_id,
+        work_volume_m3=bill.work_volume_m3,
+        norm=bill.norm,
+        approved_at=at,
+        lines=[
+            JobLine(item=line.item, unit=line.unit, required=float(line.quantity))
+            for line in bill.supplied_lines
+        ],
+    )
+
+
+class EventHandlers:
+    def __init__(self, reference: Reference) -> None:
+        self._reference = reference
+
+    async def on_proposal_approved(self, event: ReceivedEvent, uow: UnitOfWork) -> None:
+        """Compute the bill of materials, reserve what stock exists, announce the outcome."""
+        assert isinstance(event.data, ev.ProposalApprovedV1)
+        approved = event.data
+        room = Stockroom(uow, self._reference, by=approved.approved_by, now=_now())
+        if await room.jobs.find_job(approved.proposal_id) is not None:
+            # the same approval sent again under another event id: one job, one reservation
+            log.info("approval of an existing job ignored", proposal_id=str(approved.proposal_id))
+            return
+        job = new_job(approved, bill_for(approved, self._reference), event.envelope.occurred_at)
+        if await room.jobs.is_closed(approved.proposal_id):
+            # cancelled before its approval reached us: keep the bill, reserve nothing
+            job.cancelled = True
+            await room.jobs.add_job(job)
+            return
+        await room.reserve_for(job)
+        await room.jobs.add_job(job)
+        await room.announce_reserved(job)
+        await room.announce_shortage(job)
+
+    async def on_proposal_rejected(self, event: ReceivedEvent, uow: UnitOfWork) -> None:
+        assert isinstance(event.data, ev.ProposalRejectedV1)
+        await self._close(event, uow, event.data.rejected_by, event.data.reason)
+
+    async def on_proposal_cancelled(self, event: ReceivedEvent, uow: UnitOfWork) -> None:
+        assert isinstance(event.data, ev.ProposalCancelledV1)
+        await self._close(event, uow, event.data.cancelled_by, event.data.reason)
+
+    async def on_stock_received(self, event: ReceivedEvent, uow: UnitOfWork) -> None:
+        """The city's procurement or warehouse system received stock at a warehouse."""
+        assert isinstance(event.data, ev.StockReceivedV1)
+        data = event.data
+        room = Stockroom(uow, self._reference, by=data.received_by, now=_now())
+        if await room.stock.receipt_recorded(data.receipt_id) is not None:
+            # the sender's retry of a receipt we counted already (under another event id)
+            log.info("stock receipt already recorded", receipt_id=data.receipt_id)
+            return
+        await receive_stock(
+            room,
+            receipt_id=data.receipt_id,
+            warehouse=data.warehouse,
+            supplier=data.supplier,
+            lines=[IncomingLine(item=n.item, quantity=n.quantity, unit=n.unit) for n in data.lines],
+            source=f"event {event.envelope.event_id} from {event.envelope.producer}",
+        )
+
+    async def _close(self, event: ReceivedEvent, uow: UnitOfWork, by: str, reason: str) -> None:
+        """The job will not be built: give its reserved stock back to waiting jobs."""
+        assert isinstance(event.data, ev.ProposalEvent)
+        proposal_id: uuid.UUID = event.data.proposal_id
+        room = Stockroom(uow, self._reference, by=by, now=_now())
+        await room.jobs.close(proposal_id, event.envelope.type, room.now)
+        job = await room.jobs.find_job(proposal_id)
+        if job is None or job.cancelled:
+            return
+        released = job.cancel()
+        lines = await room.release(job, released, reason=event.envelope.type, note=reason)
+        await room.jobs.save_job(job)
+        if lines:
+            await uow.emit(ev.MaterialReleasedV1(**job.keys(), lines=tuple(lines), reason=reason))
+        await room.top_up_waiting({a.item for a in released})
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,173 @@
+"""Stock movements inside one unit of work: reserve for a job, top up waiting jobs, release.
+
+Used by the event handlers and the HTTP use cases alike, so that every path that changes
+a level writes its ledger entry, keeps the job consistent and announces the outcome in the
+same transaction.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from services.materials.adapters.repository import MaterialsRepository
+from services.materials.adapters.stock import StockRepository
+from services.materials.domain.bill_of_materials import NormBook
+from services.materials.domain.catalogue import Catalogue
+from services.materials.domain.job import MaterialJob
+from services.materials.domain.stock import (
+    EPSILON,
+    Allocation,
+    LedgerEntry,
+    LedgerKind,
+    Movement,
+    entry,
+    plan_reservation,
+    subtract,
+    totals,
+)
+from shared.contracts import events as ev
+from shared.contracts.types import MaterialLine
+from shared.storage.unit_of_work import UnitOfWork
+
+
+@dataclass(frozen=True)
+class Reference:
+    """The reference data every use case reads: the norm book and the catalogue."""
+
+    book: NormBook
+    catalogue: Catalogue
+
+
+@dataclass
+class Stockroom:
+    uow: UnitOfWork
+    reference: Reference
+    by: str
+    """Who caused the movements (a person, or the city system that sent the event)."""
+    now: datetime
+    jobs: MaterialsRepository = field(init=False)
+    stock: StockRepository = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.jobs = MaterialsRepository(self.uow.db, self.uow.session)
+        self.stock = StockRepository(self.uow.db, self.uow.session)
+
+    @property
+    def catalogue(self) -> Catalogue:
+        return self.reference.catalogue
+
+    async def move(self, movement: Movement, *, guard_available: bool = True) -> LedgerEntry:
+        recorded = entry(movement, uuid.uuid4())
+        await self.stock.record(recorded, guard_available=guard_available)
+        return recorded
+
+    def movement(
+        self,
+        kind: LedgerKind,
+        allocation: Allocation,
+        *,
+        reason: str = "",
+        note: str = "",
+        proposal_id: uuid.UUID | None = None,
+        shipment_id: uuid.UUID | None = None,
+        receipt_id: str | None = None,
+        outward: bool = False,
+        in_transit: bool = False,
+    ) -> Movement:
+        """A movement of ``allocation`` by this stockroom's actor, now."""
+        return Movement(
+            kind=kind,
+            warehouse=allocation.warehouse,
+            item=allocation.item,
+            unit=self.catalogue.item(allocation.item).unit,
+            quantity=allocation.quantity,
+            by=self.by,
+            at=self.now,
+            reason=reason,
+            note=note,
+            proposal_id=proposal_id,
+            shipment_id=shipment_id,
+            receipt_id=receipt_id,
+            outward=outward,
+            in_transit=in_transit,
+        )
+
+    async def reserve_for(self, job: MaterialJob) -> list[Allocation]:
+        """Reserve what exists of the job's shortfall; returns what was reserved.
+
+        The job is changed, not saved: the caller saves it.
+        """
+        needs = job.shortfall()
+        if not needs:
+            return []
+        available = await self.stock.available(needs)
+        plan = plan_reservation(needs, available, self.catalogue.warehouse_names)
+        await self._hold(job, plan)
+        # see StockRepository.touch: a receipt committed meanwhile must meet this job
+        await self.stock.touch(list(job.shortfall()))
+        return plan
+
+    async def top_up_waiting(self, items: Collection[str]) -> list[MaterialJob]:
+        """Give newly available ``items`` to the jobs waiting for them, oldest approval
+        first, each only up to its bill; announce each job that got some."""
+        available = await self.stock.available(items)
+        if not _any_left(available):
+            return []
+        advanced: list[MaterialJob] = []
+        waiting = [job async for job in self.jobs.waiting_jobs()]
+        for job in waiting:
+            needs = {item: q for item, q in job.shortfall().items() if item in items}
+            plan = plan_reservation(needs, available, self.catalogue.warehouse_names)
+            if not plan:
+                continue
+            await self._hold(job, plan)
+            available = subtract(available, plan)
+            await self.jobs.save_job(job)
+            await self.announce_reserved(job)
+            advanced.append(job)
+            if not _any_left(available):
+                break
+        return advanced
+
+    async def release(
+        self, job: MaterialJob, allocations: Iterable[Allocation], reason: str, note: str = ""
+    ) -> list[MaterialLine]:
+        """Record the release of ``allocations`` (already taken off the job)."""
+        allocations = list(allocations)
+        for allocation in allocations:
+            await self.move(
+                self.movement(
+                    "release", allocation, reason=reason, note=note, proposal_id=job.proposal_id
+                )
+            )
+        return [
+            MaterialLine(item=item, unit=self.catalogue.item(item).unit, quantity=quantity)
+            for item, quantity in totals(allocations).items()
+        ]
+
+    async def announce_reserved(self, job: MaterialJob) -> None:
+        await self.uow.emit(
+            ev.MaterialReservedV1(
+                **job.keys(),
+                work_volume_m3=job.work_volume_m3,
+                lines=job.secured(),
+                complete=not job.shortfall(),
+            )
+        )
+
+    async def announce_shortage(self, job: MaterialJob) -> None:
+        missing = job.missing()
+        if missing:
+            await self.uow.emit(ev.MaterialShortageV1(**job.keys(), missing=missing))
+
+    async def _hold(self, job: MaterialJob, plan: list[Allocation]) -> None:
+        job.reserve(plan)
+        for allocation in plan:
+            await self.move(self.movement("reservation", allocation, proposal_id=job.proposal_id))
+
+
+def _any_left(available: dict[str, dict[str, float]]) -> bool:
+    return any(q > EPSILON for stock in available.values() for q in stock.values())

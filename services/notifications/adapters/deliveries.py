@@ -1,0 +1,290 @@
+"""Deliveries in MongoDB: written by the consumer, leased and settled by the dispatcher.
+
+A row is leased atomically (`find_one_and_update`), so several replicas never send the
+same row at once; a row whose lease ran out while `sending` is taken again and its
+log says the earlier attempt may have gone out.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
+from pymongo.asynchronous.client_session import AsyncClientSession
+
+from services.notifications.domain.deliveries import Delivery, DeliveryChannel, LogEntry, Status
+from services.notifications.domain.people import Frequency
+from shared.storage.documents import from_document, to_document
+from shared.storage.mongo import Database, Document
+
+COLLECTION = "deliveries"
+LOG_LINES_KEPT = 50  # a row failing for days keeps its latest lines
+
+
+async def create_indexes(db: Database) -> None:
+    await db[COLLECTION].create_indexes(
+        [
+            # one delivery per event, recipient and channel (and per digest period)
+            IndexModel([("key", ASCENDING)], unique=True),
+            IndexModel(
+                [
+                    ("channel", ASCENDING),
+                    ("batched", ASCENDING),
+                    ("status", ASCENDING),
+                    ("next_attempt_at", ASCENDING),
+                ]
+            ),
+            IndexModel(
+                [
+                    ("channel", ASCENDING),
+                    ("batched", ASCENDING),
+                    ("status", ASCENDING),
+                    ("lease_until", ASCENDING),
+                ]
+            ),
+            IndexModel(
+                [
+                    ("batched", ASCENDING),
+                    ("frequency", ASCENDING),
+                    ("status", ASCENDING),
+                    ("created_at", ASCENDING),
+                ]
+            ),
+            IndexModel([("recipient_id", ASCENDING), ("created_at", DESCENDING)]),
+            IndexModel([("event_id", ASCENDING)]),
+        ]
+    )
+
+
+@dataclass(frozen=True)
+class Claimed:
+    delivery: Delivery  # as leased: status sending, attempts counted
+    resumed: bool  # the previous attempt's lease ran out without an outcome
+    previous_owner: str | None
+
+
+def _log_push(entries: Sequence[LogEntry]) -> Document:
+    return {
+        "log": {"$each": [e.model_dump(mode="python") for e in entries], "$slice": -LOG_LINES_KEPT}
+    }
+
+
+class Deliveries:
+    def __init__(self, db: Database, session: AsyncClientSession | None = None) -> None:
+        self._collection = db[COLLECTION]
+        self._session = session
+
+    async def add(self, rows: Sequence[Delivery]) -> None:
+        if rows:
+            await self._collection.insert_many(
+                [to_document(row, row.id) for row in rows], session=self._session
+            )
+
+    async def insert(self, row: Delivery) -> None:
+        """One row; raises DuplicateKeyError if its key exists."""
+        await self._collection.insert_one(to_document(row, row.id), session=self._session)
+
+    async def get(self, delivery_id: uuid.UUID) -> Delivery | None:
+        found = await self._collection.find_one({"_id": str(delivery_id)}, session=self._session)
+        return None if found is None else from_document(Delivery, found)
+
+    async def get_many(self, ids: Collection[uuid.UUID]) -> list[Delivery]:
+        cursor = self._collection.find(
+            {"_id": {"$in": [str(i) for i in ids]}}, session=self._session
+        )
+        return [from_document(Delivery, d) async for d in cursor]
+
+    async def claim(
+        self,
+        channel: DeliveryChannel,
+        owner: str,
+        lease: timedelta,
+        now: datetime,
+        *,
+        held_recipients: Collection[str] = (),
+    ) -> Claimed | None:
+        """Lease the most overdue sendable row of `channel` to `owner`, or None."""
+        query: Document = {
+            "channel": channel,
+            "batched": False,
+            "$or": [
+                {"status": Status.PENDING.value, "next_attempt_at": {"$lte": now}},
+                {"status": Status.SENDING.value, "lease_until": {"$lte": now}},
+            ],
+        }
+        if held_recipients:
+            query["recipient_id"] = {"$nin": list(held_recipients)}
+        before: Document | None = await self._collection.find_one_and_update(
+            query,
+            {
+                "$set": {
+                    "status": Status.SENDING.value,
+                    "lease_owner": owner,
+                    "lease_until": now + lease,
+                },
+                "$inc": {"attempts": 1},
+            },
+            sort=[("next_attempt_at", ASCENDING)],
+            return_document=ReturnDocument.BEFORE,
+        )
+        if before is None:
+            return None
+        previous = from_document(Delivery, before)
+        leased = previous.model_copy(
+            update={
+                "status": Status.SENDING,
+                "attempts": previous.attempts + 1,
+                "lease_owner": owner,
+                "lease_until": now + lease,
+            }
+        )
+        resumed = previous.status is Status.SENDING
+        return Claimed(leased, resumed, previous.lease_owner if resumed else None)
+
+    async def settle(
+        self, delivery_id: uuid.UUID, owner: str, changes: Document, entries: Sequence[LogEntry]
+    ) -> bool:
+        """Record an attempt's outcome; False if `owner` no longer holds the lease."""
+        result = await self._collection.update_one(
+            {"_id": str(delivery_id), "lease_owner": owner, "status": Status.SENDING.value},
+            {
+                "$set": {**changes, "lease_owner": None, "lease_until": None},
+                "$push": _log_push(entries),
+            },
+            session=self._session,
+        )
+        return result.matched_count == 1
+
+    async def settle_included(
+        self, ids: Collection[uuid.UUID], changes: Document, entry: LogEntry
+    ) -> None:
+        """A digest's outcome is that of every step it carried."""
+        await self._collection.update_many(
+            {"_id": {"$in": [str(i) for i in ids]}},
+            {"$set": changes, "$push": _log_push([entry])},
+            session=self._session,
+        )
+
+    async def note_waiting(self, channel: DeliveryChannel, entry: LogEntry) -> int:
+        """Say once in each waiting row's log why it is not sent (channel unconfigured)."""
+        result = await self._collection.update_many(
+            {
+                "channel": channel,
+                "batched": False,
+                "status": Status.PENDING.value,
+                "last_error": {"$ne": entry.detail},
+            },
+            {"$set": {"last_error": entry.detail}, "$push": _log_push([entry])},
+            session=self._session,
+        )
+        return result.modified_count
+
+    async def count_waiting(self, channel: DeliveryChannel) -> int:
+        return await self._collection.count_documents(
+            {
+                "channel": channel,
+                "batched": False,
+                "status": {"$in": [Status.PENDING.value, Status.SENDING.value]},
+            },
+            session=self._session,
+        )
+
+    async def digest_groups(
+        self, frequency: Frequency, before: datetime
+    ) -> list[tuple[str, DeliveryChannel]]:
+        """(recipient, channel) pairs with steps waiting for a `frequency` digest."""
+        cursor = await self._collection.aggregate(
+            [
+                {"$match": self._batched_query(frequency, before)},
+                {"$group": {"_id": {"recipient": "$recipient_id", "channel": "$channel"}}},
+            ],
+            session=self._session,
+        )
+        return sorted([(g["_id"]["recipient"], g["_id"]["channel"]) async for g in cursor])
+
+    async def batched(
+        self, recipient_id: str, channel: DeliveryChannel, frequency: Frequency, before: datetime
+    ) -> list[Delivery]:
+        query = {
+            **self._batched_query(frequency, before),
+            "recipient_id": recipient_id,
+            "channel": channel,
+        }
+        cursor = self._collection.find(query, session=self._session).sort("created_at", ASCENDING)
+        return [from_document(Delivery, d) async for d in cursor]
+
+    async def mark_digested(
+        self, ids: Collection[uuid.UUID], digest_id: uuid.UUID, entry: LogEntry
+    ) -> None:
+        await self._collection.update_many(
+            {"_id": {"$in": [str(i) for i in ids]}},
+            {
+                "$set": {"status": Status.DIGESTED.value, "digest_id": digest_id},
+                "$push": _log_push([entry]),
+            },
+            session=self._session,
+        )
+
+    async def of_recipient_and_event(
+        self, recipient_id: str, event_id: uuid.UUID, channel: DeliveryChannel
+    ) -> list[Delivery]:
+        cursor = self._collection.find(
+            {"recipient_id": recipient_id, "event_id": event_id, "channel": channel},
+            session=self._session,
+        ).sort("created_at", ASCENDING)
+        return [from_document(Delivery, d) async for d in cursor]
+
+    async def release_held(self, recipient_id: str, now: datetime) -> int:
+        """Make a recipient's waiting rows due now (an endpoint was re-enabled)."""
+        result = await self._collection.update_many(
+            {"recipient_id": recipient_id, "status": Status.PENDING.value},
+            {"$set": {"next_attempt_at": now}},
+            session=self._session,
+        )
+        return result.modified_count
+
+    async def cancel_waiting(self, recipient_id: str, entry: LogEntry) -> int:
+        result = await self._collection.update_many(
+            {"recipient_id": recipient_id, "status": Status.PENDING.value},
+            {
+                "$set": {"status": Status.CANCELLED.value, "last_error": entry.detail},
+                "$push": _log_push([entry]),
+            },
+            session=self._session,
+        )
+        return result.modified_count
+
+    async def retry_now(self, delivery_id: uuid.UUID, entry: LogEntry, now: datetime) -> bool:
+        """A failed row goes back to pending, due now (an operator asked)."""
+        result = await self._collection.update_one(
+            {"_id": str(delivery_id), "status": Status.FAILED.value},
+            {
+                "$set": {"status": Status.PENDING.value, "next_attempt_at": now},
+                "$push": _log_push([entry]),
+            },
+            session=self._session,
+        )
+        return result.modified_count == 1
+
+    async def search(self, filters: Document, limit: int = 100) -> list[Delivery]:
+        cursor = (
+            self._collection.find(filters, session=self._session)
+            .sort("created_at", DESCENDING)
+            .limit(limit)
+        )
+        return [from_document(Delivery, d) async for d in cursor]
+
+    @staticmethod
+    def _batched_query(frequency: Frequency, before: datetime) -> dict[str, Any]:
+        # "created before the period ended", not "within it": a step committed late,
+        # after its period's digest was built, goes out with the next one.
+        return {
+            "batched": True,
+            "frequency": frequency.value,
+            "status": Status.PENDING.value,
+            "created_at": {"$lt": before},
+        }

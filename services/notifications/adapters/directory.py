@@ -1,0 +1,106 @@
+"""The people directory and who follows which proposal, in MongoDB."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Collection
+from datetime import datetime
+
+from pymongo import ASCENDING, IndexModel
+from pymongo.asynchronous.client_session import AsyncClientSession
+
+from services.notifications.domain.people import Person
+from shared.contracts.types import Area
+from shared.identity import Role
+from shared.storage.documents import from_document, to_document
+from shared.storage.mongo import Database, Document
+
+PEOPLE = "people"
+FOLLOWS = "follows"
+
+
+async def create_indexes(db: Database) -> None:
+    await db[PEOPLE].create_indexes([IndexModel([("role", ASCENDING), ("kecamatan", ASCENDING)])])
+    await db[FOLLOWS].create_indexes(
+        [
+            IndexModel([("proposal_id", ASCENDING), ("person_id", ASCENDING)], unique=True),
+            IndexModel([("person_id", ASCENDING), ("since", ASCENDING)]),
+        ]
+    )
+
+
+class Directory:
+    def __init__(self, db: Database, session: AsyncClientSession | None = None) -> None:
+        self._people = db[PEOPLE]
+        self._session = session
+
+    async def get(self, person_id: str) -> Person | None:
+        found = await self._people.find_one({"_id": person_id}, session=self._session)
+        return None if found is None else from_document(Person, found)
+
+    async def get_many(self, person_ids: Collection[str]) -> list[Person]:
+        cursor = self._people.find({"_id": {"$in": list(person_ids)}}, session=self._session)
+        return [from_document(Person, d) async for d in cursor]
+
+    async def staff(self, roles: Collection[Role], area: Area) -> list[Person]:
+        """People of `roles` who may cover `area` (the domain decides who does)."""
+        if not roles:
+            return []
+        cursor = self._people.find(
+            {
+                "role": {"$in": [r.value for r in roles]},
+                "kecamatan": {"$in": [None, area.kecamatan]},
+            },
+            session=self._session,
+        )
+        return [from_document(Person, d) async for d in cursor]
+
+    async def save(self, person: Person) -> None:
+        await self._people.replace_one(
+            {"_id": person.id}, to_document(person, person.id), upsert=True, session=self._session
+        )
+
+    async def remove(self, person_id: str) -> bool:
+        result = await self._people.delete_one({"_id": person_id}, session=self._session)
+        return result.deleted_count == 1
+
+    async def search(
+        self, role: Role | None = None, kecamatan: str | None = None, limit: int = 200
+    ) -> list[Person]:
+        query: Document = {}
+        if role is not None:
+            query["role"] = role.value
+        if kecamatan is not None:
+            query["kecamatan"] = kecamatan
+        cursor = self._people.find(query, session=self._session).sort("_id", ASCENDING)
+        return [from_document(Person, d) async for d in cursor.limit(limit)]
+
+
+class Follows:
+    def __init__(self, db: Database, session: AsyncClientSession | None = None) -> None:
+        self._follows = db[FOLLOWS]
+        self._session = session
+
+    async def follow(self, proposal_id: uuid.UUID, person_id: str, now: datetime) -> None:
+        await self._follows.update_one(
+            {"_id": f"{proposal_id}:{person_id}"},
+            {"$setOnInsert": {"proposal_id": proposal_id, "person_id": person_id, "since": now}},
+            upsert=True,
+            session=self._session,
+        )
+
+    async def unfollow(self, proposal_id: uuid.UUID, person_id: str) -> bool:
+        result = await self._follows.delete_one(
+            {"_id": f"{proposal_id}:{person_id}"}, session=self._session
+        )
+        return result.deleted_count == 1
+
+    async def followers_of(self, proposal_id: uuid.UUID) -> list[str]:
+        cursor = self._follows.find({"proposal_id": proposal_id}, session=self._session)
+        return [d["person_id"] async for d in cursor]
+
+    async def followed_by(self, person_id: str) -> list[uuid.UUID]:
+        cursor = self._follows.find({"person_id": person_id}, session=self._session).sort(
+            "since", ASCENDING
+        )
+        return [d["proposal_id"] async for d in cursor]

@@ -1,0 +1,94 @@
+"""Webhook endpoints of the city's systems, in MongoDB."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+
+from pymongo import ASCENDING, IndexModel
+from pymongo.asynchronous.client_session import AsyncClientSession
+
+from services.notifications.domain.webhooks import Endpoint, matches
+from shared.storage.documents import from_document, to_document
+from shared.storage.mongo import Database
+
+COLLECTION = "webhook_endpoints"
+
+
+async def create_indexes(db: Database) -> None:
+    await db[COLLECTION].create_indexes([IndexModel([("created_at", ASCENDING)])])
+
+
+class Endpoints:
+    def __init__(self, db: Database, session: AsyncClientSession | None = None) -> None:
+        self._collection = db[COLLECTION]
+        self._session = session
+
+    async def get(self, endpoint_id: uuid.UUID | str) -> Endpoint | None:
+        found = await self._collection.find_one({"_id": str(endpoint_id)}, session=self._session)
+        return None if found is None else from_document(Endpoint, found)
+
+    async def all(self) -> list[Endpoint]:
+        cursor = self._collection.find({}, session=self._session).sort("created_at", ASCENDING)
+        return [from_document(Endpoint, d) async for d in cursor]
+
+    async def subscribed_to(self, event_type: str) -> list[Endpoint]:
+        """Endpoints whose filter takes `event_type`, disabled ones included: what they
+        miss while disabled waits for them."""
+        return [e for e in await self.all() if matches(e.events, event_type)]
+
+    async def save(self, endpoint: Endpoint) -> None:
+        await self._collection.replace_one(
+            {"_id": str(endpoint.id)},
+            to_document(endpoint, endpoint.id),
+            upsert=True,
+            session=self._session,
+        )
+
+    async def remove(self, endpoint_id: uuid.UUID) -> bool:
+        result = await self._collection.delete_one({"_id": str(endpoint_id)}, session=self._session)
+        return result.deleted_count == 1
+
+    async def held(self, now: datetime) -> set[str]:
+        """Endpoints not to call now: disabled, or waiting out a failure's backoff."""
+        cursor = self._collection.find(
+            {"$or": [{"enabled": False}, {"retry_at": {"$gt": now}}]},
+            {"_id": 1},
+            session=self._session,
+        )
+        return {d["_id"] async for d in cursor}
+
+    async def record_success(self, endpoint_id: uuid.UUID) -> None:
+        await self._collection.update_one(
+            {"_id": str(endpoint_id)},
+            {"$set": {"consecutive_failures": 0, "retry_at": None}},
+            session=self._session,
+        )
+
+    async def record_failure(
+        self, endpoint_id: uuid.UUID, now: datetime, retry_in: timedelta, max_failures: int
+    ) -> Endpoint | None:
+        """Count one more failure in a row, hold the endpoint back for `retry_in`, and
+        disable it at `max_failures`. Returns the endpoint as it is now."""
+        found = await self._collection.find_one_and_update(
+            {"_id": str(endpoint_id)},
+            {"$inc": {"consecutive_failures": 1}, "$set": {"retry_at": now + retry_in}},
+            return_document=True,
+            session=self._session,
+        )
+        if found is None:
+            return None
+        endpoint = from_document(Endpoint, found)
+        if endpoint.enabled and endpoint.consecutive_failures >= max_failures:
+            endpoint = endpoint.model_copy(
+                update={
+                    "enabled": False,
+                    "disabled_reason": (
+                        f"disabled after {endpoint.consecutive_failures} failed deliveries "
+                        "in a row; fix the endpoint, then enable it again"
+                    ),
+                    "updated_at": now,
+                }
+            )
+            await self.save(endpoint)
+        return endpoint

@@ -1,0 +1,125 @@
+"""Use cases of the people directory and of following proposals."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from services.notifications.adapters.directory import Directory, Follows
+from services.notifications.adapters.proposals import KnownProposal, KnownProposals
+from services.notifications.domain.people import (
+    DirectoryEntry,
+    Person,
+    PersonChanges,
+    changed,
+    entry_person,
+    from_actor,
+    problem_with_scope,
+)
+from shared.errors import Forbidden, NotFound, Unprocessable
+from shared.identity import Actor, Role
+from shared.reference.areas import area_register
+from shared.storage.mongo import Database
+from shared.storage.unit_of_work import Transactions, UnitOfWork
+
+Clock = Callable[[], datetime]
+OPERATORS = {Role.CITY_OFFICER}
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def require_operator(actor: Actor, doing: str) -> None:
+    if actor.role not in OPERATORS:
+        raise Forbidden(f"only city officers may {doing}; you are signed in as {actor.role.value}")
+
+
+class PeopleCommands:
+    def __init__(self, db: Database, transactions: Transactions, clock: Clock = utc_now) -> None:
+        self._db = db
+        self._transactions = transactions
+        self._clock = clock
+
+    async def me(self, actor: Actor) -> Person:
+        """My entry; before I saved anything, what the token says, with role defaults."""
+        return await Directory(self._db).get(actor.id) or from_actor(actor)
+
+    async def change_me(self, actor: Actor, changes: PersonChanges, correlation_id: str) -> Person:
+        async def work(uow: UnitOfWork) -> Person:
+            directory = Directory(uow.db, uow.session)
+            person = changed(await directory.get(actor.id) or from_actor(actor), changes)
+            await directory.save(person)
+            return person
+
+        return await self._transactions.run(work, correlation_id=correlation_id)
+
+    async def put(
+        self, actor: Actor, person_id: str, entry: DirectoryEntry, correlation_id: str
+    ) -> Person:
+        require_operator(actor, "manage the people directory")
+        person = entry_person(person_id, entry)
+        problem = problem_with_scope(person, area_register().rt_counts)
+        if problem:
+            raise Unprocessable(problem)
+
+        async def work(uow: UnitOfWork) -> Person:
+            await Directory(uow.db, uow.session).save(person)
+            return person
+
+        return await self._transactions.run(work, correlation_id=correlation_id)
+
+    async def get(self, actor: Actor, person_id: str) -> Person:
+        if person_id != actor.id:
+            require_operator(actor, "read other people's entries")
+        found = await Directory(self._db).get(person_id)
+        if found is None:
+            raise NotFound(f"nobody with id {person_id!r} is in the directory")
+        return found
+
+    async def search(
+        self, actor: Actor, role: Role | None, kecamatan: str | None, limit: int
+    ) -> list[Person]:
+        require_operator(actor, "list the people directory")
+        return await Directory(self._db).search(role, kecamatan, limit)
+
+    async def remove(self, actor: Actor, person_id: str, correlation_id: str) -> None:
+        require_operator(actor, "manage the people directory")
+
+        async def work(uow: UnitOfWork) -> bool:
+            return await Directory(uow.db, uow.session).remove(person_id)
+
+        if not await self._transactions.run(work, correlation_id=correlation_id):
+            raise NotFound(f"nobody with id {person_id!r} is in the directory")
+
+    async def follow(
+        self, actor: Actor, proposal_id: uuid.UUID, correlation_id: str
+    ) -> KnownProposal:
+        """Follow a proposal; a first-time follower gets a directory entry from the token."""
+
+        async def work(uow: UnitOfWork) -> KnownProposal:
+            known = await KnownProposals(uow.db, uow.session).get(proposal_id)
+            if known is None:
+                raise NotFound(
+                    f"proposal {proposal_id} is not known here yet; if it was just "
+                    "submitted, try again in a moment"
+                )
+            directory = Directory(uow.db, uow.session)
+            if await directory.get(actor.id) is None:
+                await directory.save(from_actor(actor))
+            await Follows(uow.db, uow.session).follow(proposal_id, actor.id, self._clock())
+            return known
+
+        return await self._transactions.run(work, correlation_id=correlation_id)
+
+    async def unfollow(self, actor: Actor, proposal_id: uuid.UUID, correlation_id: str) -> bool:
+        async def work(uow: UnitOfWork) -> bool:
+            return await Follows(uow.db, uow.session).unfollow(proposal_id, actor.id)
+
+        return await self._transactions.run(work, correlation_id=correlation_id)
+
+    async def following(self, actor: Actor) -> list[KnownProposal]:
+        known = KnownProposals(self._db)
+        found = [await known.get(p) for p in await Follows(self._db).followed_by(actor.id)]
+        return [proposal for proposal in found if proposal is not None]

@@ -1,0 +1,108 @@
+"""A kecamatan's yearly budget ceiling (pagu) and what approved jobs reserve of it.
+
+One budget per (kecamatan, fiscal year). Approving a job reserves its cost;
+cancelling it releases the cost. The ceiling is set by a city officer or by the
+city's finance system (`budget.allocated`), and never below what is reserved.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.errors import Conflict, Forbidden
+from shared.identity import Actor, Role
+
+Rupiah = Annotated[int, Field(ge=0, le=10**13)]
+
+
+def rupiah(amount: int) -> str:
+    """Rp 150.000.000, the way Indonesian officials read amounts."""
+    return "Rp " + f"{amount:,}".replace(",", ".")
+
+
+def budget_key(kecamatan: str, fiscal_year: int) -> str:
+    return f"{kecamatan}:{fiscal_year}"
+
+
+class Allocation(BaseModel):
+    """One setting of the ceiling, kept for audit."""
+
+    model_config = ConfigDict(frozen=True)
+
+    ceiling_idr: Rupiah
+    by: str
+    source: Literal["http", "city-finance"]
+    reference: str = ""  # the finance system's own document number
+    at: datetime
+
+
+class Budget(BaseModel):
+    model_config = ConfigDict(validate_assignment=True)
+
+    kecamatan: str
+    fiscal_year: int
+    ceiling_idr: Rupiah
+    reserved_idr: Rupiah = 0
+    allocations: list[Allocation] = Field(default_factory=list)
+
+    @property
+    def key(self) -> str:
+        return budget_key(self.kecamatan, self.fiscal_year)
+
+    @property
+    def left_idr(self) -> int:
+        return self.ceiling_idr - self.reserved_idr
+
+    @classmethod
+    def allocate(cls, kecamatan: str, fiscal_year: int, allocation: Allocation) -> Budget:
+        return cls(
+            kecamatan=kecamatan,
+            fiscal_year=fiscal_year,
+            ceiling_idr=allocation.ceiling_idr,
+            allocations=[allocation],
+        )
+
+    def set_ceiling(self, allocation: Allocation) -> None:
+        """Set (raise or lower) the ceiling; never below what approved jobs hold."""
+        if allocation.ceiling_idr < self.reserved_idr:
+            raise Conflict(
+                f"the {self.kecamatan} budget for {self.fiscal_year} cannot be set to "
+                f"{rupiah(allocation.ceiling_idr)}: approved jobs already hold "
+                f"{rupiah(self.reserved_idr)}; cancel jobs first or set at least that"
+            )
+        self.ceiling_idr = allocation.ceiling_idr
+        self.allocations.append(allocation)
+
+    def reserve(self, cost_idr: int) -> None:
+        if cost_idr > self.left_idr:
+            raise Conflict(
+                f"the {self.kecamatan} budget for {self.fiscal_year} has "
+                f"{rupiah(self.left_idr)} left of {rupiah(self.ceiling_idr)}; "
+                f"this job needs {rupiah(cost_idr)}"
+            )
+        self.reserved_idr += cost_idr
+
+    def release(self, cost_idr: int) -> None:
+        # Never below zero: a release without its reservation is a bug, not a refund.
+        if cost_idr > self.reserved_idr:
+            raise Conflict(
+                f"cannot release {rupiah(cost_idr)} from the {self.kecamatan} budget for "
+                f"{self.fiscal_year}: only {rupiah(self.reserved_idr)} is reserved"
+            )
+        self.reserved_idr -= cost_idr
+
+
+def no_ceiling(kecamatan: str, fiscal_year: int) -> Conflict:
+    return Conflict(
+        f"no budget ceiling is set for {kecamatan} in {fiscal_year}; a city officer sets it "
+        f"first (PUT /budgets/{kecamatan}/{fiscal_year}), or the city's finance system "
+        "sends budget.allocated"
+    )
+
+
+def check_may_set_ceiling(actor: Actor) -> None:
+    if actor.role is not Role.CITY_OFFICER:
+        raise Forbidden("only a city officer sets a kecamatan's budget ceiling")

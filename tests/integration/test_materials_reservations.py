@@ -1,0 +1,356 @@
+"""Reservations against real MongoDB (and RabbitMQ where events travel): an approval
+reserves what exists, a shortage waits for stock, racing approvals never overspend,
+cancellations give stock back."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from fastapi import FastAPI
+from httpx import AsyncClient
+
+from services.materials.adapters.stock import StockRepository
+from services.materials.domain.stock import Level
+from services.materials.service.handlers import EventHandlers
+from shared.contracts import ReceivedEvent, new_envelope
+from shared.contracts.events import ProposalApprovedV1
+from shared.contracts.types import Dimensions
+from shared.errors import Unprocessable
+from shared.runtime import ServiceRuntime
+from shared.storage.unit_of_work import UnitOfWork
+from tests.support.events import (
+    proposal_approved,
+    proposal_cancelled,
+    proposal_rejected,
+    stock_received,
+)
+from tests.support.infrastructure import Infrastructure
+from tests.support.materials import (
+    CENTRAL,
+    ROAD_BILL,
+    SOUTH,
+    assert_levels_match_the_ledger,
+    emitted,
+    handle,
+    job_lines,
+    levels,
+    receive_stock,
+)
+from tests.support.people import RT_HEAD, auth
+from tests.support.probe import EventProbe, eventually_async
+from tests.support.runtime import asgi_client, publish_envelope, running_service
+
+
+@dataclass
+class Materials:
+    runtime: ServiceRuntime
+    app: FastAPI
+    api: AsyncClient
+    handlers: EventHandlers
+
+    async def job(self, proposal_id: uuid.UUID) -> dict[str, Any]:
+        response = await self.api.get(f"/jobs/{proposal_id}", headers=auth(RT_HEAD))
+        assert response.status_code == 200, response.text
+        job: dict[str, Any] = response.json()
+        return job
+
+    async def reserved(self, proposal_id: uuid.UUID) -> dict[str, float]:
+        lines = job_lines(await self.job(proposal_id))
+        return {item: line["reserved"] for item, line in lines.items()}
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def materials(infra: Infrastructure, namespace: str) -> AsyncIterator[Materials]:
+    async with (
+        running_service("materials", infra, namespace) as (runtime, app),
+        asgi_client(app) as api,
+    ):
+        yield Materials(runtime, app, api, EventHandlers(app.state.reference))
+
+
+# --------------------------------------------------------------------------------------------
+# approval
+# --------------------------------------------------------------------------------------------
+
+
+async def test_approval_with_enough_stock_reserves_the_whole_bill(materials: Materials) -> None:
+    assert (
+        await receive_stock(materials.api, {"cement": 600, "sand": 50, "gravel": 50})
+    ).is_success
+    approved = proposal_approved()
+    await handle(materials.runtime, materials.handlers, approved)
+
+    job = await materials.job(approved.proposal_id)
+    assert job["status"] == "reserved"
+    assert await materials.reserved(approved.proposal_id) == ROAD_BILL
+    [reserved] = await emitted(materials.runtime, "material.reserved")
+    assert reserved["complete"] is True
+    assert {ln["item"]: ln["quantity"] for ln in reserved["lines"]} == ROAD_BILL
+    assert await emitted(materials.runtime, "material.shortage") == []
+    assert (await levels(materials.runtime))[(CENTRAL, "cement")] == Level(600, 493)
+    await assert_levels_match_the_ledger(materials.runtime)
+
+
+async def test_approval_short_of_stock_reserves_what_exists_and_reports_the_rest(
+    materials: Materials,
+) -> None:
+    await receive_stock(materials.api, {"cement": 300, "sand": 41.1})
+    await receive_stock(materials.api, {"cement": 100}, warehouse=SOUTH)
+    approved = proposal_approved()
+    await handle(materials.runtime, materials.handlers, approved)
+
+    job = await materials.job(approved.proposal_id)
+    lines = job_lines(job)
+    assert job["status"] == "waiting"
+    assert lines["cement"]["reserved_at"] == {CENTRAL: 300, SOUTH: 100}
+    assert (lines["cement"]["short"], lines["sand"]["short"], lines["gravel"]["short"]) == (
+        93,
+        0,
+        43.3,
+    )
+    [reserved] = await emitted(materials.runtime, "material.reserved")
+    assert reserved["complete"] is False
+    assert {ln["item"]: ln["quantity"] for ln in reserved["lines"]} == {
+        "cement": 400,
+        "sand": 41.1,
+        "gravel": 0,
+    }
+    [shortage] = await emitted(materials.runtime, "material.shortage")
+    assert {ln["item"]: ln["quantity"] for ln in shortage["missing"]} == {
+        "cement": 93,
+        "gravel": 43.3,
+    }
+    await assert_levels_match_the_ledger(materials.runtime)
+
+
+async def test_arriving_stock_completes_waiting_jobs_oldest_first_never_beyond_the_bill(
+    materials: Materials,
+) -> None:
+    older, newer = proposal_approved(), proposal_approved()
+    await handle(materials.runtime, materials.handlers, older)
+    await handle(materials.runtime, materials.handlers, newer)
+
+    # the city's system reports 600 bags: the older job gets its 493, the newer the rest
+    await handle(
+        materials.runtime, materials.handlers, stock_received({"cement": 600}), "city-warehouse"
+    )
+    assert (await materials.reserved(older.proposal_id))["cement"] == 493
+    assert (await materials.reserved(newer.proposal_id))["cement"] == 107
+
+    # an officer receives the aggregates and more cement than anyone needs
+    response = await receive_stock(materials.api, {"cement": 1000, "sand": 100, "gravel": 100})
+    assert response.status_code == 201, response.text
+    assert response.json()["jobs_topped_up"] == [str(older.proposal_id), str(newer.proposal_id)]
+    for approved in (older, newer):
+        assert await materials.reserved(approved.proposal_id) == ROAD_BILL
+        assert (await materials.job(approved.proposal_id))["status"] == "reserved"
+    assert (await levels(materials.runtime))[(CENTRAL, "cement")] == Level(1600, 986)
+
+    announced = [
+        (data["proposal_id"], data["complete"])
+        for data in await emitted(materials.runtime, "material.reserved")
+    ]
+    older_id, newer_id = str(older.proposal_id), str(newer.proposal_id)
+    assert announced == [
+        (older_id, False),  # the approvals, nothing in stock
+        (newer_id, False),
+        (older_id, False),  # 600 bags of cement
+        (newer_id, False),
+        (older_id, True),  # the officer's receipt completes both, oldest first
+        (newer_id, True),
+    ]
+    await assert_levels_match_the_ledger(materials.runtime)
+
+
+async def test_a_job_that_cannot_be_computed_is_refused_and_reserves_nothing(
+    materials: Materials,
+) -> None:
+    await receive_stock(materials.api, {"cement": 600})
+    drain_without_depth = proposal_approved(
+        work_type="drain",
+        concrete_grade=None,
+        dimensions=Dimensions(length_m=100, width_m=0.4, thickness_m=0.2),
+    )
+    with pytest.raises(Unprocessable, match="depth_m"):
+        await handle(materials.runtime, materials.handlers, drain_without_depth)
+    assert (await levels(materials.runtime))[(CENTRAL, "cement")] == Level(600, 0)
+
+
+# --------------------------------------------------------------------------------------------
+# racing approvals
+# --------------------------------------------------------------------------------------------
+
+RACERS = 4
+
+
+async def test_approvals_racing_for_the_last_stock_never_reserve_more_than_exists(
+    materials: Materials,
+) -> None:
+    # enough for two roads and a bit; four approvals want it at the very same moment
+    stock = {"cement": 1000.0, "sand": 100.0, "gravel": 100.0}
+    await receive_stock(materials.api, stock)
+    events = [
+        ReceivedEvent(
+            envelope=new_envelope(data, producer="proposals", correlation_id=f"race-{i}"),
+            data=data,
+        )
+        for i, data in enumerate(proposal_approved() for _ in range(RACERS))
+    ]
+    attempts: Counter[int] = Counter()
+    everyone_has_read = asyncio.Barrier(RACERS)
+
+    async def approve(racer: int) -> None:
+        async def work(uow: UnitOfWork) -> None:
+            attempts[racer] += 1
+            if attempts[racer] == 1:
+                # every transaction reads the level before any of them writes it
+                await StockRepository(uow.db, uow.session).available(stock)
+                async with asyncio.timeout(30):
+                    await everyone_has_read.wait()
+            await materials.handlers.on_proposal_approved(events[racer], uow)
+
+        await materials.runtime.transactions.run(work, correlation_id=f"race-{racer}")
+
+    await asyncio.gather(*(approve(racer) for racer in range(RACERS)))
+
+    assert sum(attempts.values()) > RACERS, "no transaction had to retry: there was no race"
+    reserved: Counter[str] = Counter()
+    for event in events:
+        assert isinstance(event.data, ProposalApprovedV1)
+        job = await materials.reserved(event.data.proposal_id)
+        assert all(job[item] <= ROAD_BILL[item] for item in ROAD_BILL)
+        reserved.update(job)
+    # all the stock is reserved, exactly once, and not one bag more
+    assert {item: round(q, 6) for item, q in reserved.items()} == stock
+    for item, quantity in stock.items():
+        assert (await levels(materials.runtime))[(CENTRAL, item)] == Level(quantity, quantity)
+    await assert_levels_match_the_ledger(materials.runtime)
+
+
+async def test_two_replicas_taking_approvals_from_the_broker_never_overspend(
+    infra: Infrastructure, namespace: str, materials: Materials
+) -> None:
+    await receive_stock(materials.api, {"cement": 700, "sand": 60, "gravel": 60})
+    approvals = [proposal_approved() for _ in range(6)]
+    async with running_service("materials", infra, namespace):  # a second replica
+        await asyncio.gather(
+            *(
+                publish_envelope(
+                    infra, namespace, new_envelope(a, producer="proposals", correlation_id="r")
+                )
+                for a in approvals
+            )
+        )
+        await eventually_async(
+            lambda: materials.runtime.db["jobs"].count_documents({}), 6, what="six jobs"
+        )
+    total: Counter[str] = Counter()
+    for approved in approvals:
+        total.update(await materials.reserved(approved.proposal_id))
+    assert {item: round(q, 6) for item, q in total.items()} == {
+        "cement": 700,
+        "sand": 60,
+        "gravel": 60,
+    }
+    await assert_levels_match_the_ledger(materials.runtime)
+
+
+# --------------------------------------------------------------------------------------------
+# exactly once
+# --------------------------------------------------------------------------------------------
+
+
+async def test_a_redelivered_approval_never_reserves_twice(
+    infra: Infrastructure, namespace: str, materials: Materials
+) -> None:
+    await receive_stock(materials.api, {"cement": 2000, "sand": 200, "gravel": 200})
+    approved = proposal_approved()
+    first = new_envelope(approved, producer="proposals", correlation_id="again")
+    # the same event three times, and the same approval under a new event id
+    again = new_envelope(approved, producer="proposals", correlation_id="again")
+    for envelope in (first, first, first, again):
+        await publish_envelope(infra, namespace, envelope)
+    stock = StockRepository(materials.runtime.db)
+
+    async def handled() -> int:
+        return await materials.runtime.db["inbox"].count_documents({})
+
+    await eventually_async(handled, 2, what="both event ids handled")
+    entries, _ = await stock.entries(kind="reservation", proposal_id=approved.proposal_id)
+    assert sorted((e.item, e.quantity) for e in entries) == sorted(ROAD_BILL.items())
+    assert (await levels(materials.runtime))[(CENTRAL, "cement")] == Level(2000, 493)
+    assert len(await emitted(materials.runtime, "material.reserved")) == 1
+
+
+# --------------------------------------------------------------------------------------------
+# release
+# --------------------------------------------------------------------------------------------
+
+
+async def test_cancellation_releases_the_reservation_to_the_jobs_still_waiting(
+    materials: Materials,
+) -> None:
+    await receive_stock(materials.api, {"cement": 493, "sand": 41.1, "gravel": 43.3})
+    first, second = proposal_approved(), proposal_approved()
+    await handle(materials.runtime, materials.handlers, first)
+    await handle(materials.runtime, materials.handlers, second)
+    assert (await materials.job(second.proposal_id))["status"] == "waiting"
+
+    await handle(materials.runtime, materials.handlers, proposal_cancelled(first.proposal_id))
+
+    assert (await materials.job(first.proposal_id))["status"] == "cancelled"
+    assert await materials.reserved(first.proposal_id) == {"cement": 0, "sand": 0, "gravel": 0}
+    assert await materials.reserved(second.proposal_id) == ROAD_BILL
+    [released] = await emitted(materials.runtime, "material.released")
+    assert released["proposal_id"] == str(first.proposal_id)
+    assert {ln["item"]: ln["quantity"] for ln in released["lines"]} == ROAD_BILL
+    assert "widened by the province" in released["reason"]
+    releases, _ = await StockRepository(materials.runtime.db).entries(kind="release")
+    assert {(e.item, e.quantity, e.reason) for e in releases} == {
+        (item, -q, "proposal.cancelled") for item, q in ROAD_BILL.items()
+    }
+    await assert_levels_match_the_ledger(materials.runtime)
+
+
+async def test_rejection_of_a_job_releases_its_reservation(materials: Materials) -> None:
+    await receive_stock(materials.api, {"cement": 600})
+    approved = proposal_approved()
+    await handle(materials.runtime, materials.handlers, approved)
+    await handle(materials.runtime, materials.handlers, proposal_rejected(approved.proposal_id))
+    assert (await levels(materials.runtime))[(CENTRAL, "cement")] == Level(600, 0)
+    assert (await materials.job(approved.proposal_id))["status"] == "cancelled"
+
+
+async def test_a_cancellation_that_overtakes_its_approval_reserves_nothing(
+    materials: Materials,
+) -> None:
+    await receive_stock(materials.api, {"cement": 600})
+    approved = proposal_approved()
+    await handle(materials.runtime, materials.handlers, proposal_cancelled(approved.proposal_id))
+    await handle(materials.runtime, materials.handlers, approved)
+    assert (await materials.job(approved.proposal_id))["status"] == "cancelled"
+    assert (await levels(materials.runtime))[(CENTRAL, "cement")] == Level(600, 0)
+    assert await emitted(materials.runtime, "material.reserved") == []
+
+
+async def test_rejected_and_cancelled_events_travel_through_the_broker(
+    infra: Infrastructure, namespace: str, materials: Materials
+) -> None:
+    await receive_stock(materials.api, {"cement": 1000})
+    one, two = proposal_approved(), proposal_approved()
+    for approved in (one, two):
+        await handle(materials.runtime, materials.handlers, approved)
+    async with EventProbe(infra.amqp_url, namespace, ["material.released"]) as probe:
+        for data in (proposal_rejected(one.proposal_id), proposal_cancelled(two.proposal_id)):
+            await publish_envelope(
+                infra, namespace, new_envelope(data, producer="proposals", correlation_id="c")
+            )
+        await probe.wait_for(lambda: len(probe.messages) == 2, what="two material.released")
+    assert (await levels(materials.runtime))[(CENTRAL, "cement")] == Level(1000, 0)

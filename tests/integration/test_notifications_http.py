@@ -1,0 +1,298 @@
+"""The notifications API against real MongoDB and RabbitMQ: preferences, the directory,
+following, webhooks, the delivery log and the feed — with 4xx answers a person can act on."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest_asyncio
+
+from services.notifications.bootstrap import NotificationsRuntime
+from shared.identity import Actor, Role
+from tests.support.infrastructure import Infrastructure
+from tests.support.notifications import (
+    RT_HEAD_ENTRY,
+    channel_settings,
+    deliveries_of,
+    journey_event,
+    notifications_api,
+    preferences,
+    register,
+)
+from tests.support.people import CITY_OFFICER, RT_HEAD, auth
+from tests.support.probe import until_async
+from tests.support.runtime import publish_envelope
+
+SITI = Actor(id="warga-siti", role=Role.RESIDENT, kecamatan="Telanaipura")
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def service(
+    infra: Infrastructure, namespace: str
+) -> AsyncIterator[tuple[NotificationsRuntime, httpx.AsyncClient]]:
+    async with notifications_api(infra, namespace, **channel_settings()) as found:
+        yield found
+
+
+async def known_proposal(
+    service: tuple[NotificationsRuntime, httpx.AsyncClient], infra: Infrastructure, namespace: str
+) -> uuid.UUID:
+    """A proposal the service has heard of."""
+    runtime, _ = service
+    proposal_id = uuid.uuid4()
+    await publish_envelope(infra, namespace, journey_event("proposal.submitted", proposal_id))
+    await until_async(
+        lambda: runtime.db["known_proposals"].count_documents({"_id": str(proposal_id)}),
+        lambda n: n == 1,
+        what="the proposal to be known",
+    )
+    return proposal_id
+
+
+async def test_before_choosing_anything_a_person_sees_the_defaults_of_their_role(
+    service: tuple[NotificationsRuntime, httpx.AsyncClient],
+) -> None:
+    _, api = service
+    me = (await api.get("/people/me", headers=auth(RT_HEAD))).json()
+    assert me["using_defaults"] is True
+    assert me["preferences"] == {"channels": ["email", "in_app"], "frequency": "immediately"}
+    assert me["person"]["kelurahan"] == "Simpang IV Sipin"
+
+
+async def test_a_person_sets_their_own_contact_and_preferences(
+    service: tuple[NotificationsRuntime, httpx.AsyncClient],
+) -> None:
+    _, api = service
+    changed = await api.patch(
+        "/people/me",
+        json={
+            "email": "siti@warga.id",
+            "language": "en",
+            "preferences": preferences("email", "in_app", frequency="daily"),
+        },
+        headers=auth(SITI),
+    )
+    assert changed.status_code == 200, changed.text
+    again = await api.patch("/people/me", json={"phone": "+6281300000001"}, headers=auth(SITI))
+    view = again.json()
+    assert view["using_defaults"] is False
+    assert view["preferences"]["frequency"] == "daily"
+    assert view["person"]["email"] == "siti@warga.id"  # kept: only the phone changed
+    assert view["person"]["phone"] == "+6281300000001"
+    assert view["person"]["role"] == "resident"  # from the token, not from the body
+
+
+async def test_a_bad_preference_or_address_is_422_naming_the_field(
+    service: tuple[NotificationsRuntime, httpx.AsyncClient],
+) -> None:
+    _, api = service
+    bad_frequency = await api.patch(
+        "/people/me",
+        json={"preferences": {"channels": ["email"], "frequency": "hourly"}},
+        headers=auth(SITI),
+    )
+    assert bad_frequency.status_code == 422
+    assert "frequency" in bad_frequency.text and "daily" in bad_frequency.text
+    bad_email = await api.patch("/people/me", json={"email": "siti at home"}, headers=auth(SITI))
+    assert bad_email.status_code == 422 and "email" in bad_email.text
+    sneaky = await api.patch("/people/me", json={"role": "city_officer"}, headers=auth(SITI))
+    assert sneaky.status_code == 422 and "role" in sneaky.text
+
+
+async def test_only_city_officers_manage_the_directory(
+    service: tuple[NotificationsRuntime, httpx.AsyncClient],
+) -> None:
+    _, api = service
+    as_resident = await api.put("/people/x", json={"role": "resident"}, headers=auth(SITI))
+    assert as_resident.status_code == 403
+    assert as_resident.json()["detail"] == (
+        "only city officers may manage the people directory; you are signed in as resident"
+    )
+    listing = await api.get("/people", headers=auth(SITI))
+    assert listing.status_code == 403
+    other = await api.get(f"/people/{RT_HEAD.id}", headers=auth(SITI))
+    assert other.status_code == 403
+
+
+async def test_an_officer_entry_needs_a_real_area_of_their_level(
+    service: tuple[NotificationsRuntime, httpx.AsyncClient],
+) -> None:
+    _, api = service
+    missing = await api.put(
+        "/people/ani",
+        json={"role": "kelurahan_officer", "kecamatan": "Telanaipura"},
+        headers=auth(CITY_OFFICER),
+    )
+    assert missing.status_code == 422
+    assert missing.json()["detail"] == "a kelurahan_officer needs kelurahan"
+    wrong = await api.put(
+        "/people/ani",
+        json={"role": "kelurahan_officer", "kecamatan": "Telanaipura", "kelurahan": "Legok"},
+        headers=auth(CITY_OFFICER),
+    )
+    assert wrong.status_code == 422
+    assert "kelurahan 'Legok' is not in kecamatan Telanaipura" in wrong.json()["detail"]
+    await register(
+        api, "ani", role="kelurahan_officer", kecamatan="Telanaipura", kelurahan="Simpang IV Sipin"
+    )
+    listed = await api.get("/people?role=kelurahan_officer", headers=auth(CITY_OFFICER))
+    assert [p["id"] for p in listed.json()] == ["ani"]
+    removed = await api.delete("/people/ani", headers=auth(CITY_OFFICER))
+    assert removed.status_code == 204
+    gone = await api.get("/people/ani", headers=auth(CITY_OFFICER))
+    assert gone.status_code == 404 and "nobody with id 'ani'" in gone.json()["detail"]
+
+
+async def test_following_a_proposal_not_heard_of_yet_says_to_try_again(
+    service: tuple[NotificationsRuntime, httpx.AsyncClient],
+) -> None:
+    _, api = service
+    unknown = uuid.uuid4()
+    response = await api.put(f"/following/{unknown}", headers=auth(SITI))
+    assert response.status_code == 404
+    assert response.json()["detail"] == (
+        f"proposal {unknown} is not known here yet; if it was just submitted, try again in a moment"
+    )
+
+
+async def test_follow_then_unfollow_a_proposal(
+    service: tuple[NotificationsRuntime, httpx.AsyncClient],
+    infra: Infrastructure,
+    namespace: str,
+) -> None:
+    runtime, api = service
+    proposal_id = await known_proposal(service, infra, namespace)
+    followed = await api.put(f"/following/{proposal_id}", headers=auth(SITI))
+    assert followed.json() == {"proposal_id": str(proposal_id), "following": True}
+    assert (await api.put(f"/following/{proposal_id}", headers=auth(SITI))).status_code == 200
+    listed = (await api.get("/following", headers=auth(SITI))).json()
+    assert [(p["proposal_id"], p["title"]) for p in listed] == [
+        (str(proposal_id), "Rabat beton Gang Mawar")
+    ]
+    # a first-time follower is in the directory now, with their token's role and area
+    me = (await api.get("/people/me", headers=auth(SITI))).json()
+    assert me["person"]["kecamatan"] == "Telanaipura"
+
+    await publish_envelope(infra, namespace, journey_event("proposal.verified", proposal_id))
+    await until_async(
+        lambda: api.get("/notifications", headers=auth(SITI)),
+        lambda r: len(r.json()) == 1,
+        what="the follower's feed entry",
+    )
+    unfollowed = await api.delete(f"/following/{proposal_id}", headers=auth(SITI))
+    assert unfollowed.json() == {"proposal_id": str(proposal_id), "following": False}
+    endorsed = journey_event("proposal.endorsed", proposal_id)
+    await publish_envelope(infra, namespace, endorsed)
+    await until_async(
+        lambda: runtime.db["feed"].count_documents({"event_id": endorsed.event_id}),
+        lambda n: n >= 1,
+        what="the RT head to hear of the next step",
+    )
+    feed = (await api.get("/notifications", headers=auth(SITI))).json()
+    assert [item["event_type"] for item in feed] == ["proposal.verified"]
+
+
+async def test_the_feed_counts_unread_and_marks_read(
+    service: tuple[NotificationsRuntime, httpx.AsyncClient],
+    infra: Infrastructure,
+    namespace: str,
+) -> None:
+    _, api = service
+    await known_proposal(service, infra, namespace)
+    feed = (await api.get("/notifications", headers=auth(RT_HEAD))).json()
+    assert feed[0]["title"] == "Usulan diajukan"
+    assert (await api.get("/notifications/unread-count", headers=auth(RT_HEAD))).json() == {
+        "unread": 1
+    }
+    first = await api.post(f"/notifications/{feed[0]['id']}/read", headers=auth(RT_HEAD))
+    again = await api.post(f"/notifications/{feed[0]['id']}/read", headers=auth(RT_HEAD))
+    not_mine = await api.post(f"/notifications/{feed[0]['id']}/read", headers=auth(SITI))
+    assert (first.json(), again.json(), not_mine.json()) == (
+        {"marked": True},
+        {"marked": False},
+        {"marked": False},
+    )
+    assert (await api.get("/notifications/unread-count", headers=auth(RT_HEAD))).json() == {
+        "unread": 0
+    }
+
+
+async def test_webhooks_are_for_city_officers_and_refuse_what_cannot_work(
+    service: tuple[NotificationsRuntime, httpx.AsyncClient],
+) -> None:
+    _, api = service
+    wanted = {"url": "https://dashboard.example/hook", "events": ["proposal.*"]}
+    forbidden = await api.post("/webhooks", json=wanted, headers=auth(RT_HEAD))
+    assert forbidden.status_code == 403
+    assert "only city officers may register webhooks" in forbidden.json()["detail"]
+    unknown = await api.post(
+        "/webhooks", json={**wanted, "events": ["budget.*"]}, headers=auth(CITY_OFFICER)
+    )
+    assert unknown.status_code == 422
+    assert unknown.json()["detail"].startswith("no event matches 'budget.*'")
+    short = await api.post(
+        "/webhooks", json={**wanted, "secret": "abc"}, headers=auth(CITY_OFFICER)
+    )
+    assert short.json()["detail"] == "the secret must have at least 16 characters"
+    not_http = await api.post(
+        "/webhooks", json={**wanted, "url": "ftp://x"}, headers=auth(CITY_OFFICER)
+    )
+    assert not_http.status_code == 422 and "https://" in not_http.json()["detail"]
+
+
+async def test_a_registered_webhook_shows_its_secret_once(
+    service: tuple[NotificationsRuntime, httpx.AsyncClient],
+) -> None:
+    _, api = service
+    created = await api.post(
+        "/webhooks",
+        json={"url": "https://dashboard.example/hook", "events": ["*"]},
+        headers=auth(CITY_OFFICER),
+    )
+    assert created.status_code == 201, created.text
+    secret, endpoint = created.json()["secret"], created.json()["endpoint"]
+    assert len(secret) >= 32 and endpoint["secret_hint"] == secret[-4:]
+    shown = (await api.get(f"/webhooks/{endpoint['id']}", headers=auth(CITY_OFFICER))).json()
+    assert "secret" not in shown
+    changed = await api.patch(
+        f"/webhooks/{endpoint['id']}", json={"events": ["work.*"]}, headers=auth(CITY_OFFICER)
+    )
+    assert changed.json()["events"] == ["work.*"]
+    disabled = await api.post(f"/webhooks/{endpoint['id']}/disable", headers=auth(CITY_OFFICER))
+    assert disabled.json()["enabled"] is False
+    assert disabled.json()["disabled_reason"] == f"disabled by {CITY_OFFICER.id}"
+    removed = await api.delete(f"/webhooks/{endpoint['id']}", headers=auth(CITY_OFFICER))
+    assert removed.status_code == 204
+    assert (
+        await api.get(f"/webhooks/{endpoint['id']}", headers=auth(CITY_OFFICER))
+    ).status_code == 404
+
+
+async def test_each_person_reads_their_own_delivery_log(
+    service: tuple[NotificationsRuntime, httpx.AsyncClient],
+    infra: Infrastructure,
+    namespace: str,
+) -> None:
+    runtime, api = service
+    await register(api, RT_HEAD.id, **RT_HEAD_ENTRY, preferences=preferences("email", "in_app"))
+    await known_proposal(service, infra, namespace)  # an RT head is not e-mailed about this
+    validated = journey_event("work.validated", uuid.uuid4())
+    await publish_envelope(infra, namespace, validated)
+    (row,) = await until_async(
+        lambda: deliveries_of(runtime, event_id=validated.event_id),
+        lambda found: len(found) == 1,
+        what="the e-mail delivery",
+    )
+    mine = (await api.get("/deliveries", headers=auth(RT_HEAD))).json()
+    assert [d["id"] for d in mine] == [str(row.id)]
+    assert mine[0]["status"] == "pending"  # e-mail is not configured in this test
+    assert (await api.get("/deliveries", headers=auth(SITI))).json() == []
+    peeking = await api.get(f"/deliveries?recipient_id={RT_HEAD.id}", headers=auth(SITI))
+    assert peeking.status_code == 403
+    one = await api.get(f"/deliveries/{row.id}", headers=auth(CITY_OFFICER))
+    assert one.json()["log"][0]["outcome"] == "waiting"
+    not_failed = await api.post(f"/deliveries/{row.id}/retry", headers=auth(CITY_OFFICER))
+    assert not_failed.status_code == 409
+    assert "only a failed delivery can be retried" in not_failed.json()["detail"]

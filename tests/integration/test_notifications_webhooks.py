@@ -1,0 +1,188 @@
+"""Outbound webhooks against a real local HTTP receiver: filtered, signed, retried with
+backoff, disabled after failures in a row, re-enabled by an operator, logged and
+redelivered on request."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+import httpx
+
+from services.notifications.domain.deliveries import Status
+from services.notifications.domain.webhooks import verify
+from tests.support.infrastructure import Infrastructure
+from tests.support.notifications import (
+    HttpSink,
+    channel_settings,
+    deliveries_of,
+    http_sink,
+    journey_event,
+    notifications_api,
+)
+from tests.support.people import CITY_OFFICER, auth
+from tests.support.probe import eventually, until_async
+from tests.support.runtime import publish_envelope, publish_envelopes
+
+SECRET = "city-dashboard-secret-0001"
+
+
+async def register_endpoint(
+    api: httpx.AsyncClient, receiver: HttpSink, events: list[str]
+) -> dict[str, Any]:
+    response = await api.post(
+        "/webhooks",
+        json={"url": f"{receiver.url}/hook", "events": events, "secret": SECRET},
+        headers=auth(CITY_OFFICER),
+    )
+    assert response.status_code == 201, response.text
+    endpoint: dict[str, Any] = response.json()["endpoint"]
+    return endpoint
+
+
+async def test_a_subscriber_gets_the_events_its_filter_takes_signed(
+    infra: Infrastructure, namespace: str
+) -> None:
+    proposal_id = uuid.uuid4()
+    started = journey_event("work.started", proposal_id)
+    verified = journey_event("proposal.verified", proposal_id)
+    with http_sink() as receiver:
+        async with notifications_api(infra, namespace, **channel_settings()) as (runtime, api):
+            await register_endpoint(api, receiver, ["work.*"])
+            await publish_envelopes(infra, namespace, [verified, started])
+            await eventually(lambda: len(receiver.requests) == 1, what="the webhook")
+            rows = await until_async(
+                lambda: deliveries_of(runtime, channel="webhook"),
+                lambda found: [r.status for r in found] == [Status.SENT],
+                what="the delivery to be recorded",
+            )
+
+    (request,) = receiver.requests
+    headers = request.headers
+    assert request.path == "/hook"
+    assert json.loads(request.body) == json.loads(started.model_dump_json())
+    assert verify(
+        SECRET, headers["X-Berdaya-Timestamp"], request.body, headers["X-Berdaya-Signature"]
+    )
+    assert headers["X-Berdaya-Event-Type"] == "work.started"
+    assert headers["X-Berdaya-Event-Id"] == str(started.event_id)
+    assert headers["X-Berdaya-Delivery-Id"] == headers["Idempotency-Key"] == str(rows[0].id)
+
+
+async def test_a_failing_endpoint_is_disabled_then_an_operator_enables_it_and_nothing_is_lost(
+    infra: Infrastructure, namespace: str
+) -> None:
+    proposal_id = uuid.uuid4()
+    first = journey_event("work.started", proposal_id)
+    while_disabled = journey_event("work.completed", proposal_id)
+    settings = channel_settings() | {
+        "webhook_max_consecutive_failures": 3,
+        "notification_retry_max_seconds": 0.3,
+    }
+    with http_sink() as receiver:
+        receiver.answer = lambda _: 500
+        async with notifications_api(infra, namespace, **settings) as (runtime, api):
+            endpoint = await register_endpoint(api, receiver, ["work.*"])
+            path = f"/webhooks/{endpoint['id']}"
+            await publish_envelope(infra, namespace, first)
+            disabled = await until_async(
+                lambda: get_json(api, path),
+                lambda found: found["enabled"] is False,
+                what="the endpoint to be disabled",
+            )
+            assert len(receiver.requests) == 3  # three attempts, then no more
+            await publish_envelope(infra, namespace, while_disabled)
+            await until_async(
+                lambda: deliveries_of(runtime, event_id=while_disabled.event_id),
+                lambda found: len(found) == 1,
+                what="the delivery that must wait",
+            )
+            # a dispatcher looking now leaves the disabled endpoint alone
+            assert await runtime.dispatcher.dispatch_once("webhook") == 0
+            assert len(receiver.requests) == 3
+
+            receiver.answer = lambda _: 200
+            enabled = await api.post(f"{path}/enable", headers=auth(CITY_OFFICER))
+            assert enabled.status_code == 200, enabled.text
+            await eventually(
+                lambda: (
+                    sent_event_ids(receiver) >= {str(first.event_id), str(while_disabled.event_id)}
+                ),
+                what="both events after re-enabling",
+            )
+            log = await until_async(
+                lambda: get_json(api, f"{path}/deliveries"),
+                lambda found: {d["status"] for d in found} == {"sent"},
+                what="the delivery log to show both sent",
+            )
+
+    assert disabled["disabled_reason"] == (
+        "disabled after 3 failed deliveries in a row; fix the endpoint, then enable it again"
+    )
+    assert enabled.json()["enabled"] is True and enabled.json()["consecutive_failures"] == 0
+    first_log = next(d for d in log if d["event_id"] == str(first.event_id))
+    assert [e["outcome"] for e in first_log["log"]] == ["retrying", "retrying", "retrying", "sent"]
+    assert "the endpoint answered 500" in first_log["log"][0]["detail"]
+    assert [r.headers["X-Berdaya-Event-Id"] for r in receiver.requests].count(
+        str(while_disabled.event_id)
+    ) == 1  # sent once, when enabled again; never tried while disabled
+    assert len(receiver.accepted) == 2
+
+
+async def test_an_operator_redelivers_one_event_with_a_new_delivery_id(
+    infra: Infrastructure, namespace: str
+) -> None:
+    started = journey_event("work.started", uuid.uuid4())
+    with http_sink() as receiver:
+        async with notifications_api(infra, namespace, **channel_settings()) as (_, api):
+            endpoint = await register_endpoint(api, receiver, ["*"])
+            await publish_envelope(infra, namespace, started)
+            await eventually(lambda: len(receiver.requests) == 1, what="the first delivery")
+            again = await api.post(
+                f"/webhooks/{endpoint['id']}/deliveries/{started.event_id}/redeliver",
+                headers=auth(CITY_OFFICER),
+            )
+            await eventually(lambda: len(receiver.requests) == 2, what="the redelivery")
+            unknown = await api.post(
+                f"/webhooks/{endpoint['id']}/deliveries/{uuid.uuid4()}/redeliver",
+                headers=auth(CITY_OFFICER),
+            )
+
+    assert again.status_code == 202, again.text
+    first, second = receiver.requests
+    assert first.body == second.body
+    assert first.headers["X-Berdaya-Delivery-Id"] != second.headers["X-Berdaya-Delivery-Id"]
+    assert second.headers["X-Berdaya-Delivery-Id"] == again.json()["id"]
+    assert again.json()["redelivery_of"] == first.headers["X-Berdaya-Delivery-Id"]
+    assert unknown.status_code == 404
+    assert "only events it was sent can be redelivered" in unknown.json()["detail"]
+
+
+async def test_an_endpoint_registered_later_gets_only_later_events(
+    infra: Infrastructure, namespace: str
+) -> None:
+    proposal_id = uuid.uuid4()
+    with http_sink() as receiver:
+        async with notifications_api(infra, namespace, **channel_settings()) as (runtime, api):
+            await publish_envelope(infra, namespace, journey_event("work.started", proposal_id))
+            await until_async(
+                lambda: runtime.db["known_proposals"].count_documents({}),
+                lambda n: n == 1,
+                what="the first event to be handled",
+            )
+            await register_endpoint(api, receiver, ["work.*"])
+            later = journey_event("work.completed", proposal_id)
+            await publish_envelope(infra, namespace, later)
+            await eventually(lambda: len(receiver.requests) >= 1, what="the later event")
+    assert [r.headers["X-Berdaya-Event-Id"] for r in receiver.requests] == [str(later.event_id)]
+
+
+def sent_event_ids(receiver: HttpSink) -> set[str]:
+    return {r.headers["X-Berdaya-Event-Id"] for r in receiver.accepted}
+
+
+async def get_json(api: httpx.AsyncClient, path: str) -> Any:
+    response = await api.get(path, headers=auth(CITY_OFFICER))
+    assert response.status_code == 200, response.text
+    return response.json()

@@ -1,0 +1,88 @@
+"""Helpers for the materials service's tests: receive stock, run a handler, read what it
+wrote and emitted."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from httpx import AsyncClient, Response
+
+from services.materials.adapters.stock import StockRepository
+from services.materials.domain.stock import Level, levels_from_ledger
+from services.materials.service.handlers import EventHandlers
+from shared.contracts import Envelope, ReceivedEvent, new_envelope
+from shared.contracts.types import Contract
+from shared.runtime import ServiceRuntime
+from shared.storage import outbox
+from tests.support.people import WAREHOUSE_OFFICER, auth
+
+CENTRAL, SOUTH = "Gudang Kota Jambi", "Gudang Jambi Selatan"
+# The brief's road (150 m x 4 m x 0.12 m, K-175, 5 % waste) in the stocked units.
+ROAD_BILL = {"cement": 493.0, "sand": 41.1, "gravel": 43.3}
+
+
+async def receive_stock(
+    api: AsyncClient,
+    lines: dict[str, float],
+    warehouse: str = CENTRAL,
+    receipt_id: str | None = None,
+) -> Response:
+    """A warehouse officer receives `lines` (item → quantity) over HTTP."""
+    body: dict[str, Any] = {
+        "warehouse": warehouse,
+        "supplier": "CV Bangun Jaya",
+        "lines": [{"item": item, "quantity": q} for item, q in lines.items()],
+    }
+    if receipt_id is not None:
+        body["receipt_id"] = receipt_id
+    return await api.post("/stock/receipts", json=body, headers=auth(WAREHOUSE_OFFICER))
+
+
+async def handle(
+    runtime: ServiceRuntime, handlers: EventHandlers, data: Contract, producer: str = "proposals"
+) -> Envelope:
+    """Run the materials handler of `data`'s event in a transaction, as the consumer does
+    (without the broker and the inbox)."""
+    envelope = new_envelope(data, producer=producer, correlation_id="test")
+    handler = {
+        "proposal.approved": handlers.on_proposal_approved,
+        "proposal.rejected": handlers.on_proposal_rejected,
+        "proposal.cancelled": handlers.on_proposal_cancelled,
+        "stock.received": handlers.on_stock_received,
+    }[envelope.type]
+    event = ReceivedEvent(envelope=envelope, data=data)
+    await runtime.transactions.run(lambda uow: handler(event, uow), correlation_id="test")
+    return envelope
+
+
+async def emitted(runtime: ServiceRuntime, event_type: str) -> list[dict[str, Any]]:
+    """The `data` of every `event_type` the service wrote to its outbox, oldest first."""
+    cursor = runtime.db[outbox.COLLECTION].find({"type": event_type}).sort("seq", 1)
+    return [json.loads(row["body"])["data"] async for row in cursor]
+
+
+async def levels(runtime: ServiceRuntime) -> dict[tuple[str, str], Level]:
+    """The balance documents, as levels."""
+    documents = await StockRepository(runtime.db).balances()
+    return {
+        (d["warehouse"], d["item"]): Level(on_hand=d["on_hand"], reserved=d["reserved"])
+        for d in documents
+    }
+
+
+async def levels_from_the_ledger(runtime: ServiceRuntime) -> dict[tuple[str, str], Level]:
+    entries, _ = await StockRepository(runtime.db).entries()
+    return levels_from_ledger(entries)
+
+
+async def assert_levels_match_the_ledger(runtime: ServiceRuntime) -> None:
+    """Every balance document equals the sum of its ledger entries (zero if none)."""
+    from_ledger = await levels_from_the_ledger(runtime)
+    for key, level in (await levels(runtime)).items():
+        assert from_ledger.get(key, Level()) == level, key
+        assert level.on_hand >= 0 and level.reserved >= 0, key
+
+
+def job_lines(job: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {line["item"]: line for line in job["lines"]}

@@ -1,0 +1,247 @@
+"""What the notification tests talk to: a real SMTP server (aiosmtpd) and a real local
+HTTP server (for the SMS gateway and webhook receivers), each reading what arrived;
+and a proposal's journey as the events the other services would publish."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass, field
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import httpx
+from aiosmtpd.controller import Controller
+
+from deploy.local.mongod import free_port
+from services.notifications.bootstrap import NotificationsRuntime
+from services.notifications.domain.deliveries import Delivery
+from services.notifications.domain.digests import DigestCalendar
+from services.notifications.service.digests import DigestScheduler
+from shared.contracts import Envelope, new_envelope
+from shared.contracts.events import ProposalEvent
+from shared.contracts.types import Contract
+from shared.runtime import ServiceRuntime
+from shared.storage.documents import from_document
+from tests.support.infrastructure import Infrastructure
+from tests.support.people import CITY_OFFICER, auth
+from tests.support.runtime import running_service
+from tests.unit.shared.samples import sample_events
+
+# The steps of one road job, in order, as the proposals and materials services
+# announce them.
+JOURNEY = [
+    "proposal.submitted",
+    "proposal.verified",
+    "proposal.endorsed",
+    "proposal.approved",
+    "material.reserved",
+    "material.dispatched",
+    "material.delivered",
+    "material.fulfilled",
+    "work.started",
+    "work.progress_reported",
+    "work.completed",
+    "work.validated",
+]
+
+
+def journey_event(event_type: str, proposal_id: uuid.UUID, **changes: Any) -> Envelope:
+    """The sample payload of `event_type`, about `proposal_id`, in an envelope."""
+    data = sample_events()[event_type]
+    assert isinstance(data, ProposalEvent)
+    payload: Contract = data.model_copy(update={"proposal_id": proposal_id, **changes})
+    producer = "materials" if event_type.startswith("material.") else "proposals"
+    return new_envelope(payload, producer=producer, correlation_id=f"journey-{proposal_id}")
+
+
+class _Inbox:
+    def __init__(self) -> None:
+        self.messages: list[EmailMessage] = []
+        self.refused: set[str] = set()
+
+    async def handle_RCPT(  # noqa: N802 (aiosmtpd's hook name)
+        self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
+    ) -> str:
+        if address in self.refused:
+            return "550 5.1.1 no such mailbox"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(  # noqa: N802 (aiosmtpd's hook name)
+        self, server: Any, session: Any, envelope: Any
+    ) -> str:
+        self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
+        return "250 Message accepted"
+
+
+class SmtpSink:
+    """A real SMTP server on a local port; `stop()` and `start()` take it down and up."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self._inbox = _Inbox()
+        self._controller: Controller | None = None
+
+    @property
+    def messages(self) -> list[EmailMessage]:
+        return self._inbox.messages
+
+    def refuse(self, address: str) -> None:
+        self._inbox.refused.add(address)
+
+    def to(self, address: str) -> list[EmailMessage]:
+        return [m for m in self.messages if m["To"] == address]
+
+    def start(self) -> None:
+        self._controller = Controller(self._inbox, hostname="127.0.0.1", port=self.port)
+        self._controller.start()
+
+    def stop(self) -> None:
+        if self._controller is not None:
+            self._controller.stop()
+            self._controller = None
+
+
+@contextmanager
+def smtp_sink() -> Iterator[SmtpSink]:
+    sink = SmtpSink()
+    sink.start()
+    try:
+        yield sink
+    finally:
+        sink.stop()
+
+
+@dataclass(frozen=True)
+class Request:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass
+class HttpSink:
+    """A real HTTP server on a local port that records every POST. `answer` decides
+    the status of each (default 200); `delay` holds each answer back (seconds)."""
+
+    requests: list[Request] = field(default_factory=list)  # as they arrive
+    answered: list[tuple[Request, int]] = field(default_factory=list)  # once answered
+    answer: Callable[[Request], int] = lambda _: 200
+    delay: float = 0.0
+    port: int = 0
+
+    @property
+    def accepted(self) -> list[Request]:
+        """The requests answered with success."""
+        return [request for request, status in self.answered if status < 300]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def header_values(self, name: str) -> list[str]:
+        return [r.headers[name] for r in self.requests if name in r.headers]
+
+
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        return None  # a client that gave up waiting (a timeout under test) is expected
+
+
+@contextmanager
+def http_sink() -> Iterator[HttpSink]:
+    sink = HttpSink()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length", "0"))
+            request = Request(self.path, dict(self.headers.items()), self.rfile.read(length))
+            sink.requests.append(request)
+            status, delay = sink.answer(request), sink.delay  # as things stood on arrival
+            if delay:
+                time.sleep(delay)
+            sink.answered.append((request, status))
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(b'{"ok": true}' if status < 400 else b'{"error": "refused"}')
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return None  # keep test output quiet
+
+    server = _QuietServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    sink.port = server.server_address[1]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield sink
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def channel_settings(
+    smtp: SmtpSink | None = None, gateway: HttpSink | None = None
+) -> dict[str, Any]:
+    """Settings overrides pointing the service at the sinks, and polling fast."""
+    values: dict[str, Any] = {
+        "notification_poll_seconds": 0.1,
+        "notification_retry_max_seconds": 2.0,
+        "digest_poll_seconds": 3600.0,  # tests build digests themselves, with their clock
+    }
+    if smtp is not None:
+        values |= {"smtp_host": "127.0.0.1", "smtp_port": smtp.port}
+    if gateway is not None:
+        values |= {"sms_gateway_url": f"{gateway.url}/send", "sms_gateway_token": "gateway-token"}
+    return values
+
+
+def digest_scheduler(runtime: ServiceRuntime, clock: Callable[[], Any]) -> DigestScheduler:
+    """A scheduler on the service's database whose clock the test sets."""
+    return DigestScheduler(
+        runtime.db, runtime.transactions, DigestCalendar(), poll_seconds=3600, clock=clock
+    )
+
+
+async def deliveries_of(runtime: ServiceRuntime, **query: Any) -> list[Delivery]:
+    cursor = runtime.db["deliveries"].find(query).sort("created_at", 1)
+    return [from_document(Delivery, d) async for d in cursor]
+
+
+@asynccontextmanager
+async def notifications_api(
+    infra: Infrastructure, namespace: str, **overrides: Any
+) -> AsyncIterator[tuple[NotificationsRuntime, httpx.AsyncClient]]:
+    """The notifications service in this event loop, and a client of its HTTP API."""
+    async with running_service("notifications", infra, namespace, **overrides) as (runtime, app):
+        assert isinstance(runtime, NotificationsRuntime)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://notifications") as api:
+            yield runtime, api
+
+
+async def register(api: httpx.AsyncClient, person_id: str, **entry: Any) -> None:
+    """Put a person in the directory, as a city officer would."""
+    response = await api.put(f"/people/{person_id}", json=entry, headers=auth(CITY_OFFICER))
+    assert response.status_code == 200, response.text
+
+
+def preferences(*channels: str, frequency: str = "immediately") -> dict[str, Any]:
+    return {"channels": list(channels), "frequency": frequency}
+
+
+RT_HEAD_ENTRY: dict[str, Any] = {
+    "role": "rt_head",
+    "kecamatan": "Telanaipura",
+    "kelurahan": "Simpang IV Sipin",
+    "rt": "003",
+    "email": "budi@example.id",
+    "phone": "+6281200000003",
+}
