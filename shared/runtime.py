@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from faststream import FastStream
 from faststream.rabbit import RabbitBroker
@@ -26,6 +27,17 @@ from shared.storage.unit_of_work import Transactions
 
 log = get_logger(__name__)
 IndexSetup = Callable[[Database], Awaitable[None]]
+
+
+class BackgroundWorker(Protocol):
+    """A loop a service runs beside its consumers (a dispatcher, a scheduler)."""
+
+    def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+StartHook = Callable[["ServiceRuntime"], Awaitable[None]]
 # The AsyncAPI document names this server, whatever the environment says, so the
 # committed document does not depend on who generated it.
 DOCUMENTED_AMQP_URL = "amqp://rabbitmq:5672/"
@@ -44,6 +56,10 @@ class ServiceRuntime:
     consumers: EventConsumers
     dead_letters: DeadLetters
     index_setups: list[IndexSetup] = field(default_factory=list)
+    # Run once the broker is up, before anything is consumed or sent (extra queues).
+    start_hooks: list[StartHook] = field(default_factory=list)
+    workers: list[BackgroundWorker] = field(default_factory=list)
+    asyncapi_description: str = ""
 
     async def start(self) -> None:
         # Collections and indexes exist before the first transaction: a collection
@@ -53,10 +69,16 @@ class ServiceRuntime:
         await self.broker.start()
         await self._declare_dead_letter_route()
         await self.broker.declare_exchange(self.topology.events_exchange)
+        for hook in self.start_hooks:
+            await hook(self)
         self.relay.start()
+        for worker in self.workers:
+            worker.start()
         log.info("service started", queues=self.consumers.queues)
 
     async def stop(self) -> None:
+        for worker in reversed(self.workers):
+            await worker.stop()
         await self.relay.stop()
         await self.broker.stop()
         await self.mongo_client.close()
@@ -77,8 +99,9 @@ class ServiceRuntime:
                 description=(
                     f"Events the {self.settings.service_name} service publishes and "
                     "consumes on the one topic exchange (routing key = event type). "
-                    "Every message is a JSON envelope; AMQP message_id = event_id."
-                ),
+                    "Every message is a JSON envelope; AMQP message_id = event_id. "
+                    + self.asyncapi_description
+                ).strip(),
             ),
         )
 

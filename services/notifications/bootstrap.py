@@ -3,12 +3,10 @@ digest scheduler → HTTP and consumers."""
 
 from __future__ import annotations
 
-from dataclasses import fields
 from typing import Final
 
 from fastapi import FastAPI
 from faststream import FastStream
-from faststream.specification import AsyncAPI
 
 from services.notifications.adapters import deliveries, directory, endpoints, feed, proposals
 from services.notifications.adapters.senders import GatewaySender, SmtpSender, WebhookSender
@@ -24,10 +22,8 @@ from shared.settings import ServiceSettings
 from shared.web.app import create_app
 
 SERVICE: Final = "notifications"
-DESCRIPTION = (
-    "Events the notifications service publishes and consumes on the one topic exchange "
-    "(routing key = event type). Every message is a JSON envelope; AMQP message_id = "
-    "event_id. notification.sent / notification.failed (one per delivery attempt, and one per "
+AUDIT_QUEUE_NOTE = (
+    "notification.sent / notification.failed (one per delivery attempt, and one per "
     "in-app entry) also go to the durable quorum queue `<namespace>.audit.notifications`, "
     "bound to `notification.*`, for the city's audit system to read. It is a bounded "
     "buffer (x-max-length, overflow drop-head): when nobody reads it, the oldest entries "
@@ -35,47 +31,17 @@ DESCRIPTION = (
 )
 
 
-class NotificationsRuntime(ServiceRuntime):
-    """The shared runtime plus what sends: the dispatcher and the digest scheduler."""
-
-    def __init__(
-        self, base: ServiceRuntime, dispatcher: Dispatcher, digests: DigestScheduler
-    ) -> None:
-        super().__init__(**{f.name: getattr(base, f.name) for f in fields(ServiceRuntime)})
-        self.dispatcher = dispatcher
-        self.digests = digests
-
-    async def start(self) -> None:
-        await super().start()
-        await self._declare_audit_queue()
-        self.dispatcher.start()
-        self.digests.start()
-
-    async def stop(self) -> None:
-        await self.digests.stop()
-        await self.dispatcher.stop()
-        await super().stop()
-
-    async def _declare_audit_queue(self) -> None:
-        # Publishes are mandatory: without a queue bound to notification.*, the
-        # audit events would stay in the outbox forever.
-        queue = await self.broker.declare_queue(self.topology.audit_queue)
-        exchange = await self.broker.declare_exchange(self.topology.events_exchange)
-        await queue.bind(exchange, routing_key=self.topology.audit_queue.routing_key)
-
-    def asyncapi_app(self, version: str = "1.0.0") -> FastStream:
-        """The shared description, plus where the audit events can be read."""
-        return FastStream(
-            self.broker,
-            specification=AsyncAPI(
-                title=f"Berdaya {SERVICE}", version=version, description=DESCRIPTION
-            ),
-        )
+async def declare_audit_queue(runtime: ServiceRuntime) -> None:
+    # Publishes are mandatory: without a queue bound to notification.*, the audit
+    # events would stay in the outbox forever.
+    queue = await runtime.broker.declare_queue(runtime.topology.audit_queue)
+    exchange = await runtime.broker.declare_exchange(runtime.topology.events_exchange)
+    await queue.bind(exchange, routing_key=runtime.topology.audit_queue.routing_key)
 
 
 def build(settings: ServiceSettings | None = None) -> tuple[ServiceRuntime, FastAPI]:
     settings = settings or ServiceSettings(service_name=SERVICE)
-    base = build_runtime(
+    runtime = build_runtime(
         settings,
         SERVICE,
         [
@@ -87,16 +53,18 @@ def build(settings: ServiceSettings | None = None) -> tuple[ServiceRuntime, Fast
         ],
     )
     for event_type in NOTIFIED_EVENTS:
-        base.consumers.on(event_type, notify)
-    dispatcher = _dispatcher(base, settings)
+        runtime.consumers.on(event_type, notify)
+    dispatcher = _dispatcher(runtime, settings)
     digests = DigestScheduler(
-        base.db,
-        base.transactions,
+        runtime.db,
+        runtime.transactions,
         DigestCalendar(settings.digest_timezone, settings.digest_hour, settings.digest_day_seconds),
         poll_seconds=settings.digest_poll_seconds,
         on_built=dispatcher.nudge,
     )
-    runtime = NotificationsRuntime(base, dispatcher, digests)
+    runtime.workers += [dispatcher, digests]
+    runtime.start_hooks.append(declare_audit_queue)
+    runtime.asyncapi_description = AUDIT_QUEUE_NOTE
     app = create_app(
         runtime,
         title="Berdaya notifications",

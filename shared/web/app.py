@@ -9,6 +9,8 @@ from contextlib import asynccontextmanager
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, status
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -62,11 +64,33 @@ def create_app(
         response.headers[CORRELATION_HEADER] = request.state.correlation_id
         return response
 
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_: Request, error: RequestValidationError) -> JSONResponse:
+        # One sentence a person can act on, and the itemised list for programs.
+        return JSONResponse(
+            {"detail": describe_invalid_request(error), "errors": jsonable_encoder(error.errors())},
+            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+        )
+
     @app.exception_handler(DomainError)
     async def domain_error(_: Request, error: DomainError) -> JSONResponse:
         return JSONResponse({"detail": error.message}, status_code=error.status_code)
 
     return app
+
+
+def describe_invalid_request(error: RequestValidationError) -> str:
+    """`body.dimensions.width_m: Input should be less than or equal to 8; …`"""
+    problems = []
+    for item in error.errors()[:8]:
+        where = ".".join(str(part) for part in item.get("loc", ()))
+        problems.append(f"{where}: {item.get('msg', 'invalid')}")
+    more = len(error.errors()) - len(problems)
+    return (
+        "the request is not valid — "
+        + "; ".join(problems)
+        + (f" (and {more} more)" if more > 0 else "")
+    )
 
 
 def _operations_router(runtime: ServiceRuntime) -> APIRouter:

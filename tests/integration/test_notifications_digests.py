@@ -10,11 +10,11 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 
-from services.notifications.bootstrap import NotificationsRuntime
 from services.notifications.domain.deliveries import Kind, Status
 from services.notifications.domain.digests import DigestCalendar
 from services.notifications.domain.people import Frequency
 from shared.identity import Actor, Role
+from shared.runtime import ServiceRuntime
 from tests.support.infrastructure import Infrastructure
 from tests.support.notifications import (
     channel_settings,
@@ -56,7 +56,7 @@ async def follow(api: httpx.AsyncClient, actor: Actor, proposal_id: uuid.UUID) -
     assert response.json() == {"proposal_id": str(proposal_id), "following": True}
 
 
-async def waiting_steps(runtime: NotificationsRuntime, count: int) -> None:
+async def waiting_steps(runtime: ServiceRuntime, count: int) -> None:
     await until_async(
         lambda: runtime.db["deliveries"].count_documents({"batched": True}),
         lambda n: n == count,

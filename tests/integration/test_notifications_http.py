@@ -9,8 +9,8 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest_asyncio
 
-from services.notifications.bootstrap import NotificationsRuntime
 from shared.identity import Actor, Role
+from shared.runtime import ServiceRuntime
 from tests.support.infrastructure import Infrastructure
 from tests.support.notifications import (
     RT_HEAD_ENTRY,
@@ -31,13 +31,13 @@ SITI = Actor(id="warga-siti", role=Role.RESIDENT, kecamatan="Telanaipura")
 @pytest_asyncio.fixture(loop_scope="session")
 async def service(
     infra: Infrastructure, namespace: str
-) -> AsyncIterator[tuple[NotificationsRuntime, httpx.AsyncClient]]:
+) -> AsyncIterator[tuple[ServiceRuntime, httpx.AsyncClient]]:
     async with notifications_api(infra, namespace, **channel_settings()) as found:
         yield found
 
 
 async def known_proposal(
-    service: tuple[NotificationsRuntime, httpx.AsyncClient], infra: Infrastructure, namespace: str
+    service: tuple[ServiceRuntime, httpx.AsyncClient], infra: Infrastructure, namespace: str
 ) -> uuid.UUID:
     """A proposal the service has heard of."""
     runtime, _ = service
@@ -52,7 +52,7 @@ async def known_proposal(
 
 
 async def test_before_choosing_anything_a_person_sees_the_defaults_of_their_role(
-    service: tuple[NotificationsRuntime, httpx.AsyncClient],
+    service: tuple[ServiceRuntime, httpx.AsyncClient],
 ) -> None:
     _, api = service
     me = (await api.get("/people/me", headers=auth(RT_HEAD))).json()
@@ -62,7 +62,7 @@ async def test_before_choosing_anything_a_person_sees_the_defaults_of_their_role
 
 
 async def test_a_person_sets_their_own_contact_and_preferences(
-    service: tuple[NotificationsRuntime, httpx.AsyncClient],
+    service: tuple[ServiceRuntime, httpx.AsyncClient],
 ) -> None:
     _, api = service
     changed = await api.patch(
@@ -85,7 +85,7 @@ async def test_a_person_sets_their_own_contact_and_preferences(
 
 
 async def test_a_bad_preference_or_address_is_422_naming_the_field(
-    service: tuple[NotificationsRuntime, httpx.AsyncClient],
+    service: tuple[ServiceRuntime, httpx.AsyncClient],
 ) -> None:
     _, api = service
     bad_frequency = await api.patch(
@@ -102,7 +102,7 @@ async def test_a_bad_preference_or_address_is_422_naming_the_field(
 
 
 async def test_only_city_officers_manage_the_directory(
-    service: tuple[NotificationsRuntime, httpx.AsyncClient],
+    service: tuple[ServiceRuntime, httpx.AsyncClient],
 ) -> None:
     _, api = service
     as_resident = await api.put("/people/x", json={"role": "resident"}, headers=auth(SITI))
@@ -117,7 +117,7 @@ async def test_only_city_officers_manage_the_directory(
 
 
 async def test_an_officer_entry_needs_a_real_area_of_their_level(
-    service: tuple[NotificationsRuntime, httpx.AsyncClient],
+    service: tuple[ServiceRuntime, httpx.AsyncClient],
 ) -> None:
     _, api = service
     missing = await api.put(
@@ -146,7 +146,7 @@ async def test_an_officer_entry_needs_a_real_area_of_their_level(
 
 
 async def test_following_a_proposal_not_heard_of_yet_says_to_try_again(
-    service: tuple[NotificationsRuntime, httpx.AsyncClient],
+    service: tuple[ServiceRuntime, httpx.AsyncClient],
 ) -> None:
     _, api = service
     unknown = uuid.uuid4()
@@ -158,7 +158,7 @@ async def test_following_a_proposal_not_heard_of_yet_says_to_try_again(
 
 
 async def test_follow_then_unfollow_a_proposal(
-    service: tuple[NotificationsRuntime, httpx.AsyncClient],
+    service: tuple[ServiceRuntime, httpx.AsyncClient],
     infra: Infrastructure,
     namespace: str,
 ) -> None:
@@ -195,7 +195,7 @@ async def test_follow_then_unfollow_a_proposal(
 
 
 async def test_the_feed_counts_unread_and_marks_read(
-    service: tuple[NotificationsRuntime, httpx.AsyncClient],
+    service: tuple[ServiceRuntime, httpx.AsyncClient],
     infra: Infrastructure,
     namespace: str,
 ) -> None:
@@ -220,7 +220,7 @@ async def test_the_feed_counts_unread_and_marks_read(
 
 
 async def test_webhooks_are_for_city_officers_and_refuse_what_cannot_work(
-    service: tuple[NotificationsRuntime, httpx.AsyncClient],
+    service: tuple[ServiceRuntime, httpx.AsyncClient],
 ) -> None:
     _, api = service
     wanted = {"url": "https://dashboard.example/hook", "events": ["proposal.*"]}
@@ -243,7 +243,7 @@ async def test_webhooks_are_for_city_officers_and_refuse_what_cannot_work(
 
 
 async def test_a_registered_webhook_shows_its_secret_once(
-    service: tuple[NotificationsRuntime, httpx.AsyncClient],
+    service: tuple[ServiceRuntime, httpx.AsyncClient],
 ) -> None:
     _, api = service
     created = await api.post(
@@ -271,7 +271,7 @@ async def test_a_registered_webhook_shows_its_secret_once(
 
 
 async def test_each_person_reads_their_own_delivery_log(
-    service: tuple[NotificationsRuntime, httpx.AsyncClient],
+    service: tuple[ServiceRuntime, httpx.AsyncClient],
     infra: Infrastructure,
     namespace: str,
 ) -> None:

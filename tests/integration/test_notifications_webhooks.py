@@ -17,6 +17,7 @@ from tests.support.notifications import (
     HttpSink,
     channel_settings,
     deliveries_of,
+    dispatcher_of,
     http_sink,
     journey_event,
     notifications_api,
@@ -99,7 +100,7 @@ async def test_a_failing_endpoint_is_disabled_then_an_operator_enables_it_and_no
                 what="the delivery that must wait",
             )
             # a dispatcher looking now leaves the disabled endpoint alone
-            assert await runtime.dispatcher.dispatch_once("webhook") == 0
+            assert await dispatcher_of(runtime).dispatch_once("webhook") == 0
             assert len(receiver.requests) == 3
 
             receiver.answer = lambda _: 200

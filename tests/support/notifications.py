@@ -19,10 +19,10 @@ import httpx
 from aiosmtpd.controller import Controller
 
 from deploy.local.mongod import free_port
-from services.notifications.bootstrap import NotificationsRuntime
 from services.notifications.domain.deliveries import Delivery
 from services.notifications.domain.digests import DigestCalendar
 from services.notifications.service.digests import DigestScheduler
+from services.notifications.service.dispatcher import Dispatcher
 from shared.contracts import Envelope, new_envelope
 from shared.contracts.events import ProposalEvent
 from shared.contracts.types import Contract
@@ -210,6 +210,11 @@ def digest_scheduler(runtime: ServiceRuntime, clock: Callable[[], Any]) -> Diges
     )
 
 
+def dispatcher_of(runtime: ServiceRuntime) -> Dispatcher:
+    """The running service's dispatcher, to make it look for work now."""
+    return next(w for w in runtime.workers if isinstance(w, Dispatcher))
+
+
 async def deliveries_of(runtime: ServiceRuntime, **query: Any) -> list[Delivery]:
     cursor = runtime.db["deliveries"].find(query).sort("created_at", 1)
     return [from_document(Delivery, d) async for d in cursor]
@@ -218,10 +223,9 @@ async def deliveries_of(runtime: ServiceRuntime, **query: Any) -> list[Delivery]
 @asynccontextmanager
 async def notifications_api(
     infra: Infrastructure, namespace: str, **overrides: Any
-) -> AsyncIterator[tuple[NotificationsRuntime, httpx.AsyncClient]]:
+) -> AsyncIterator[tuple[ServiceRuntime, httpx.AsyncClient]]:
     """The notifications service in this event loop, and a client of its HTTP API."""
     async with running_service("notifications", infra, namespace, **overrides) as (runtime, app):
-        assert isinstance(runtime, NotificationsRuntime)
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://notifications") as api:
             yield runtime, api
