@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, status
 from fastapi.encoders import jsonable_encoder
@@ -19,6 +19,7 @@ from shared.identity import Role
 from shared.logs import correlation_scope
 from shared.messaging.dead_letters import DeadLetter
 from shared.runtime import ServiceRuntime
+from shared.storage.mongo import Database
 from shared.web.auth import CurrentActor
 
 OPERATOR_ROLES = {Role.CITY_OFFICER}
@@ -31,6 +32,28 @@ def _correlation_id(request: Request) -> str:
 
 
 CorrelationId = Annotated[str, Depends(_correlation_id)]
+
+
+def _database(request: Request) -> Database:
+    runtime: ServiceRuntime = request.app.state.runtime
+    return runtime.db
+
+
+# The service's own MongoDB database, for the repositories a read route uses.
+ServiceDatabase = Annotated[Database, Depends(_database)]
+
+
+def app_state(name: str) -> Any:
+    """A dependency on what the service's bootstrap put on `app.state` under `name`; the
+    type is declared where it is used::
+
+        Commands = Annotated[ProposalCommands, app_state("commands")]
+    """
+
+    def from_app_state(request: Request) -> Any:
+        return getattr(request.app.state, name)
+
+    return Depends(from_app_state)
 
 
 def create_app(

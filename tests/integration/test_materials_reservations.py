@@ -5,25 +5,16 @@ cancellations give stock back."""
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections import Counter
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from typing import Any
 
 import pytest
-import pytest_asyncio
-from fastapi import FastAPI
-from httpx import AsyncClient
 
 from services.materials.adapters.stock import StockRepository
 from services.materials.domain.stock import Level
-from services.materials.service.handlers import EventHandlers
 from shared.contracts import ReceivedEvent, new_envelope
 from shared.contracts.events import ProposalApprovedV1
 from shared.contracts.types import Dimensions
 from shared.errors import Unprocessable
-from shared.runtime import ServiceRuntime
 from shared.storage.unit_of_work import UnitOfWork
 from tests.support.events import (
     proposal_approved,
@@ -36,6 +27,7 @@ from tests.support.materials import (
     CENTRAL,
     ROAD_BILL,
     SOUTH,
+    MaterialsApi,
     assert_levels_match_the_ledger,
     emitted,
     handle,
@@ -43,44 +35,15 @@ from tests.support.materials import (
     levels,
     receive_stock,
 )
-from tests.support.people import RT_HEAD, auth
 from tests.support.probe import EventProbe, eventually_async
-from tests.support.runtime import asgi_client, publish_envelope, running_service
-
-
-@dataclass
-class Materials:
-    runtime: ServiceRuntime
-    app: FastAPI
-    api: AsyncClient
-    handlers: EventHandlers
-
-    async def job(self, proposal_id: uuid.UUID) -> dict[str, Any]:
-        response = await self.api.get(f"/jobs/{proposal_id}", headers=auth(RT_HEAD))
-        assert response.status_code == 200, response.text
-        job: dict[str, Any] = response.json()
-        return job
-
-    async def reserved(self, proposal_id: uuid.UUID) -> dict[str, float]:
-        lines = job_lines(await self.job(proposal_id))
-        return {item: line["reserved"] for item, line in lines.items()}
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def materials(infra: Infrastructure, namespace: str) -> AsyncIterator[Materials]:
-    async with (
-        running_service("materials", infra, namespace) as (runtime, app),
-        asgi_client(app) as api,
-    ):
-        yield Materials(runtime, app, api, EventHandlers(app.state.reference))
-
+from tests.support.runtime import publish_envelope, running_service
 
 # --------------------------------------------------------------------------------------------
 # approval
 # --------------------------------------------------------------------------------------------
 
 
-async def test_approval_with_enough_stock_reserves_the_whole_bill(materials: Materials) -> None:
+async def test_approval_with_enough_stock_reserves_the_whole_bill(materials: MaterialsApi) -> None:
     assert (
         await receive_stock(materials.api, {"cement": 600, "sand": 50, "gravel": 50})
     ).is_success
@@ -99,7 +62,7 @@ async def test_approval_with_enough_stock_reserves_the_whole_bill(materials: Mat
 
 
 async def test_approval_short_of_stock_reserves_what_exists_and_reports_the_rest(
-    materials: Materials,
+    materials: MaterialsApi,
 ) -> None:
     await receive_stock(materials.api, {"cement": 300, "sand": 41.1})
     await receive_stock(materials.api, {"cement": 100}, warehouse=SOUTH)
@@ -131,7 +94,7 @@ async def test_approval_short_of_stock_reserves_what_exists_and_reports_the_rest
 
 
 async def test_arriving_stock_completes_waiting_jobs_oldest_first_never_beyond_the_bill(
-    materials: Materials,
+    materials: MaterialsApi,
 ) -> None:
     older, newer = proposal_approved(), proposal_approved()
     await handle(materials.runtime, materials.handlers, older)
@@ -170,7 +133,7 @@ async def test_arriving_stock_completes_waiting_jobs_oldest_first_never_beyond_t
 
 
 async def test_a_job_that_cannot_be_computed_is_refused_and_reserves_nothing(
-    materials: Materials,
+    materials: MaterialsApi,
 ) -> None:
     await receive_stock(materials.api, {"cement": 600})
     drain_without_depth = proposal_approved(
@@ -191,7 +154,7 @@ RACERS = 4
 
 
 async def test_approvals_racing_for_the_last_stock_never_reserve_more_than_exists(
-    materials: Materials,
+    materials: MaterialsApi,
 ) -> None:
     # enough for two roads and a bit; four approvals want it at the very same moment
     stock = {"cement": 1000.0, "sand": 100.0, "gravel": 100.0}
@@ -235,7 +198,7 @@ async def test_approvals_racing_for_the_last_stock_never_reserve_more_than_exist
 
 
 async def test_two_replicas_taking_approvals_from_the_broker_never_overspend(
-    infra: Infrastructure, namespace: str, materials: Materials
+    infra: Infrastructure, namespace: str, materials: MaterialsApi
 ) -> None:
     await receive_stock(materials.api, {"cement": 700, "sand": 60, "gravel": 60})
     approvals = [proposal_approved() for _ in range(6)]
@@ -268,7 +231,7 @@ async def test_two_replicas_taking_approvals_from_the_broker_never_overspend(
 
 
 async def test_a_redelivered_approval_never_reserves_twice(
-    infra: Infrastructure, namespace: str, materials: Materials
+    infra: Infrastructure, namespace: str, materials: MaterialsApi
 ) -> None:
     await receive_stock(materials.api, {"cement": 2000, "sand": 200, "gravel": 200})
     approved = proposal_approved()
@@ -295,7 +258,7 @@ async def test_a_redelivered_approval_never_reserves_twice(
 
 
 async def test_cancellation_releases_the_reservation_to_the_jobs_still_waiting(
-    materials: Materials,
+    materials: MaterialsApi,
 ) -> None:
     await receive_stock(materials.api, {"cement": 493, "sand": 41.1, "gravel": 43.3})
     first, second = proposal_approved(), proposal_approved()
@@ -319,7 +282,7 @@ async def test_cancellation_releases_the_reservation_to_the_jobs_still_waiting(
     await assert_levels_match_the_ledger(materials.runtime)
 
 
-async def test_rejection_of_a_job_releases_its_reservation(materials: Materials) -> None:
+async def test_rejection_of_a_job_releases_its_reservation(materials: MaterialsApi) -> None:
     await receive_stock(materials.api, {"cement": 600})
     approved = proposal_approved()
     await handle(materials.runtime, materials.handlers, approved)
@@ -329,7 +292,7 @@ async def test_rejection_of_a_job_releases_its_reservation(materials: Materials)
 
 
 async def test_a_cancellation_that_overtakes_its_approval_reserves_nothing(
-    materials: Materials,
+    materials: MaterialsApi,
 ) -> None:
     await receive_stock(materials.api, {"cement": 600})
     approved = proposal_approved()
@@ -341,7 +304,7 @@ async def test_a_cancellation_that_overtakes_its_approval_reserves_nothing(
 
 
 async def test_rejected_and_cancelled_events_travel_through_the_broker(
-    infra: Infrastructure, namespace: str, materials: Materials
+    infra: Infrastructure, namespace: str, materials: MaterialsApi
 ) -> None:
     await receive_stock(materials.api, {"cement": 1000})
     one, two = proposal_approved(), proposal_approved()

@@ -6,24 +6,18 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Any
-
-import pytest_asyncio
-from httpx import AsyncClient, Response
 
 from services.materials.adapters.stock import StockRepository
 from services.materials.domain.stock import Level
-from services.materials.service.handlers import EventHandlers
 from shared.identity import Actor, Role
-from shared.runtime import ServiceRuntime
-from tests.support.events import proposal_approved, proposal_cancelled
+from tests.support.events import proposal_cancelled
 from tests.support.infrastructure import Infrastructure
 from tests.support.materials import (
     CENTRAL,
     ROAD_BILL,
     SOUTH,
+    MaterialsApi,
     assert_levels_match_the_ledger,
     emitted,
     handle,
@@ -33,52 +27,8 @@ from tests.support.materials import (
 )
 from tests.support.people import RT_HEAD, WAREHOUSE_OFFICER, auth
 from tests.support.probe import EventProbe
-from tests.support.runtime import asgi_client, running_service
 
 OTHER_RT_HEAD = RT_HEAD.model_copy(update={"id": "rt-head-siti", "rt": "004"})
-
-
-@dataclass
-class Materials:
-    runtime: ServiceRuntime
-    api: AsyncClient
-    handlers: EventHandlers
-
-    async def approved_road(self, stock: dict[str, float] | None = None) -> uuid.UUID:
-        """Stock (the whole bill by default) received, then a road approved."""
-        await receive_stock(self.api, ROAD_BILL if stock is None else stock)
-        approved = proposal_approved()
-        await handle(self.runtime, self.handlers, approved)
-        return approved.proposal_id
-
-    async def dispatch(self, proposal_id: uuid.UUID, **body: Any) -> Response:
-        return await self.api.post(
-            f"/jobs/{proposal_id}/shipments",
-            json={"warehouse": CENTRAL, "note": "truck BH 1234 XY, driver Andi", **body},
-            headers=auth(WAREHOUSE_OFFICER),
-        )
-
-    async def confirm(
-        self, shipment_id: str, lines: list[dict[str, Any]], actor: Actor = RT_HEAD
-    ) -> Response:
-        return await self.api.post(
-            f"/shipments/{shipment_id}/receipt", json={"lines": lines}, headers=auth(actor)
-        )
-
-    async def job(self, proposal_id: uuid.UUID) -> dict[str, Any]:
-        response = await self.api.get(f"/jobs/{proposal_id}", headers=auth(RT_HEAD))
-        assert response.status_code == 200, response.text
-        job: dict[str, Any] = response.json()
-        return job
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def materials(infra: Infrastructure, namespace: str) -> AsyncIterator[Materials]:
-    async with (
-        running_service("materials", infra, namespace) as (runtime, app),
-        asgi_client(app) as api,
-    ):
-        yield Materials(runtime, api, EventHandlers(app.state.reference))
 
 
 def all_arrived(shipment: dict[str, Any]) -> list[dict[str, Any]]:
@@ -86,7 +36,7 @@ def all_arrived(shipment: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 async def test_dispatch_takes_the_reservation_off_the_shelf_and_announces_it(
-    infra: Infrastructure, namespace: str, materials: Materials
+    infra: Infrastructure, namespace: str, materials: MaterialsApi
 ) -> None:
     proposal_id = await materials.approved_road()
     async with EventProbe(infra.amqp_url, namespace, ["material.dispatched"]) as probe:
@@ -115,7 +65,7 @@ async def test_dispatch_takes_the_reservation_off_the_shelf_and_announces_it(
     await assert_levels_match_the_ledger(materials.runtime)
 
 
-async def test_a_full_delivery_fulfils_the_job(materials: Materials) -> None:
+async def test_a_full_delivery_fulfils_the_job(materials: MaterialsApi) -> None:
     proposal_id = await materials.approved_road()
     shipment = (await materials.dispatch(proposal_id)).json()
     response = await materials.confirm(shipment["id"], all_arrived(shipment))
@@ -133,7 +83,7 @@ async def test_a_full_delivery_fulfils_the_job(materials: Materials) -> None:
 
 
 async def test_a_short_delivery_records_an_adjustment_and_reopens_what_is_owed(
-    materials: Materials,
+    materials: MaterialsApi,
 ) -> None:
     # 5 m³ of sand more than the bill stay in stock for the re-delivery
     proposal_id = await materials.approved_road({**ROAD_BILL, "sand": 46.1})
@@ -182,7 +132,7 @@ async def test_a_short_delivery_records_an_adjustment_and_reopens_what_is_owed(
 
 
 async def test_a_short_delivery_without_stock_waits_and_is_completed_by_a_receipt(
-    materials: Materials,
+    materials: MaterialsApi,
 ) -> None:
     proposal_id = await materials.approved_road()
     shipment = (await materials.dispatch(proposal_id)).json()
@@ -204,7 +154,7 @@ async def test_a_short_delivery_without_stock_waits_and_is_completed_by_a_receip
 
 
 async def test_short_shipped_goes_back_on_the_shelf_and_is_reserved_again(
-    materials: Materials,
+    materials: MaterialsApi,
 ) -> None:
     proposal_id = await materials.approved_road()
     shipment = (await materials.dispatch(proposal_id)).json()
@@ -225,7 +175,7 @@ async def test_short_shipped_goes_back_on_the_shelf_and_is_reserved_again(
 
 
 async def test_an_over_shipment_lowers_stock_and_releases_what_is_no_longer_owed(
-    materials: Materials,
+    materials: MaterialsApi,
 ) -> None:
     proposal_id = await materials.approved_road({**ROAD_BILL, "cement": 600})
     shipment = (
@@ -242,7 +192,7 @@ async def test_an_over_shipment_lowers_stock_and_releases_what_is_no_longer_owed
     await assert_levels_match_the_ledger(materials.runtime)
 
 
-async def test_a_repeated_confirmation_never_counts_twice(materials: Materials) -> None:
+async def test_a_repeated_confirmation_never_counts_twice(materials: MaterialsApi) -> None:
     proposal_id = await materials.approved_road()
     shipment = (await materials.dispatch(proposal_id)).json()
     responses = await asyncio.gather(
@@ -260,7 +210,7 @@ async def test_a_repeated_confirmation_never_counts_twice(materials: Materials) 
     assert len(await emitted(materials.runtime, "material.fulfilled")) == 1
 
 
-async def test_who_may_dispatch_and_confirm(materials: Materials) -> None:
+async def test_who_may_dispatch_and_confirm(materials: MaterialsApi) -> None:
     proposal_id = await materials.approved_road()
     response = await materials.api.post(
         f"/jobs/{proposal_id}/shipments", json={"warehouse": CENTRAL}, headers=auth(RT_HEAD)
@@ -276,7 +226,7 @@ async def test_who_may_dispatch_and_confirm(materials: Materials) -> None:
         )
 
 
-async def test_dispatch_refusals_say_what_to_do(materials: Materials) -> None:
+async def test_dispatch_refusals_say_what_to_do(materials: MaterialsApi) -> None:
     proposal_id = await materials.approved_road()
     cases: list[tuple[dict[str, Any], int, str]] = [
         ({"warehouse": SOUTH}, 409, f"nothing is reserved for this job at {SOUTH}; its stock "),
@@ -298,7 +248,7 @@ async def test_dispatch_refusals_say_what_to_do(materials: Materials) -> None:
 
 
 async def test_a_cancelled_job_is_not_shipped_but_what_is_on_the_road_is_confirmed(
-    materials: Materials,
+    materials: MaterialsApi,
 ) -> None:
     proposal_id = await materials.approved_road()
     shipment = (

@@ -4,51 +4,26 @@ adjustments, the ledger, and levels that are the sum of the ledger."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
-
-import pytest_asyncio
-from httpx import AsyncClient
 
 from shared.contracts import new_envelope
-from shared.runtime import ServiceRuntime
 from tests.support.events import stock_received
 from tests.support.infrastructure import Infrastructure
 from tests.support.materials import (
     CENTRAL,
     SOUTH,
+    MaterialsApi,
     assert_levels_match_the_ledger,
     levels,
     receive_stock,
 )
 from tests.support.people import CITY_OFFICER, RT_HEAD, WAREHOUSE_OFFICER, auth
 from tests.support.probe import dead_letters_eventually, eventually_async
-from tests.support.runtime import asgi_client, publish_envelope, running_service
+from tests.support.runtime import publish_envelope
 
 OFFICER = auth(WAREHOUSE_OFFICER)
 
 
-@dataclass
-class Materials:
-    runtime: ServiceRuntime
-    api: AsyncClient
-
-    async def stock(self, **params: str) -> dict[tuple[str, str], dict[str, float]]:
-        response = await self.api.get("/stock", params=params, headers=OFFICER)
-        assert response.status_code == 200, response.text
-        return {(b["warehouse"], b["item"]): b for b in response.json()}
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def materials(infra: Infrastructure, namespace: str) -> AsyncIterator[Materials]:
-    async with (
-        running_service("materials", infra, namespace) as (runtime, app),
-        asgi_client(app) as api,
-    ):
-        yield Materials(runtime, api)
-
-
-async def test_the_catalogue_lists_warehouses_and_stocked_items(materials: Materials) -> None:
+async def test_the_catalogue_lists_warehouses_and_stocked_items(materials: MaterialsApi) -> None:
     response = await materials.api.get("/catalogue", headers=auth(RT_HEAD))
     assert response.status_code == 200
     body = response.json()
@@ -61,14 +36,14 @@ async def test_the_catalogue_lists_warehouses_and_stocked_items(materials: Mater
     }
 
 
-async def test_every_warehouse_starts_with_every_item_at_zero(materials: Materials) -> None:
+async def test_every_warehouse_starts_with_every_item_at_zero(materials: MaterialsApi) -> None:
     stock = await materials.stock()
     assert len(stock) == 2 * 4
     assert all(b["on_hand"] == b["reserved"] == b["available"] == 0 for b in stock.values())
 
 
 async def test_a_receipt_puts_stock_on_the_books_one_ledger_entry_per_line(
-    materials: Materials,
+    materials: MaterialsApi,
 ) -> None:
     response = await receive_stock(
         materials.api, {"cement": 500, "sand": 20.5}, receipt_id="SJ-2026-0042"
@@ -104,7 +79,7 @@ async def test_a_receipt_puts_stock_on_the_books_one_ledger_entry_per_line(
     await assert_levels_match_the_ledger(materials.runtime)
 
 
-async def test_the_same_receipt_id_is_counted_once(materials: Materials) -> None:
+async def test_the_same_receipt_id_is_counted_once(materials: MaterialsApi) -> None:
     assert (await receive_stock(materials.api, {"cement": 10}, receipt_id="SJ-1")).is_success
     again = await receive_stock(materials.api, {"cement": 10}, receipt_id="SJ-1")
     assert again.status_code == 409
@@ -114,7 +89,9 @@ async def test_the_same_receipt_id_is_counted_once(materials: Materials) -> None
     assert (await levels(materials.runtime))[(CENTRAL, "cement")].on_hand == 10
 
 
-async def test_receipts_refuse_what_cannot_be_counted_with_a_reason(materials: Materials) -> None:
+async def test_receipts_refuse_what_cannot_be_counted_with_a_reason(
+    materials: MaterialsApi,
+) -> None:
     cases: list[tuple[dict[str, float], str, str]] = [
         ({"cement": 10.5}, CENTRAL, "cement is counted in steps of 1 bag; 10.5 is not one"),
         ({"water": 10}, CENTRAL, "'water' is not a stocked item"),
@@ -129,7 +106,7 @@ async def test_receipts_refuse_what_cannot_be_counted_with_a_reason(materials: M
     assert (await levels(materials.runtime))[(CENTRAL, "cement")].on_hand == 0
 
 
-async def test_only_a_warehouse_officer_receives_stock(materials: Materials) -> None:
+async def test_only_a_warehouse_officer_receives_stock(materials: MaterialsApi) -> None:
     response = await materials.api.post(
         "/stock/receipts",
         json={"warehouse": CENTRAL, "supplier": "x", "lines": [{"item": "cement", "quantity": 1}]},
@@ -139,7 +116,7 @@ async def test_only_a_warehouse_officer_receives_stock(materials: Materials) -> 
     assert response.json()["detail"] == "only a warehouse officer receives stock"
 
 
-async def test_stock_levels_and_the_ledger_are_not_for_rt_heads(materials: Materials) -> None:
+async def test_stock_levels_and_the_ledger_are_not_for_rt_heads(materials: MaterialsApi) -> None:
     for path in ("/stock", "/stock/ledger", "/shipments", "/jobs"):
         response = await materials.api.get(path, headers=auth(RT_HEAD))
         assert response.status_code == 403, path
@@ -147,7 +124,7 @@ async def test_stock_levels_and_the_ledger_are_not_for_rt_heads(materials: Mater
 
 
 async def test_stock_received_from_the_city_system_is_counted_once_per_receipt_id(
-    infra: Infrastructure, namespace: str, materials: Materials
+    infra: Infrastructure, namespace: str, materials: MaterialsApi
 ) -> None:
     received = stock_received({"cement": 200, "gravel": 12.5}, warehouse=SOUTH)
     first = new_envelope(received, producer="city-warehouse", correlation_id="gr")
@@ -170,7 +147,7 @@ async def test_stock_received_from_the_city_system_is_counted_once_per_receipt_i
 
 
 async def test_stock_received_for_an_unknown_warehouse_is_dead_lettered_with_the_reason(
-    infra: Infrastructure, namespace: str, materials: Materials
+    infra: Infrastructure, namespace: str, materials: MaterialsApi
 ) -> None:
     received = stock_received({"cement": 200}, warehouse="Gudang Muaro Jambi")
     envelope = new_envelope(received, producer="city-warehouse", correlation_id="gr")
@@ -182,7 +159,7 @@ async def test_stock_received_for_an_unknown_warehouse_is_dead_lettered_with_the
     assert (await levels(materials.runtime))[(SOUTH, "cement")].on_hand == 0
 
 
-async def test_adjustments_correct_a_level_with_a_reason(materials: Materials) -> None:
+async def test_adjustments_correct_a_level_with_a_reason(materials: MaterialsApi) -> None:
     await receive_stock(materials.api, {"cement": 100})
 
     async def adjust(quantity: float, reason: str = "stocktake") -> tuple[int, dict[str, object]]:

@@ -64,6 +64,23 @@ async def waiting_steps(runtime: ServiceRuntime, count: int) -> None:
     )
 
 
+async def one_step_waiting(
+    infra: Infrastructure,
+    namespace: str,
+    service: tuple[ServiceRuntime, httpx.AsyncClient],
+    road: uuid.UUID,
+    prefs: object = DAILY,
+    **entry: object,
+) -> None:
+    """Siti follows the road, submitted; its verification waits for her digest."""
+    runtime, api = service
+    siti = await follower(api, SITI.id, prefs, **entry)
+    await publish_envelope(infra, namespace, journey_event("proposal.submitted", road))
+    await follow(api, siti, road)
+    await publish_envelope(infra, namespace, journey_event("proposal.verified", road))
+    await waiting_steps(runtime, 1)
+
+
 async def test_a_daily_follower_gets_one_digest_after_the_period_latest_news_first(
     infra: Infrastructure, namespace: str
 ) -> None:
@@ -153,15 +170,9 @@ async def test_a_step_that_misses_its_periods_digest_goes_with_the_next(
 ) -> None:
     road = uuid.uuid4()
     with smtp_sink() as smtp:
-        async with notifications_api(infra, namespace, **channel_settings(smtp)) as (
-            runtime,
-            api,
-        ):
-            siti = await follower(api, SITI.id)
-            await publish_envelope(infra, namespace, journey_event("proposal.submitted", road))
-            await follow(api, siti, road)
-            await publish_envelope(infra, namespace, journey_event("proposal.verified", road))
-            await waiting_steps(runtime, 1)
+        async with notifications_api(infra, namespace, **channel_settings(smtp)) as service:
+            runtime, _ = service
+            await one_step_waiting(infra, namespace, service, road)
             assert await digest_scheduler(runtime, two_days_later).run_once() == 1
             # committed late, but still before the same period's end
             await publish_envelope(infra, namespace, journey_event("proposal.endorsed", road))
@@ -182,16 +193,10 @@ async def test_a_weekly_follower_waits_for_the_week_to_end(
 ) -> None:
     road = uuid.uuid4()
     with smtp_sink() as smtp:
-        async with notifications_api(infra, namespace, **channel_settings(smtp)) as (
-            runtime,
-            api,
-        ):
+        async with notifications_api(infra, namespace, **channel_settings(smtp)) as service:
+            runtime, _ = service
             # no preferences of her own: a resident's default is the weekly digest
-            siti = await follower(api, SITI.id, prefs=None, language="en")
-            await publish_envelope(infra, namespace, journey_event("proposal.submitted", road))
-            await follow(api, siti, road)
-            await publish_envelope(infra, namespace, journey_event("proposal.verified", road))
-            await waiting_steps(runtime, 1)
+            await one_step_waiting(infra, namespace, service, road, prefs=None, language="en")
             (step,) = await deliveries_of(runtime, batched=True)
             week = DigestCalendar().period_containing(step.created_at, Frequency.WEEKLY)
             a_second_early = week.end - timedelta(seconds=1)

@@ -7,6 +7,7 @@ import uuid
 from collections.abc import AsyncIterator
 
 import httpx
+import pytest
 import pytest_asyncio
 
 from shared.identity import Actor, Role
@@ -26,19 +27,22 @@ from tests.support.probe import until_async
 from tests.support.runtime import publish_envelope
 
 SITI = Actor(id="warga-siti", role=Role.RESIDENT, kecamatan="Telanaipura")
+Service = tuple[ServiceRuntime, httpx.AsyncClient]
 
 
 @pytest_asyncio.fixture(loop_scope="session")
-async def service(
-    infra: Infrastructure, namespace: str
-) -> AsyncIterator[tuple[ServiceRuntime, httpx.AsyncClient]]:
+async def service(infra: Infrastructure, namespace: str) -> AsyncIterator[Service]:
     async with notifications_api(infra, namespace, **channel_settings()) as found:
         yield found
 
 
-async def known_proposal(
-    service: tuple[ServiceRuntime, httpx.AsyncClient], infra: Infrastructure, namespace: str
-) -> uuid.UUID:
+@pytest.fixture
+def api(service: Service) -> httpx.AsyncClient:
+    """The client of `service`'s HTTP API, for the tests that need nothing else."""
+    return service[1]
+
+
+async def known_proposal(service: Service, infra: Infrastructure, namespace: str) -> uuid.UUID:
     """A proposal the service has heard of."""
     runtime, _ = service
     proposal_id = uuid.uuid4()
@@ -52,19 +56,15 @@ async def known_proposal(
 
 
 async def test_before_choosing_anything_a_person_sees_the_defaults_of_their_role(
-    service: tuple[ServiceRuntime, httpx.AsyncClient],
+    api: httpx.AsyncClient,
 ) -> None:
-    _, api = service
     me = (await api.get("/people/me", headers=auth(RT_HEAD))).json()
     assert me["using_defaults"] is True
     assert me["preferences"] == {"channels": ["email", "in_app"], "frequency": "immediately"}
     assert me["person"]["kelurahan"] == "Simpang IV Sipin"
 
 
-async def test_a_person_sets_their_own_contact_and_preferences(
-    service: tuple[ServiceRuntime, httpx.AsyncClient],
-) -> None:
-    _, api = service
+async def test_a_person_sets_their_own_contact_and_preferences(api: httpx.AsyncClient) -> None:
     changed = await api.patch(
         "/people/me",
         json={
@@ -84,10 +84,7 @@ async def test_a_person_sets_their_own_contact_and_preferences(
     assert view["person"]["role"] == "resident"  # from the token, not from the body
 
 
-async def test_a_bad_preference_or_address_is_422_naming_the_field(
-    service: tuple[ServiceRuntime, httpx.AsyncClient],
-) -> None:
-    _, api = service
+async def test_a_bad_preference_or_address_is_422_naming_the_field(api: httpx.AsyncClient) -> None:
     bad_frequency = await api.patch(
         "/people/me",
         json={"preferences": {"channels": ["email"], "frequency": "hourly"}},
@@ -101,10 +98,7 @@ async def test_a_bad_preference_or_address_is_422_naming_the_field(
     assert sneaky.status_code == 422 and "role" in sneaky.text
 
 
-async def test_only_city_officers_manage_the_directory(
-    service: tuple[ServiceRuntime, httpx.AsyncClient],
-) -> None:
-    _, api = service
+async def test_only_city_officers_manage_the_directory(api: httpx.AsyncClient) -> None:
     as_resident = await api.put("/people/x", json={"role": "resident"}, headers=auth(SITI))
     assert as_resident.status_code == 403
     assert as_resident.json()["detail"] == (
@@ -116,10 +110,7 @@ async def test_only_city_officers_manage_the_directory(
     assert other.status_code == 403
 
 
-async def test_an_officer_entry_needs_a_real_area_of_their_level(
-    service: tuple[ServiceRuntime, httpx.AsyncClient],
-) -> None:
-    _, api = service
+async def test_an_officer_entry_needs_a_real_area_of_their_level(api: httpx.AsyncClient) -> None:
     missing = await api.put(
         "/people/ani",
         json={"role": "kelurahan_officer", "kecamatan": "Telanaipura"},
@@ -146,9 +137,8 @@ async def test_an_officer_entry_needs_a_real_area_of_their_level(
 
 
 async def test_following_a_proposal_not_heard_of_yet_says_to_try_again(
-    service: tuple[ServiceRuntime, httpx.AsyncClient],
+    api: httpx.AsyncClient,
 ) -> None:
-    _, api = service
     unknown = uuid.uuid4()
     response = await api.put(f"/following/{unknown}", headers=auth(SITI))
     assert response.status_code == 404
@@ -158,7 +148,7 @@ async def test_following_a_proposal_not_heard_of_yet_says_to_try_again(
 
 
 async def test_follow_then_unfollow_a_proposal(
-    service: tuple[ServiceRuntime, httpx.AsyncClient],
+    service: Service,
     infra: Infrastructure,
     namespace: str,
 ) -> None:
@@ -195,7 +185,7 @@ async def test_follow_then_unfollow_a_proposal(
 
 
 async def test_the_feed_counts_unread_and_marks_read(
-    service: tuple[ServiceRuntime, httpx.AsyncClient],
+    service: Service,
     infra: Infrastructure,
     namespace: str,
 ) -> None:
@@ -220,9 +210,8 @@ async def test_the_feed_counts_unread_and_marks_read(
 
 
 async def test_webhooks_are_for_city_officers_and_refuse_what_cannot_work(
-    service: tuple[ServiceRuntime, httpx.AsyncClient],
+    api: httpx.AsyncClient,
 ) -> None:
-    _, api = service
     wanted = {"url": "https://dashboard.example/hook", "events": ["proposal.*"]}
     forbidden = await api.post("/webhooks", json=wanted, headers=auth(RT_HEAD))
     assert forbidden.status_code == 403
@@ -242,10 +231,7 @@ async def test_webhooks_are_for_city_officers_and_refuse_what_cannot_work(
     assert not_http.status_code == 422 and "https://" in not_http.json()["detail"]
 
 
-async def test_a_registered_webhook_shows_its_secret_once(
-    service: tuple[ServiceRuntime, httpx.AsyncClient],
-) -> None:
-    _, api = service
+async def test_a_registered_webhook_shows_its_secret_once(api: httpx.AsyncClient) -> None:
     created = await api.post(
         "/webhooks",
         json={"url": "https://dashboard.example/hook", "events": ["*"]},
@@ -271,7 +257,7 @@ async def test_a_registered_webhook_shows_its_secret_once(
 
 
 async def test_each_person_reads_their_own_delivery_log(
-    service: tuple[ServiceRuntime, httpx.AsyncClient],
+    service: Service,
     infra: Infrastructure,
     namespace: str,
 ) -> None:

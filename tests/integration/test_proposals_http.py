@@ -23,15 +23,13 @@ from tests.support.people import (
     road_proposal,
 )
 from tests.support.probe import EventProbe
-from tests.support.runtime import running_service
+from tests.support.proposals import proposals_api
 
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def api(infra: Infrastructure, namespace: str) -> AsyncIterator[httpx.AsyncClient]:
-    async with running_service("proposals", infra, namespace) as (_, app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://proposals") as client:
-            yield client
+    async with proposals_api(infra, namespace) as ready:
+        yield ready.api
 
 
 async def submit(

@@ -24,17 +24,15 @@ from tests.support.people import (
     auth,
     road_proposal,
 )
-from tests.support.runtime import running_service
+from tests.support.proposals import proposals_api
 
 Service = tuple[ServiceRuntime, httpx.AsyncClient]
 
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def service(infra: Infrastructure, namespace: str) -> AsyncIterator[Service]:
-    async with running_service("proposals", infra, namespace) as (runtime, app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://proposals") as client:
-            yield runtime, client
+    async with proposals_api(infra, namespace) as ready:
+        yield ready.runtime, ready.api
 
 
 def keyed(actor: Any, key: str) -> dict[str, str]:

@@ -14,7 +14,6 @@ import httpx
 import pytest_asyncio
 
 from shared.contracts import new_envelope
-from shared.runtime import ServiceRuntime
 from tests.support.events import material_fulfilled
 from tests.support.infrastructure import Infrastructure
 from tests.support.people import (
@@ -26,11 +25,11 @@ from tests.support.people import (
     OTHER_RT_HEAD,
     RESIDENT,
     RT_HEAD,
-    ProposalDriver,
     auth,
 )
 from tests.support.probe import until_async
-from tests.support.runtime import publish_envelope, running_service
+from tests.support.proposals import ProposalsApi, proposals_api
+from tests.support.runtime import publish_envelope
 
 THIS_YEAR = datetime.now(UTC).year
 RT_004 = {"kecamatan": "Telanaipura", "kelurahan": "Simpang IV Sipin", "rt": "004"}
@@ -42,22 +41,13 @@ DRAIN: dict[str, Any] = {
 PEOPLE = (RT_HEAD, OTHER_RT_HEAD, KELURAHAN_OFFICER, KECAMATAN_OFFICER, CITY_OFFICER)
 
 
-class Setup:
-    def __init__(self, runtime: ServiceRuntime, api: httpx.AsyncClient) -> None:
-        self.runtime = runtime
-        self.api = api
-        self.drive = ProposalDriver(api)
-
-
 @pytest_asyncio.fixture(loop_scope="session")
-async def setup(infra: Infrastructure, namespace: str) -> AsyncIterator[Setup]:
-    async with running_service("proposals", infra, namespace) as (runtime, app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://proposals") as client:
-            yield Setup(runtime, client)
+async def setup(infra: Infrastructure, namespace: str) -> AsyncIterator[ProposalsApi]:
+    async with proposals_api(infra, namespace) as ready:
+        yield ready
 
 
-async def some_of_each(setup: Setup) -> dict[str, str]:
+async def some_of_each(setup: ProposalsApi) -> dict[str, str]:
     """submitted, verified, withdrawn (RT 003 roads), a verified drain, an RT 004 road."""
     drive = setup.drive
     found = {
@@ -83,7 +73,9 @@ def ids(page: dict[str, Any]) -> set[str]:
 # --------------------------------------------------------------------------------------------
 
 
-async def test_the_public_reads_published_proposals_without_personal_data(setup: Setup) -> None:
+async def test_the_public_reads_published_proposals_without_personal_data(
+    setup: ProposalsApi,
+) -> None:
     made = await some_of_each(setup)
     page = (await setup.api.get("/public/proposals")).json()
     assert ids(page) == {made["verified"], made["drain"], made["rt004"]}
@@ -98,7 +90,7 @@ async def test_the_public_reads_published_proposals_without_personal_data(setup:
     assert one.json()["timeline"][1]["actor_role"] == "kelurahan_officer"
 
 
-async def test_an_unpublished_proposal_is_not_found_publicly(setup: Setup) -> None:
+async def test_an_unpublished_proposal_is_not_found_publicly(setup: ProposalsApi) -> None:
     made = await some_of_each(setup)
     for name in ("submitted", "withdrawn"):
         response = await setup.api.get(f"/public/proposals/{made[name]}")
@@ -108,13 +100,15 @@ async def test_an_unpublished_proposal_is_not_found_publicly(setup: Setup) -> No
     assert (await setup.api.get(f"/public/proposals/{absent}")).status_code == 404
 
 
-async def test_asking_the_public_list_for_an_unpublished_state_is_422(setup: Setup) -> None:
+async def test_asking_the_public_list_for_an_unpublished_state_is_422(setup: ProposalsApi) -> None:
     response = await setup.api.get("/public/proposals", params={"state": "submitted"})
     assert response.status_code == 422
     assert "submitted proposals are not published" in response.json()["detail"]
 
 
-async def test_the_csv_export_holds_the_published_proposals_public_fields(setup: Setup) -> None:
+async def test_the_csv_export_holds_the_published_proposals_public_fields(
+    setup: ProposalsApi,
+) -> None:
     made = await some_of_each(setup)
     response = await setup.api.get("/public/proposals.csv", params={"work_type": "concrete_road"})
     assert response.status_code == 200
@@ -133,7 +127,7 @@ async def test_the_csv_export_holds_the_published_proposals_public_fields(setup:
 # --------------------------------------------------------------------------------------------
 
 
-async def test_lists_filter_by_area_state_year_and_work_type(setup: Setup) -> None:
+async def test_lists_filter_by_area_state_year_and_work_type(setup: ProposalsApi) -> None:
     made = await some_of_each(setup)
 
     async def listed(**params: Any) -> set[str]:
@@ -157,7 +151,7 @@ async def test_lists_filter_by_area_state_year_and_work_type(setup: Setup) -> No
     }
 
 
-async def test_the_year_of_an_approved_job_is_its_fiscal_year(setup: Setup) -> None:
+async def test_the_year_of_an_approved_job_is_its_fiscal_year(setup: ProposalsApi) -> None:
     await setup.drive.set_ceiling("Telanaipura", THIS_YEAR + 1, 500_000_000)
     approved = await setup.drive.approved(year=THIS_YEAR + 1)
     submitted = await setup.drive.submit()
@@ -166,7 +160,7 @@ async def test_the_year_of_an_approved_job_is_its_fiscal_year(setup: Setup) -> N
         assert ids(page.json()) == expected
 
 
-async def test_lists_come_in_pages_newest_first(setup: Setup) -> None:
+async def test_lists_come_in_pages_newest_first(setup: ProposalsApi) -> None:
     made = [await setup.drive.submit() for _ in range(5)]
     seen: list[dict[str, Any]] = []
     for page in (1, 2, 3):
@@ -182,7 +176,7 @@ async def test_lists_come_in_pages_newest_first(setup: Setup) -> None:
     assert created == sorted(created, reverse=True)
 
 
-async def test_each_person_lists_only_their_own_area(setup: Setup) -> None:
+async def test_each_person_lists_only_their_own_area(setup: ProposalsApi) -> None:
     made = await some_of_each(setup)
 
     async def listed(actor: Any, **params: Any) -> httpx.Response:
@@ -203,7 +197,7 @@ async def test_each_person_lists_only_their_own_area(setup: Setup) -> None:
 
 
 async def test_a_proposal_outside_your_area_is_403_and_a_resident_is_sent_to_public(
-    setup: Setup,
+    setup: ProposalsApi,
 ) -> None:
     made = await some_of_each(setup)
     outside = await setup.api.get(
@@ -219,7 +213,7 @@ async def test_a_proposal_outside_your_area_is_403_and_a_resident_is_sent_to_pub
     assert f"/public/proposals/{made['verified']}" in resident.json()["detail"]
 
 
-async def test_the_view_lists_what_the_caller_may_do_next(setup: Setup) -> None:
+async def test_the_view_lists_what_the_caller_may_do_next(setup: ProposalsApi) -> None:
     proposal_id = await setup.drive.submit()
 
     async def yours(actor: Any) -> list[str]:
@@ -238,7 +232,7 @@ async def test_the_view_lists_what_the_caller_may_do_next(setup: Setup) -> None:
 
 
 async def test_per_kecamatan_totals_count_states_metres_budget_and_labour(
-    setup: Setup, infra: Infrastructure, namespace: str
+    setup: ProposalsApi, infra: Infrastructure, namespace: str
 ) -> None:
     drive = setup.drive
     await drive.set_ceiling("Telanaipura", 2026, 400_000_000)

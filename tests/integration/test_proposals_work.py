@@ -9,11 +9,9 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
 import pytest_asyncio
 
 from shared.contracts import new_envelope
-from shared.runtime import ServiceRuntime
 from tests.support.events import (
     material_delivered,
     material_dispatched,
@@ -24,29 +22,19 @@ from tests.support.people import (
     KELURAHAN_OFFICER,
     RT_HEAD,
     SUPERVISOR,
-    ProposalDriver,
     auth,
     road_proposal,
 )
 from tests.support.probe import EventProbe, dead_letters_eventually, until_async
-from tests.support.runtime import publish_envelope, running_service
-
-
-class Setup:
-    def __init__(self, runtime: ServiceRuntime, api: httpx.AsyncClient) -> None:
-        self.runtime = runtime
-        self.api = api
-        self.drive = ProposalDriver(api)
+from tests.support.proposals import ProposalsApi, proposals_api
+from tests.support.runtime import publish_envelope
 
 
 @pytest_asyncio.fixture(loop_scope="session")
-async def setup(infra: Infrastructure, namespace: str) -> AsyncIterator[Setup]:
-    async with running_service("proposals", infra, namespace) as (runtime, app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://proposals") as client:
-            ready = Setup(runtime, client)
-            await ready.drive.set_ceiling("Telanaipura", 2026, 1_000_000_000)
-            yield ready
+async def setup(infra: Infrastructure, namespace: str) -> AsyncIterator[ProposalsApi]:
+    async with proposals_api(infra, namespace) as ready:
+        await ready.drive.set_ceiling("Telanaipura", 2026, 1_000_000_000)
+        yield ready
 
 
 async def from_materials(infra: Infrastructure, namespace: str, *events: Any) -> None:
@@ -55,7 +43,7 @@ async def from_materials(infra: Infrastructure, namespace: str, *events: Any) ->
         await publish_envelope(infra, namespace, envelope)
 
 
-async def fulfilled(setup: Setup, infra: Infrastructure, namespace: str) -> str:
+async def fulfilled(setup: ProposalsApi, infra: Infrastructure, namespace: str) -> str:
     """An approved job whose materials all arrived."""
     proposal_id = await setup.drive.approved()
     await from_materials(infra, namespace, material_fulfilled(uuid.UUID(proposal_id)))
@@ -67,7 +55,7 @@ async def fulfilled(setup: Setup, infra: Infrastructure, namespace: str) -> str:
     return proposal_id
 
 
-async def timeline(setup: Setup, proposal_id: str) -> list[dict[str, Any]]:
+async def timeline(setup: ProposalsApi, proposal_id: str) -> list[dict[str, Any]]:
     response = await setup.api.get(f"/proposals/{proposal_id}/timeline", headers=auth(RT_HEAD))
     assert response.status_code == 200, response.text
     entries: list[dict[str, Any]] = response.json()
@@ -79,7 +67,7 @@ def data_of(probe: EventProbe, event_type: str) -> list[dict[str, Any]]:
 
 
 async def test_shipments_and_fulfilment_from_materials_reach_the_timeline(
-    setup: Setup, infra: Infrastructure, namespace: str
+    setup: ProposalsApi, infra: Infrastructure, namespace: str
 ) -> None:
     proposal_id = await setup.drive.approved()
     shipment = uuid.uuid4()
@@ -116,7 +104,7 @@ async def test_shipments_and_fulfilment_from_materials_reach_the_timeline(
 
 
 async def test_a_shipment_for_an_unknown_proposal_is_dead_lettered(
-    setup: Setup, infra: Infrastructure, namespace: str
+    setup: ProposalsApi, infra: Infrastructure, namespace: str
 ) -> None:
     unknown = uuid.uuid4()
     event = material_dispatched(unknown, uuid.uuid4())
@@ -128,7 +116,7 @@ async def test_a_shipment_for_an_unknown_proposal_is_dead_lettered(
 
 
 async def test_materials_fulfilled_for_a_cancelled_job_changes_nothing(
-    setup: Setup, infra: Infrastructure, namespace: str
+    setup: ProposalsApi, infra: Infrastructure, namespace: str
 ) -> None:
     proposal_id = await setup.drive.approved()
     await setup.drive.act(proposal_id, "cancel", {"reason": "the province builds it"})
@@ -146,7 +134,7 @@ async def test_materials_fulfilled_for_a_cancelled_job_changes_nothing(
 
 
 async def test_a_progress_event_only_when_the_percent_changes(
-    setup: Setup, infra: Infrastructure, namespace: str
+    setup: ProposalsApi, infra: Infrastructure, namespace: str
 ) -> None:
     proposal_id = await fulfilled(setup, infra, namespace)
     async with EventProbe(
@@ -184,7 +172,7 @@ async def test_a_progress_event_only_when_the_percent_changes(
 
 
 async def test_completion_needs_one_hundred_percent_and_sums_the_swadaya(
-    setup: Setup, infra: Infrastructure, namespace: str
+    setup: ProposalsApi, infra: Infrastructure, namespace: str
 ) -> None:
     proposal_id = await fulfilled(setup, infra, namespace)
     await setup.drive.act(proposal_id, "work/start")
@@ -213,7 +201,7 @@ async def test_completion_needs_one_hundred_percent_and_sums_the_swadaya(
 
 
 async def test_a_final_report_without_its_percent_is_422(
-    setup: Setup, infra: Infrastructure, namespace: str
+    setup: ProposalsApi, infra: Infrastructure, namespace: str
 ) -> None:
     proposal_id = await fulfilled(setup, infra, namespace)
     await setup.drive.act(proposal_id, "work/start")
@@ -227,7 +215,7 @@ async def test_a_final_report_without_its_percent_is_422(
 
 
 async def test_a_supervisor_returns_the_completion_with_a_reason_then_validates(
-    setup: Setup, infra: Infrastructure, namespace: str
+    setup: ProposalsApi, infra: Infrastructure, namespace: str
 ) -> None:
     proposal_id = await fulfilled(setup, infra, namespace)
     await setup.drive.act(proposal_id, "work/start")
@@ -257,7 +245,7 @@ async def test_a_supervisor_returns_the_completion_with_a_reason_then_validates(
 
 
 async def test_a_nearby_proposal_of_the_same_rt_and_work_is_flagged_not_refused(
-    setup: Setup, infra: Infrastructure, namespace: str
+    setup: ProposalsApi, infra: Infrastructure, namespace: str
 ) -> None:
     first = await setup.drive.submit()
     async with EventProbe(infra.amqp_url, namespace, ["proposal.submitted"]) as probe:

@@ -3,18 +3,26 @@
 from __future__ import annotations
 
 import uuid
+from typing import TypeVar
 
 from shared.contracts import events as ev
 from shared.contracts.types import Area, Dimensions, Location, MaterialLine, SwadayaPledge
 
 AREA = Area(kecamatan="Telanaipura", kelurahan="Simpang IV Sipin", rt="003")
+PROPOSER = "rt-head-budi"
+CEMENT_FOR_THE_ROAD = ({"item": "cement", "unit": "bag", "quantity": 493.0},)
+E = TypeVar("E", bound=ev.ProposalEvent)
+
+
+def about_the_road(event: type[E], proposal_id: uuid.UUID, values: dict[str, object]) -> E:
+    """`event` about RT 003's road proposal `proposal_id`, with `values` (which may
+    replace its keys too)."""
+    keys: dict[str, object] = {"proposal_id": proposal_id, "area": AREA, "proposer_id": PROPOSER}
+    return event.model_validate({**keys, **values})
 
 
 def proposal_approved(**overrides: object) -> ev.ProposalApprovedV1:
     values: dict[str, object] = {
-        "proposal_id": uuid.uuid4(),
-        "area": AREA,
-        "proposer_id": "rt-head-budi",
         "title": "Rabat beton Gang Mawar",
         "work_type": "concrete_road",
         "dimensions": Dimensions(length_m=150, width_m=4, thickness_m=0.12),
@@ -26,42 +34,30 @@ def proposal_approved(**overrides: object) -> ev.ProposalApprovedV1:
         "approved_by": "city-officer-sari",
         **overrides,
     }
-    return ev.ProposalApprovedV1.model_validate(values)
+    return about_the_road(ev.ProposalApprovedV1, uuid.uuid4(), values)
 
 
 def work_started(**overrides: object) -> ev.WorkStartedV1:
-    values: dict[str, object] = {
-        "proposal_id": uuid.uuid4(),
-        "area": AREA,
-        "proposer_id": "rt-head-budi",
-        "started_by": "rt-head-budi",
-        **overrides,
-    }
-    return ev.WorkStartedV1.model_validate(values)
+    values: dict[str, object] = {"started_by": PROPOSER, **overrides}
+    return about_the_road(ev.WorkStartedV1, uuid.uuid4(), values)
 
 
 def proposal_cancelled(proposal_id: uuid.UUID, **overrides: object) -> ev.ProposalCancelledV1:
     values: dict[str, object] = {
-        "proposal_id": proposal_id,
-        "area": AREA,
-        "proposer_id": "rt-head-budi",
         "cancelled_by": "city-officer-sari",
         "reason": "The lane will be widened by the province next year.",
         **overrides,
     }
-    return ev.ProposalCancelledV1.model_validate(values)
+    return about_the_road(ev.ProposalCancelledV1, proposal_id, values)
 
 
 def proposal_rejected(proposal_id: uuid.UUID, **overrides: object) -> ev.ProposalRejectedV1:
     values: dict[str, object] = {
-        "proposal_id": proposal_id,
-        "area": AREA,
-        "proposer_id": "rt-head-budi",
         "rejected_by": "city-officer-sari",
         "reason": "The lane is a private road.",
         **overrides,
     }
-    return ev.ProposalRejectedV1.model_validate(values)
+    return about_the_road(ev.ProposalRejectedV1, proposal_id, values)
 
 
 def stock_received(
@@ -100,27 +96,21 @@ def material_dispatched(
     proposal_id: uuid.UUID, shipment_id: uuid.UUID, **overrides: object
 ) -> ev.MaterialDispatchedV1:
     values: dict[str, object] = {
-        "proposal_id": proposal_id,
-        "area": AREA,
-        "proposer_id": "rt-head-budi",
         "shipment_id": shipment_id,
         "warehouse": "Gudang Kota Jambi",
-        "lines": ({"item": "cement", "unit": "bag", "quantity": 493.0},),
+        "lines": CEMENT_FOR_THE_ROAD,
         "note": "truck BH 1234 XY",
         **overrides,
     }
-    return ev.MaterialDispatchedV1.model_validate(values)
+    return about_the_road(ev.MaterialDispatchedV1, proposal_id, values)
 
 
 def material_delivered(
     proposal_id: uuid.UUID, shipment_id: uuid.UUID, **overrides: object
 ) -> ev.MaterialDeliveredV1:
     values: dict[str, object] = {
-        "proposal_id": proposal_id,
-        "area": AREA,
-        "proposer_id": "rt-head-budi",
         "shipment_id": shipment_id,
-        "confirmed_by": "rt-head-budi",
+        "confirmed_by": PROPOSER,
         "lines": (
             {
                 "item": "cement",
@@ -132,15 +122,9 @@ def material_delivered(
         ),
         **overrides,
     }
-    return ev.MaterialDeliveredV1.model_validate(values)
+    return about_the_road(ev.MaterialDeliveredV1, proposal_id, values)
 
 
 def material_fulfilled(proposal_id: uuid.UUID, **overrides: object) -> ev.MaterialFulfilledV1:
-    values: dict[str, object] = {
-        "proposal_id": proposal_id,
-        "area": AREA,
-        "proposer_id": "rt-head-budi",
-        "lines": ({"item": "cement", "unit": "bag", "quantity": 493.0},),
-        **overrides,
-    }
-    return ev.MaterialFulfilledV1.model_validate(values)
+    values: dict[str, object] = {"lines": CEMENT_FOR_THE_ROAD, **overrides}
+    return about_the_road(ev.MaterialFulfilledV1, proposal_id, values)

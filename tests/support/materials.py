@@ -1,9 +1,13 @@
-"""Helpers for the materials service's tests: receive stock, run a handler, read what it
-wrote and emitted."""
+"""Helpers for the materials service's tests: the service with a client of its API,
+receive stock, run a handler, read what it wrote and emitted."""
 
 from __future__ import annotations
 
 import json
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from httpx import AsyncClient, Response
@@ -13,13 +17,72 @@ from services.materials.domain.stock import Level, levels_from_ledger
 from services.materials.service.handlers import EventHandlers
 from shared.contracts import Envelope, ReceivedEvent, new_envelope
 from shared.contracts.types import Contract
+from shared.identity import Actor
 from shared.runtime import ServiceRuntime
 from shared.storage import outbox
-from tests.support.people import WAREHOUSE_OFFICER, auth
+from tests.support.events import proposal_approved
+from tests.support.infrastructure import Infrastructure
+from tests.support.people import RT_HEAD, WAREHOUSE_OFFICER, auth
+from tests.support.runtime import asgi_client, running_service
 
 CENTRAL, SOUTH = "Gudang Kota Jambi", "Gudang Jambi Selatan"
 # The brief's road (150 m x 4 m x 0.12 m, K-175, 5 % waste) in the stocked units.
 ROAD_BILL = {"cement": 493.0, "sand": 41.1, "gravel": 43.3}
+
+
+@dataclass
+class MaterialsApi:
+    """The materials service in this event loop: its runtime, a client of its HTTP API,
+    and its event handlers (to run one without the broker, see `handle`)."""
+
+    runtime: ServiceRuntime
+    api: AsyncClient
+    handlers: EventHandlers
+
+    async def job(self, proposal_id: uuid.UUID) -> dict[str, Any]:
+        response = await self.api.get(f"/jobs/{proposal_id}", headers=auth(RT_HEAD))
+        assert response.status_code == 200, response.text
+        job: dict[str, Any] = response.json()
+        return job
+
+    async def reserved(self, proposal_id: uuid.UUID) -> dict[str, float]:
+        lines = job_lines(await self.job(proposal_id))
+        return {item: line["reserved"] for item, line in lines.items()}
+
+    async def stock(self, **params: str) -> dict[tuple[str, str], dict[str, float]]:
+        response = await self.api.get("/stock", params=params, headers=auth(WAREHOUSE_OFFICER))
+        assert response.status_code == 200, response.text
+        return {(b["warehouse"], b["item"]): b for b in response.json()}
+
+    async def approved_road(self, stock: dict[str, float] | None = None) -> uuid.UUID:
+        """Stock (the whole bill by default) received, then a road approved."""
+        await receive_stock(self.api, ROAD_BILL if stock is None else stock)
+        approved = proposal_approved()
+        await handle(self.runtime, self.handlers, approved)
+        return approved.proposal_id
+
+    async def dispatch(self, proposal_id: uuid.UUID, **body: Any) -> Response:
+        return await self.api.post(
+            f"/jobs/{proposal_id}/shipments",
+            json={"warehouse": CENTRAL, "note": "truck BH 1234 XY, driver Andi", **body},
+            headers=auth(WAREHOUSE_OFFICER),
+        )
+
+    async def confirm(
+        self, shipment_id: str, lines: list[dict[str, Any]], actor: Actor = RT_HEAD
+    ) -> Response:
+        return await self.api.post(
+            f"/shipments/{shipment_id}/receipt", json={"lines": lines}, headers=auth(actor)
+        )
+
+
+@asynccontextmanager
+async def materials_api(infra: Infrastructure, namespace: str) -> AsyncIterator[MaterialsApi]:
+    async with (
+        running_service("materials", infra, namespace) as (runtime, app),
+        asgi_client(app) as api,
+    ):
+        yield MaterialsApi(runtime, api, EventHandlers(app.state.reference))
 
 
 async def receive_stock(

@@ -30,7 +30,7 @@ from shared.runtime import ServiceRuntime
 from shared.storage.documents import from_document
 from tests.support.infrastructure import Infrastructure
 from tests.support.people import CITY_OFFICER, auth
-from tests.support.runtime import running_service
+from tests.support.runtime import asgi_client, running_service
 from tests.unit.shared.samples import sample_events
 
 # The steps of one road job, in order, as the proposals and materials services
@@ -225,10 +225,11 @@ async def notifications_api(
     infra: Infrastructure, namespace: str, **overrides: Any
 ) -> AsyncIterator[tuple[ServiceRuntime, httpx.AsyncClient]]:
     """The notifications service in this event loop, and a client of its HTTP API."""
-    async with running_service("notifications", infra, namespace, **overrides) as (runtime, app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://notifications") as api:
-            yield runtime, api
+    async with (
+        running_service("notifications", infra, namespace, **overrides) as (runtime, app),
+        asgi_client(app, "http://notifications") as api,
+    ):
+        yield runtime, api
 
 
 async def register(api: httpx.AsyncClient, person_id: str, **entry: Any) -> None:

@@ -7,7 +7,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Request, status
+from fastapi import APIRouter, Query, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.materials.adapters.repository import MaterialsRepository
@@ -22,14 +22,15 @@ from shared.contracts.types import Area
 from shared.errors import Forbidden
 from shared.identity import Actor, Role
 from shared.storage.mongo import Document
-from shared.web.app import CorrelationId
+from shared.web.app import CorrelationId, ServiceDatabase, app_state
 from shared.web.auth import CurrentActor
+from shared.web.pages import Page
 
 # Who may read stock levels, the ledger and shipment lists: those who keep, oversee or
 # audit the stock. A job's own materials and shipments are open to every signed-in person,
 # as proposals are.
 STOCK_READERS = frozenset({Role.WAREHOUSE_OFFICER, Role.CITY_OFFICER, Role.SUPERVISOR})
-Page = Annotated[int, Query(ge=1)]
+PageNumber = Annotated[int, Query(ge=1)]
 PageSize = Annotated[int, Query(ge=1, le=500)]
 Quantity = Annotated[float, Field(gt=0, le=1_000_000, allow_inf_nan=False)]
 
@@ -128,11 +129,8 @@ class JobSummary(BaseModel):
     short: dict[str, float]
 
 
-class JobPage(BaseModel):
-    items: list[JobSummary]
-    total: int
-    page: int
-    page_size: int
+class JobPage(Page[JobSummary]):
+    pass
 
 
 class BalanceView(BaseModel):
@@ -144,18 +142,12 @@ class BalanceView(BaseModel):
     available: float
 
 
-class LedgerPage(BaseModel):
-    items: list[LedgerEntry]
-    total: int
-    page: int
-    page_size: int
+class LedgerPage(Page[LedgerEntry]):
+    pass
 
 
-class ShipmentPage(BaseModel):
-    items: list[Shipment]
-    total: int
-    page: int
-    page_size: int
+class ShipmentPage(Page[Shipment]):
+    pass
 
 
 class CatalogueView(BaseModel):
@@ -211,14 +203,8 @@ def _balance(document: Document) -> BalanceView:
     )
 
 
-def _commands(request: Request) -> MaterialCommands:
-    commands: MaterialCommands = request.app.state.commands
-    return commands
-
-
-def _reference(request: Request) -> Reference:
-    reference: Reference = request.app.state.reference
-    return reference
+Commands = Annotated[MaterialCommands, app_state("commands")]
+References = Annotated[Reference, app_state("reference")]
 
 
 def build_router() -> APIRouter:
@@ -232,14 +218,14 @@ def build_router() -> APIRouter:
 def _job_routes(router: APIRouter) -> None:
     @router.get("/jobs", tags=["jobs"], summary="Jobs, newest approval first; ?status=waiting")
     async def list_jobs(
-        request: Request,
+        db: ServiceDatabase,
         actor: CurrentActor,
         status: JobStatus | None = None,
-        page: Page = 1,
+        page: PageNumber = 1,
         page_size: PageSize = 50,
     ) -> JobPage:
         _require_stock_reader(actor)
-        jobs, total = await MaterialsRepository(request.app.state.runtime.db).list_jobs(
+        jobs, total = await MaterialsRepository(db).list_jobs(
             status, skip=(page - 1) * page_size, limit=page_size
         )
         items = [
@@ -259,8 +245,8 @@ def _job_routes(router: APIRouter) -> None:
         tags=["jobs"],
         summary="A job's bill of materials: reserved / sent / received / outstanding per line",
     )
-    async def get_job(proposal_id: uuid.UUID, request: Request, _: CurrentActor) -> JobView:
-        repository = MaterialsRepository(request.app.state.runtime.db)
+    async def get_job(proposal_id: uuid.UUID, db: ServiceDatabase, _: CurrentActor) -> JobView:
+        repository = MaterialsRepository(db)
         job = await repository.get_job(proposal_id)
         return _view(job, await repository.shipments_of(proposal_id))
 
@@ -273,11 +259,11 @@ def _job_routes(router: APIRouter) -> None:
     async def dispatch(
         proposal_id: uuid.UUID,
         body: DispatchRequest,
-        request: Request,
+        commands: Commands,
         actor: CurrentActor,
         correlation_id: CorrelationId,
     ) -> Shipment:
-        return await _commands(request).dispatch(
+        return await commands.dispatch(
             proposal_id,
             actor,
             correlation_id,
@@ -290,17 +276,18 @@ def _job_routes(router: APIRouter) -> None:
 def _shipment_routes(router: APIRouter) -> None:
     @router.get("/shipments", tags=["shipments"], summary="Shipments, e.g. ?status=in_transit")
     async def list_shipments(
-        request: Request,
+        db: ServiceDatabase,
+        reference: References,
         actor: CurrentActor,
         status: Literal["in_transit", "received"] | None = None,
         warehouse: str | None = None,
         proposal_id: uuid.UUID | None = None,
-        page: Page = 1,
+        page: PageNumber = 1,
         page_size: PageSize = 50,
     ) -> ShipmentPage:
         _require_stock_reader(actor)
-        name = _reference(request).catalogue.warehouse(warehouse) if warehouse else None
-        items, total = await MaterialsRepository(request.app.state.runtime.db).list_shipments(
+        name = reference.catalogue.warehouse(warehouse) if warehouse else None
+        items, total = await MaterialsRepository(db).list_shipments(
             status=status,
             warehouse=name,
             proposal_id=proposal_id,
@@ -310,8 +297,10 @@ def _shipment_routes(router: APIRouter) -> None:
         return ShipmentPage(items=items, total=total, page=page, page_size=page_size)
 
     @router.get("/shipments/{shipment_id}", tags=["shipments"], summary="One shipment")
-    async def get_shipment(shipment_id: uuid.UUID, request: Request, _: CurrentActor) -> Shipment:
-        return await MaterialsRepository(request.app.state.runtime.db).get_shipment(shipment_id)
+    async def get_shipment(
+        shipment_id: uuid.UUID, db: ServiceDatabase, _: CurrentActor
+    ) -> Shipment:
+        return await MaterialsRepository(db).get_shipment(shipment_id)
 
     @router.post(
         "/shipments/{shipment_id}/receipt",
@@ -321,19 +310,16 @@ def _shipment_routes(router: APIRouter) -> None:
     async def confirm_receipt(
         shipment_id: uuid.UUID,
         body: ReceiptRequest,
-        request: Request,
+        commands: Commands,
         actor: CurrentActor,
         correlation_id: CorrelationId,
     ) -> Shipment:
-        return await _commands(request).confirm_receipt(
-            shipment_id, actor, correlation_id, body.lines
-        )
+        return await commands.confirm_receipt(shipment_id, actor, correlation_id, body.lines)
 
 
 def _stock_routes(router: APIRouter) -> None:
     @router.get("/catalogue", tags=["stock"], summary="Warehouses and stocked items")
-    async def catalogue(request: Request, _: CurrentActor) -> CatalogueView:
-        reference = _reference(request)
+    async def catalogue(reference: References, _: CurrentActor) -> CatalogueView:
         return CatalogueView(
             warehouses=list(reference.catalogue.warehouses),
             items=list(reference.catalogue.items.values()),
@@ -341,33 +327,35 @@ def _stock_routes(router: APIRouter) -> None:
 
     @router.get("/stock", tags=["stock"], summary="Stock per warehouse: on hand, reserved, free")
     async def stock(
-        request: Request,
+        db: ServiceDatabase,
+        reference: References,
         actor: CurrentActor,
         warehouse: str | None = None,
         item: str | None = None,
     ) -> list[BalanceView]:
         _require_stock_reader(actor)
-        catalogue = _reference(request).catalogue
+        catalogue = reference.catalogue
         name = catalogue.warehouse(warehouse) if warehouse else None
         code = catalogue.item(item).code if item else None
-        documents = await StockRepository(request.app.state.runtime.db).balances(name, code)
+        documents = await StockRepository(db).balances(name, code)
         return [_balance(d) for d in documents]
 
     @router.get("/stock/ledger", tags=["stock"], summary="Stock movements, newest first")
     async def ledger(
-        request: Request,
+        db: ServiceDatabase,
+        reference: References,
         actor: CurrentActor,
         warehouse: str | None = None,
         item: str | None = None,
         kind: LedgerKind | None = None,
         proposal_id: uuid.UUID | None = None,
         shipment_id: uuid.UUID | None = None,
-        page: Page = 1,
+        page: PageNumber = 1,
         page_size: PageSize = 100,
     ) -> LedgerPage:
         _require_stock_reader(actor)
-        catalogue = _reference(request).catalogue
-        entries, total = await StockRepository(request.app.state.runtime.db).entries(
+        catalogue = reference.catalogue
+        entries, total = await StockRepository(db).entries(
             warehouse=catalogue.warehouse(warehouse) if warehouse else None,
             item=catalogue.item(item).code if item else None,
             kind=kind,
@@ -386,11 +374,11 @@ def _stock_routes(router: APIRouter) -> None:
     )
     async def receive(
         body: StockReceiptRequest,
-        request: Request,
+        commands: Commands,
         actor: CurrentActor,
         correlation_id: CorrelationId,
     ) -> StockReceiptView:
-        outcome = await _commands(request).receive_stock(
+        outcome = await commands.receive_stock(
             actor,
             correlation_id,
             receipt_id=body.receipt_id,
@@ -413,11 +401,11 @@ def _stock_routes(router: APIRouter) -> None:
     )
     async def adjust(
         body: AdjustmentRequest,
-        request: Request,
+        commands: Commands,
         actor: CurrentActor,
         correlation_id: CorrelationId,
     ) -> LedgerEntry:
-        return await _commands(request).adjust_stock(
+        return await commands.adjust_stock(
             actor,
             correlation_id,
             warehouse=body.warehouse,

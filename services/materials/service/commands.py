@@ -4,7 +4,9 @@ the domain rules, saves, records its stock movements and emits — in one transa
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from services.materials.domain.job import MaterialJob, Receipt, Shipment, ShipmentLine
 from services.materials.domain.stock import (
@@ -25,6 +27,8 @@ from shared.errors import Forbidden, Unprocessable
 from shared.identity import Actor, Role
 from shared.storage.unit_of_work import Transactions, UnitOfWork
 
+T = TypeVar("T")
+
 
 def require_warehouse_officer(actor: Actor, doing: str) -> None:
     if actor.role is not Role.WAREHOUSE_OFFICER:
@@ -36,8 +40,15 @@ class MaterialCommands:
         self._transactions = transactions
         self._reference = reference
 
-    def _room(self, uow: UnitOfWork, actor: Actor) -> Stockroom:
-        return Stockroom(uow, self._reference, by=actor.id, now=datetime.now(UTC))
+    async def _run(
+        self, actor: Actor, correlation_id: str, work: Callable[[Stockroom], Awaitable[T]]
+    ) -> T:
+        """Run `work` in one transaction, in a stockroom where `actor` moves stock now."""
+
+        async def in_stockroom(uow: UnitOfWork) -> T:
+            return await work(Stockroom(uow, self._reference, by=actor.id, now=datetime.now(UTC)))
+
+        return await self._transactions.run(in_stockroom, correlation_id=correlation_id)
 
     # ----------------------------------------------------------------------------------
     # stock
@@ -57,9 +68,9 @@ class MaterialCommands:
         require_warehouse_officer(actor, "receives stock")
         key = receipt_id or str(uuid.uuid4())
 
-        async def work(uow: UnitOfWork) -> StockReceiptOutcome:
+        async def work(room: Stockroom) -> StockReceiptOutcome:
             return await receive_stock(
-                self._room(uow, actor),
+                room,
                 receipt_id=key,
                 warehouse=warehouse,
                 supplier=supplier,
@@ -68,7 +79,7 @@ class MaterialCommands:
                 note=note,
             )
 
-        return await self._transactions.run(work, correlation_id=correlation_id)
+        return await self._run(actor, correlation_id, work)
 
     async def adjust_stock(
         self,
@@ -89,8 +100,7 @@ class MaterialCommands:
         if checked == 0:
             raise Unprocessable("an adjustment of 0 changes nothing; give the difference counted")
 
-        async def work(uow: UnitOfWork) -> LedgerEntry:
-            room = self._room(uow, actor)
+        async def work(room: Stockroom) -> LedgerEntry:
             movement = room.movement(
                 "adjustment",
                 Allocation(name, item, abs(checked)),
@@ -103,7 +113,7 @@ class MaterialCommands:
                 await room.top_up_waiting({item})
             return recorded
 
-        return await self._transactions.run(work, correlation_id=correlation_id)
+        return await self._run(actor, correlation_id, work)
 
     # ----------------------------------------------------------------------------------
     # shipments
@@ -125,8 +135,7 @@ class MaterialCommands:
         for line in lines or []:
             catalogue.quantity(line.item, line.quantity)
 
-        async def work(uow: UnitOfWork) -> Shipment:
-            room = self._room(uow, actor)
+        async def work(room: Stockroom) -> Shipment:
             job = await room.jobs.get_job(proposal_id)
             shipment = job.dispatch(uuid.uuid4(), name, lines, actor.id, room.now, note)
             for sent in shipment.lines:
@@ -141,7 +150,7 @@ class MaterialCommands:
                 )
             await room.jobs.save_job(job)
             await room.jobs.add_shipment(shipment)
-            await uow.emit(
+            await room.uow.emit(
                 ev.MaterialDispatchedV1(
                     **job.keys(),
                     shipment_id=shipment.id,
@@ -152,7 +161,7 @@ class MaterialCommands:
             )
             return shipment
 
-        return await self._transactions.run(work, correlation_id=correlation_id)
+        return await self._run(actor, correlation_id, work)
 
     async def confirm_receipt(
         self,
@@ -164,15 +173,14 @@ class MaterialCommands:
         for receipt in receipts:
             self._reference.catalogue.quantity(receipt.item, receipt.received)
 
-        async def work(uow: UnitOfWork) -> Shipment:
-            room = self._room(uow, actor)
+        async def work(room: Stockroom) -> Shipment:
             shipment = await room.jobs.get_shipment(shipment_id)
             job = await room.jobs.get_job(shipment.proposal_id)
             if actor.role is not Role.RT_HEAD or not actor.covers(job.area):
                 raise Forbidden("only the RT head of the job's RT confirms what arrived")
             received = job.receive(shipment, receipts, actor.id, room.now)
             freed = await _record_differences(room, job, shipment, received)
-            await uow.emit(
+            await room.uow.emit(
                 ev.MaterialDeliveredV1(
                     **job.keys(),
                     shipment_id=shipment.id,
@@ -188,7 +196,7 @@ class MaterialCommands:
             await room.top_up_waiting(freed | {a.item for a in surplus})
             return shipment
 
-        return await self._transactions.run(work, correlation_id=correlation_id)
+        return await self._run(actor, correlation_id, work)
 
 
 async def _record_differences(

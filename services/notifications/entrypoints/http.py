@@ -7,7 +7,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Path, Query, Request, Response, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.notifications.adapters.feed import Feed, FeedItem
@@ -27,10 +27,20 @@ from services.notifications.service.webhooks import (
     WebhookCommands,
 )
 from shared.identity import Role
-from shared.web.app import CorrelationId
+from shared.web.app import CorrelationId, ServiceDatabase, app_state
 from shared.web.auth import CurrentActor
 
 Limit = Annotated[int, Query(ge=1, le=500)]
+People = Annotated[PeopleCommands, app_state("people")]
+Webhooks = Annotated[WebhookCommands, app_state("webhooks")]
+Log = Annotated[DeliveryLog, app_state("delivery_log")]
+
+
+def _feed_of(db: ServiceDatabase) -> Feed:
+    return Feed(db)
+
+
+Feeds = Annotated[Feed, Depends(_feed_of)]
 
 
 def build_routers() -> list[APIRouter]:
@@ -42,7 +52,7 @@ def _feed() -> APIRouter:
 
     @router.get("", summary="My notifications, newest first")
     async def my_feed(
-        request: Request,
+        feed: Feeds,
         actor: CurrentActor,
         proposal_id: uuid.UUID | None = None,
         recipient_id: Annotated[str | None, Query(description="city officers only")] = None,
@@ -50,19 +60,15 @@ def _feed() -> APIRouter:
     ) -> list[FeedItem]:
         if recipient_id not in (None, actor.id) and actor.role is not Role.CITY_OFFICER:
             raise HTTPException(403, "you can read only your own notifications")
-        feed = Feed(request.app.state.runtime.db)
         return await feed.of(recipient_id or actor.id, proposal_id=proposal_id, limit=limit)
 
     @router.get("/unread-count", summary="How many of my notifications are unread")
-    async def unread(request: Request, actor: CurrentActor) -> dict[str, int]:
-        return {"unread": await Feed(request.app.state.runtime.db).unread_count(actor.id)}
+    async def unread(feed: Feeds, actor: CurrentActor) -> dict[str, int]:
+        return {"unread": await feed.unread_count(actor.id)}
 
     @router.post("/{item_id}/read", summary="Mark one of my notifications as read")
-    async def mark_read(
-        item_id: uuid.UUID, request: Request, actor: CurrentActor
-    ) -> dict[str, bool]:
-        marked = await Feed(request.app.state.runtime.db).mark_read(actor.id, item_id)
-        return {"marked": marked}
+    async def mark_read(item_id: uuid.UUID, feed: Feeds, actor: CurrentActor) -> dict[str, bool]:
+        return {"marked": await feed.mark_read(actor.id, item_id)}
 
     return router
 
@@ -81,59 +87,53 @@ def _view(person: Person) -> PersonView:
     )
 
 
-def _people_commands(request: Request) -> PeopleCommands:
-    commands: PeopleCommands = request.app.state.people
-    return commands
-
-
 def _people() -> APIRouter:
     router = APIRouter(prefix="/people", tags=["people and preferences"])
 
     @router.get("/me", summary="My entry: contact, language, channels and frequency")
-    async def me(request: Request, actor: CurrentActor) -> PersonView:
-        return _view(await _people_commands(request).me(actor))
+    async def me(people: People, actor: CurrentActor) -> PersonView:
+        return _view(await people.me(actor))
 
     @router.patch("/me", summary="Change my contact details, language or preferences")
     async def change_me(
         changes: PersonChanges,
-        request: Request,
+        people: People,
         actor: CurrentActor,
         correlation_id: CorrelationId,
     ) -> PersonView:
-        return _view(await _people_commands(request).change_me(actor, changes, correlation_id))
+        return _view(await people.change_me(actor, changes, correlation_id))
 
     @router.get("", summary="The directory (city officers)")
     async def search(
-        request: Request,
+        people: People,
         actor: CurrentActor,
         role: Role | None = None,
         kecamatan: str | None = None,
         limit: Limit = 200,
     ) -> list[Person]:
-        return await _people_commands(request).search(actor, role, kecamatan, limit)
+        return await people.search(actor, role, kecamatan, limit)
 
     @router.get("/{person_id}", summary="One entry (yourself, or anyone for city officers)")
-    async def get(person_id: str, request: Request, actor: CurrentActor) -> PersonView:
-        return _view(await _people_commands(request).get(actor, person_id))
+    async def get(person_id: str, people: People, actor: CurrentActor) -> PersonView:
+        return _view(await people.get(actor, person_id))
 
     @router.put("/{person_id}", summary="Create or replace an entry (city officers)")
     async def put(
         person_id: Annotated[str, Path(min_length=1, max_length=120)],
         entry: DirectoryEntry,
-        request: Request,
+        people: People,
         actor: CurrentActor,
         correlation_id: CorrelationId,
     ) -> PersonView:
-        person = await _people_commands(request).put(actor, person_id, entry, correlation_id)
-        return _view(person)
+        return _view(await people.put(actor, person_id, entry, correlation_id))
 
     @router.delete(
         "/{person_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Remove an entry"
     )
     async def remove(
-        person_id: str, request: Request, actor: CurrentActor, correlation_id: CorrelationId
+        person_id: str, people: People, actor: CurrentActor, correlation_id: CorrelationId
     ) -> Response:
-        await _people_commands(request).remove(actor, person_id, correlation_id)
+        await people.remove(actor, person_id, correlation_id)
         return Response(status_code=status.HTTP_204_NO_CONTENT)
 
     return router
@@ -148,27 +148,27 @@ def _following() -> APIRouter:
     router = APIRouter(prefix="/following", tags=["following proposals"])
 
     @router.get("", summary="The proposals I follow")
-    async def following(request: Request, actor: CurrentActor) -> list[KnownProposal]:
-        return await _people_commands(request).following(actor)
+    async def following(people: People, actor: CurrentActor) -> list[KnownProposal]:
+        return await people.following(actor)
 
     @router.put("/{proposal_id}", summary="Follow a proposal: hear of each of its steps")
     async def follow(
         proposal_id: uuid.UUID,
-        request: Request,
+        people: People,
         actor: CurrentActor,
         correlation_id: CorrelationId,
     ) -> Following:
-        await _people_commands(request).follow(actor, proposal_id, correlation_id)
+        await people.follow(actor, proposal_id, correlation_id)
         return Following(proposal_id=proposal_id, following=True)
 
     @router.delete("/{proposal_id}", summary="Stop following a proposal")
     async def unfollow(
         proposal_id: uuid.UUID,
-        request: Request,
+        people: People,
         actor: CurrentActor,
         correlation_id: CorrelationId,
     ) -> Following:
-        await _people_commands(request).unfollow(actor, proposal_id, correlation_id)
+        await people.unfollow(actor, proposal_id, correlation_id)
         return Following(proposal_id=proposal_id, following=False)
 
     return router
@@ -210,56 +210,48 @@ class EndpointChanges(BaseModel):
     description: str | None = Field(default=None, max_length=500)
 
 
-def _webhook_commands(request: Request) -> WebhookCommands:
-    commands: WebhookCommands = request.app.state.webhooks
-    return commands
-
-
 def _webhooks() -> APIRouter:
     router = APIRouter(prefix="/webhooks", tags=["webhooks (city systems)"])
 
     @router.post("", status_code=status.HTTP_201_CREATED, summary="Register an endpoint")
     async def register(
         wanted: EndpointSettings,
-        request: Request,
+        webhooks: Webhooks,
         actor: CurrentActor,
         correlation_id: CorrelationId,
     ) -> EndpointRegistered:
-        endpoint = await _webhook_commands(request).register(actor, wanted, correlation_id)
+        endpoint = await webhooks.register(actor, wanted, correlation_id)
         return EndpointRegistered(endpoint=EndpointView.of(endpoint), secret=endpoint.secret)
 
     @router.get("", summary="Every endpoint")
-    async def all_endpoints(request: Request, actor: CurrentActor) -> list[EndpointView]:
-        return [EndpointView.of(e) for e in await _webhook_commands(request).all(actor)]
+    async def all_endpoints(webhooks: Webhooks, actor: CurrentActor) -> list[EndpointView]:
+        return [EndpointView.of(e) for e in await webhooks.all(actor)]
 
     @router.get("/{endpoint_id}", summary="One endpoint")
-    async def get(endpoint_id: uuid.UUID, request: Request, actor: CurrentActor) -> EndpointView:
-        return EndpointView.of(await _webhook_commands(request).get(actor, endpoint_id))
+    async def get(endpoint_id: uuid.UUID, webhooks: Webhooks, actor: CurrentActor) -> EndpointView:
+        return EndpointView.of(await webhooks.get(actor, endpoint_id))
 
     @router.patch("/{endpoint_id}", summary="Change URL, event filter, secret or description")
     async def change(
         endpoint_id: uuid.UUID,
         changes: EndpointChanges,
-        request: Request,
+        webhooks: Webhooks,
         actor: CurrentActor,
         correlation_id: CorrelationId,
     ) -> EndpointView:
         given: dict[str, Any] = changes.model_dump(exclude_unset=True)
-        endpoint = await _webhook_commands(request).change(
-            actor, endpoint_id, given, correlation_id
-        )
-        return EndpointView.of(endpoint)
+        return EndpointView.of(await webhooks.change(actor, endpoint_id, given, correlation_id))
 
     @router.delete(
         "/{endpoint_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Remove an endpoint"
     )
     async def remove(
         endpoint_id: uuid.UUID,
-        request: Request,
+        webhooks: Webhooks,
         actor: CurrentActor,
         correlation_id: CorrelationId,
     ) -> Response:
-        await _webhook_commands(request).remove(actor, endpoint_id, correlation_id)
+        await webhooks.remove(actor, endpoint_id, correlation_id)
         return Response(status_code=status.HTTP_204_NO_CONTENT)
 
     for action, enabled in (("enable", True), ("disable", False)):
@@ -268,12 +260,12 @@ def _webhooks() -> APIRouter:
     @router.get("/{endpoint_id}/deliveries", summary="The endpoint's delivery log, newest first")
     async def deliveries(
         endpoint_id: uuid.UUID,
-        request: Request,
+        webhooks: Webhooks,
         actor: CurrentActor,
         status: Status | None = None,
         limit: Limit = 100,
     ) -> list[Delivery]:
-        return await _webhook_commands(request).deliveries(actor, endpoint_id, status, limit)
+        return await webhooks.deliveries(actor, endpoint_id, status, limit)
 
     @router.post(
         "/{endpoint_id}/deliveries/{event_id}/redeliver",
@@ -283,12 +275,11 @@ def _webhooks() -> APIRouter:
     async def redeliver(
         endpoint_id: uuid.UUID,
         event_id: uuid.UUID,
-        request: Request,
+        webhooks: Webhooks,
         actor: CurrentActor,
         correlation_id: CorrelationId,
     ) -> Delivery:
-        commands = _webhook_commands(request)
-        return await commands.redeliver(actor, endpoint_id, event_id, correlation_id)
+        return await webhooks.redeliver(actor, endpoint_id, event_id, correlation_id)
 
     return router
 
@@ -296,13 +287,11 @@ def _webhooks() -> APIRouter:
 def _add_switch(router: APIRouter, action: str, enabled: bool) -> None:
     async def switch(
         endpoint_id: uuid.UUID,
-        request: Request,
+        webhooks: Webhooks,
         actor: CurrentActor,
         correlation_id: CorrelationId,
     ) -> EndpointView:
-        endpoint = await _webhook_commands(request).set_enabled(
-            actor, endpoint_id, enabled, correlation_id
-        )
+        endpoint = await webhooks.set_enabled(actor, endpoint_id, enabled, correlation_id)
         return EndpointView.of(endpoint)
 
     summary = (
@@ -315,17 +304,12 @@ def _add_switch(router: APIRouter, action: str, enabled: bool) -> None:
     )
 
 
-def _delivery_log(request: Request) -> DeliveryLog:
-    log: DeliveryLog = request.app.state.delivery_log
-    return log
-
-
 def _deliveries() -> APIRouter:
     router = APIRouter(prefix="/deliveries", tags=["delivery log"])
 
     @router.get("", summary="Deliveries, newest first (yours; anyone's for city officers)")
     async def search(
-        request: Request,
+        log: Log,
         actor: CurrentActor,
         recipient_id: str | None = None,
         channel: DeliveryChannel | None = None,
@@ -333,7 +317,7 @@ def _deliveries() -> APIRouter:
         event_id: uuid.UUID | None = None,
         limit: Limit = 100,
     ) -> list[Delivery]:
-        return await _delivery_log(request).search(
+        return await log.search(
             actor,
             recipient_id=recipient_id,
             channel=channel,
@@ -343,16 +327,16 @@ def _deliveries() -> APIRouter:
         )
 
     @router.get("/{delivery_id}", summary="One delivery with its log")
-    async def get(delivery_id: uuid.UUID, request: Request, actor: CurrentActor) -> Delivery:
-        return await _delivery_log(request).get(actor, delivery_id)
+    async def get(delivery_id: uuid.UUID, log: Log, actor: CurrentActor) -> Delivery:
+        return await log.get(actor, delivery_id)
 
     @router.post("/{delivery_id}/retry", summary="Try a failed delivery again (city officers)")
     async def retry(
         delivery_id: uuid.UUID,
-        request: Request,
+        log: Log,
         actor: CurrentActor,
         correlation_id: CorrelationId,
     ) -> Delivery:
-        return await _delivery_log(request).retry(actor, delivery_id, correlation_id)
+        return await log.retry(actor, delivery_id, correlation_id)
 
     return router

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -27,6 +28,7 @@ from shared.storage.mongo import Database, Document
 from shared.storage.unit_of_work import Transactions, UnitOfWork
 
 Clock = Callable[[], datetime]
+T = TypeVar("T")
 
 
 def utc_now() -> datetime:
@@ -48,7 +50,9 @@ class EndpointSettings(BaseModel):
     description: str = Field(default="", max_length=500)
 
 
-class WebhookCommands:
+class _Operations:
+    """Use cases that may make deliveries due, which the dispatcher then sends."""
+
     def __init__(
         self,
         db: Database,
@@ -61,6 +65,16 @@ class WebhookCommands:
         self._clock = clock
         self._on_due = on_due  # deliveries became due: wake the dispatcher
 
+    async def _run_and_wake(
+        self, work: Callable[[UnitOfWork], Awaitable[T]], correlation_id: str
+    ) -> T:
+        """Run `work` in a transaction; once it committed, wake the dispatcher."""
+        done = await self._transactions.run(work, correlation_id=correlation_id)
+        self._on_due()
+        return done
+
+
+class WebhookCommands(_Operations):
     async def register(
         self, actor: Actor, wanted: EndpointSettings, correlation_id: str
     ) -> Endpoint:
@@ -104,9 +118,7 @@ class WebhookCommands:
 
         async def work(uow: UnitOfWork) -> Endpoint:
             endpoints = Endpoints(uow.db, uow.session)
-            current = await endpoints.get(endpoint_id)
-            if current is None:
-                raise NotFound(f"no webhook endpoint {endpoint_id}")
+            current = await _existing(endpoints, endpoint_id)
             reason = None if enabled else f"disabled by {actor.id}"
             endpoint = current.model_copy(
                 update={
@@ -122,9 +134,7 @@ class WebhookCommands:
                 await Deliveries(uow.db, uow.session).release_held(str(endpoint_id), now)
             return endpoint
 
-        endpoint = await self._transactions.run(work, correlation_id=correlation_id)
-        self._on_due()
-        return endpoint
+        return await self._run_and_wake(work, correlation_id)
 
     async def remove(self, actor: Actor, endpoint_id: uuid.UUID, correlation_id: str) -> None:
         """Remove an endpoint; what still waited for it is cancelled (kept in the log)."""
@@ -142,10 +152,7 @@ class WebhookCommands:
 
     async def get(self, actor: Actor, endpoint_id: uuid.UUID) -> Endpoint:
         require_operator(actor, "read webhooks")
-        found = await Endpoints(self._db).get(endpoint_id)
-        if found is None:
-            raise NotFound(f"no webhook endpoint {endpoint_id}")
-        return found
+        return await _existing(Endpoints(self._db), endpoint_id)
 
     async def all(self, actor: Actor) -> list[Endpoint]:
         require_operator(actor, "read webhooks")
@@ -179,9 +186,7 @@ class WebhookCommands:
             await repository.insert(again)
             return again
 
-        again = await self._transactions.run(work, correlation_id=correlation_id)
-        self._on_due()
-        return again
+        return await self._run_and_wake(work, correlation_id)
 
     async def _save(self, endpoint: Endpoint, correlation_id: str) -> None:
         async def work(uow: UnitOfWork) -> None:
@@ -190,20 +195,8 @@ class WebhookCommands:
         await self._transactions.run(work, correlation_id=correlation_id)
 
 
-class DeliveryLog:
+class DeliveryLog(_Operations):
     """Who was sent what, when, through which channel, and how each attempt went."""
-
-    def __init__(
-        self,
-        db: Database,
-        transactions: Transactions,
-        clock: Clock = utc_now,
-        on_due: Callable[[], None] = lambda: None,
-    ) -> None:
-        self._db = db
-        self._transactions = transactions
-        self._clock = clock
-        self._on_due = on_due
 
     async def search(
         self,
@@ -258,9 +251,14 @@ class DeliveryLog:
             assert found is not None
             return found
 
-        retried = await self._transactions.run(work, correlation_id=correlation_id)
-        self._on_due()
-        return retried
+        return await self._run_and_wake(work, correlation_id)
+
+
+async def _existing(endpoints: Endpoints, endpoint_id: uuid.UUID) -> Endpoint:
+    found = await endpoints.get(endpoint_id)
+    if found is None:
+        raise NotFound(f"no webhook endpoint {endpoint_id}")
+    return found
 
 
 def _check(endpoint: Endpoint) -> None:

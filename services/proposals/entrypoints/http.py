@@ -10,11 +10,12 @@ from __future__ import annotations
 import csv
 import io
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request, status
+from fastapi import APIRouter, Depends, Path, Query, status
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -41,9 +42,10 @@ from shared.contracts.types import WorkType
 from shared.errors import NotFound, Unprocessable
 from shared.identity import Actor
 from shared.reference.areas import area_register
-from shared.web.app import CorrelationId
+from shared.web.app import CorrelationId, ServiceDatabase, app_state
 from shared.web.auth import CurrentActor
-from shared.web.idempotency import IdempotencyKey, respond
+from shared.web.idempotency import Guard, IdempotencyKey, KeyedRequest, respond
+from shared.web.pages import Page
 
 Year = Annotated[int, Field(ge=2000, le=2100)]
 Note = Annotated[str, Field(max_length=2000)]
@@ -116,18 +118,12 @@ class ProposalView(BaseModel):
     your_actions: list[Action] = Field(description="what the caller may do next")
 
 
-class ProposalPage(BaseModel):
-    items: list[Proposal]
-    total: int
-    page: int
-    page_size: int
+class ProposalPage(Page[Proposal]):
+    pass
 
 
-class PublicPage(BaseModel):
-    items: list[PublicProposal]
-    total: int
-    page: int
-    page_size: int
+class PublicPage(Page[PublicProposal]):
+    pass
 
 
 class BudgetView(BaseModel):
@@ -155,13 +151,82 @@ def _budget_view(budget: Budget) -> BudgetView:
     )
 
 
-def _commands(request: Request) -> ProposalCommands:
-    commands: ProposalCommands = request.app.state.commands
-    return commands
+Commands = Annotated[ProposalCommands, app_state("commands")]
+Budgets = Annotated[BudgetCommands, app_state("budget_commands")]
 
 
-def _proposals(request: Request) -> ProposalRepository:
-    return ProposalRepository(request.app.state.runtime.db)
+def _proposals(db: ServiceDatabase) -> ProposalRepository:
+    return ProposalRepository(db)
+
+
+Proposals = Annotated[ProposalRepository, Depends(_proposals)]
+
+
+async def _answer(
+    key: KeyedRequest | None,
+    actor: Actor,
+    call: Callable[[Guard | None], Awaitable[Proposal]],
+    status_code: int = status.HTTP_200_OK,
+) -> JSONResponse:
+    """Run a proposal command (once per Idempotency-Key): the caller's view of the result."""
+    return await respond(key, status_code=status_code, render=lambda p: _view(p, actor), call=call)
+
+
+# --------------------------------------------------------------------------------------------
+# List filters: the same query parameters on every list of proposals
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ListFilters:
+    area: AreaFilter
+    state: State | None
+    year: int | None
+    work_type: WorkType | None
+
+    def query(self, area: AreaFilter, states: Collection[State] | None = None) -> ProposalQuery:
+        """Proposals of `area`; in the state asked for, or else in `states` (None: any)."""
+        return ProposalQuery(
+            area=area,
+            states=[self.state] if self.state else states,
+            year=self.year,
+            work_type=self.work_type,
+        )
+
+
+def _list_filters(
+    kecamatan: str | None = None,
+    kelurahan: str | None = None,
+    rt: str | None = None,
+    state: State | None = None,
+    year: Annotated[int | None, Query(ge=2000, le=2100)] = None,
+    work_type: WorkType | None = None,
+) -> ListFilters:
+    area = AreaFilter(kecamatan=kecamatan, kelurahan=kelurahan, rt=rt)
+    return ListFilters(area=area, state=state, year=year, work_type=work_type)
+
+
+Filters = Annotated[ListFilters, Depends(_list_filters)]
+
+
+@dataclass(frozen=True)
+class Paging:
+    page: int
+    page_size: int
+
+    @property
+    def skip(self) -> int:
+        return (self.page - 1) * self.page_size
+
+
+def _paging(
+    page: Annotated[int, Query(ge=1)] = 1,
+    page_size: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> Paging:
+    return Paging(page=page, page_size=page_size)
+
+
+PageWanted = Annotated[Paging, Depends(_paging)]
 
 
 # --------------------------------------------------------------------------------------------
@@ -200,43 +265,33 @@ def build_router() -> APIRouter:
     )
     async def submit(
         draft: ProposalDraft,
-        request: Request,
+        commands: Commands,
         actor: CurrentActor,
         correlation_id: CorrelationId,
         key: IdempotencyKey,
     ) -> JSONResponse:
-        return await respond(
+        return await _answer(
             key,
+            actor,
+            lambda guard: commands.submit(draft, actor, correlation_id, guard=guard),
             status_code=status.HTTP_201_CREATED,
-            render=lambda p: _view(p, actor),
-            call=lambda guard: _commands(request).submit(draft, actor, correlation_id, guard=guard),
         )
 
     @router.get("", summary="List the proposals of your area, newest first")
     async def list_proposals(
-        request: Request,
-        actor: CurrentActor,
-        kecamatan: str | None = None,
-        kelurahan: str | None = None,
-        rt: str | None = None,
-        state: State | None = None,
-        year: Annotated[int | None, Query(ge=2000, le=2100)] = None,
-        work_type: WorkType | None = None,
-        page: Annotated[int, Query(ge=1)] = 1,
-        page_size: Annotated[int, Query(ge=1, le=200)] = 50,
+        proposals: Proposals, actor: CurrentActor, filters: Filters, paging: PageWanted
     ) -> ProposalPage:
-        area = scoped_filter(actor, AreaFilter(kecamatan=kecamatan, kelurahan=kelurahan, rt=rt))
-        query = ProposalQuery(
-            area=area, states=[state] if state else None, year=year, work_type=work_type
+        query = filters.query(scoped_filter(actor, filters.area))
+        items, total = await proposals.list(
+            query.to_filter(), skip=paging.skip, limit=paging.page_size
         )
-        items, total = await _proposals(request).list(
-            query.to_filter(), skip=(page - 1) * page_size, limit=page_size
-        )
-        return ProposalPage(items=items, total=total, page=page, page_size=page_size)
+        return ProposalPage(items=items, total=total, page=paging.page, page_size=paging.page_size)
 
     @router.get("/{proposal_id}", summary="One proposal, with who did what")
-    async def get(proposal_id: uuid.UUID, request: Request, actor: CurrentActor) -> ProposalView:
-        proposal = await _proposals(request).get(proposal_id)
+    async def get(
+        proposal_id: uuid.UUID, proposals: Proposals, actor: CurrentActor
+    ) -> ProposalView:
+        proposal = await proposals.get(proposal_id)
         proposal.check_may_read(actor)
         return _view(proposal, actor)
 
@@ -245,9 +300,9 @@ def build_router() -> APIRouter:
         summary="Every transition, progress report and delivery, with reasons, oldest first",
     )
     async def timeline(
-        proposal_id: uuid.UUID, request: Request, actor: CurrentActor
+        proposal_id: uuid.UUID, proposals: Proposals, actor: CurrentActor
     ) -> list[TimelineEntry]:
-        proposal = await _proposals(request).get(proposal_id)
+        proposal = await proposals.get(proposal_id)
         proposal.check_may_read(actor)
         return timeline_of(proposal)
 
@@ -260,16 +315,15 @@ def build_router() -> APIRouter:
     async def approve(
         proposal_id: uuid.UUID,
         approval: Approval,
-        request: Request,
+        commands: Commands,
         actor: CurrentActor,
         correlation_id: CorrelationId,
         key: IdempotencyKey,
     ) -> JSONResponse:
-        return await respond(
+        return await _answer(
             key,
-            status_code=status.HTTP_200_OK,
-            render=lambda p: _view(p, actor),
-            call=lambda guard: _commands(request).approve(
+            actor,
+            lambda guard: commands.approve(
                 proposal_id,
                 actor,
                 approval.budget_idr,
@@ -288,16 +342,15 @@ def build_router() -> APIRouter:
     async def report_progress(
         proposal_id: uuid.UUID,
         progress: Progress,
-        request: Request,
+        commands: Commands,
         actor: CurrentActor,
         correlation_id: CorrelationId,
         key: IdempotencyKey,
     ) -> JSONResponse:
-        return await respond(
+        return await _answer(
             key,
-            status_code=status.HTTP_200_OK,
-            render=lambda p: _view(p, actor),
-            call=lambda guard: _commands(request).report_progress(
+            actor,
+            lambda guard: commands.report_progress(
                 proposal_id, actor, correlation_id, progress.figures(), guard=guard
             ),
         )
@@ -311,16 +364,15 @@ def build_router() -> APIRouter:
     async def complete(
         proposal_id: uuid.UUID,
         completion: Completion,
-        request: Request,
+        commands: Commands,
         actor: CurrentActor,
         correlation_id: CorrelationId,
         key: IdempotencyKey,
     ) -> JSONResponse:
-        return await respond(
+        return await _answer(
             key,
-            status_code=status.HTTP_200_OK,
-            render=lambda p: _view(p, actor),
-            call=lambda guard: _commands(request).complete(
+            actor,
+            lambda guard: commands.complete(
                 proposal_id,
                 actor,
                 correlation_id,
@@ -339,16 +391,15 @@ def _add_transition(router: APIRouter, path: str, action: Action) -> None:
     async def transition(
         proposal_id: uuid.UUID,
         decision: Decision,
-        request: Request,
+        commands: Commands,
         actor: CurrentActor,
         correlation_id: CorrelationId,
         key: IdempotencyKey,
     ) -> JSONResponse:
-        return await respond(
+        return await _answer(
             key,
-            status_code=status.HTTP_200_OK,
-            render=lambda p: _view(p, actor),
-            call=lambda guard: _commands(request).act(
+            actor,
+            lambda guard: commands.act(
                 proposal_id, action, actor, correlation_id, decision.reason, guard=guard
             ),
         )
@@ -382,12 +433,11 @@ def build_budget_router() -> APIRouter:
         kecamatan: str,
         fiscal_year: Annotated[int, Path(ge=2000, le=2100)],
         ceiling: Ceiling,
-        request: Request,
+        commands: Budgets,
         actor: CurrentActor,
         correlation_id: CorrelationId,
         key: IdempotencyKey,
     ) -> JSONResponse:
-        commands: BudgetCommands = request.app.state.budget_commands
         return await respond(
             key,
             status_code=status.HTTP_200_OK,
@@ -399,9 +449,9 @@ def build_budget_router() -> APIRouter:
 
     @router.get("", summary="Every kecamatan's ceiling, reserved and left for a year (public)")
     async def list_budgets(
-        request: Request, year: Annotated[int, Query(ge=2000, le=2100)]
+        db: ServiceDatabase, year: Annotated[int, Query(ge=2000, le=2100)]
     ) -> list[BudgetView]:
-        budgets = await BudgetRepository(request.app.state.runtime.db).of_year(year)
+        budgets = await BudgetRepository(db).of_year(year)
         return [_budget_view(b) for b in budgets]
 
     return router
@@ -412,46 +462,28 @@ def build_budget_router() -> APIRouter:
 # --------------------------------------------------------------------------------------------
 
 
-def _public_query(
-    kecamatan: str | None,
-    kelurahan: str | None,
-    rt: str | None,
-    state: State | None,
-    year: int | None,
-    work_type: WorkType | None,
-) -> ProposalQuery:
+def _public_query(filters: ListFilters) -> ProposalQuery:
+    state = filters.state
     if state is not None and state not in PUBLISHED_STATES:
         published = ", ".join(sorted(s.value for s in PUBLISHED_STATES))
         raise Unprocessable(f"{state.value} proposals are not published; published: {published}")
-    return ProposalQuery(
-        area=AreaFilter(kecamatan=kecamatan, kelurahan=kelurahan, rt=rt),
-        states=[state] if state else PUBLISHED_STATES,
-        year=year,
-        work_type=work_type,
-    )
+    return filters.query(filters.area, PUBLISHED_STATES)
 
 
 def build_public_router() -> APIRouter:
     router = APIRouter(prefix="/public", tags=["public"])
 
     @router.get("/proposals", summary="Published proposals, newest first (no token needed)")
-    async def list_public(
-        request: Request,
-        kecamatan: str | None = None,
-        kelurahan: str | None = None,
-        rt: str | None = None,
-        state: State | None = None,
-        year: Annotated[int | None, Query(ge=2000, le=2100)] = None,
-        work_type: WorkType | None = None,
-        page: Annotated[int, Query(ge=1)] = 1,
-        page_size: Annotated[int, Query(ge=1, le=200)] = 50,
-    ) -> PublicPage:
-        query = _public_query(kecamatan, kelurahan, rt, state, year, work_type)
-        items, total = await _proposals(request).list(
-            query.to_filter(), skip=(page - 1) * page_size, limit=page_size
+    async def list_public(proposals: Proposals, filters: Filters, paging: PageWanted) -> PublicPage:
+        query = _public_query(filters)
+        items, total = await proposals.list(
+            query.to_filter(), skip=paging.skip, limit=paging.page_size
         )
         return PublicPage(
-            items=[public_view(p) for p in items], total=total, page=page, page_size=page_size
+            items=[public_view(p) for p in items],
+            total=total,
+            page=paging.page,
+            page_size=paging.page_size,
         )
 
     @router.get(
@@ -460,26 +492,17 @@ def build_public_router() -> APIRouter:
         responses={200: {"content": {"text/csv": {}}}},
         summary="Open data: published proposals as CSV (same filters, same public fields)",
     )
-    async def export_csv(
-        request: Request,
-        kecamatan: str | None = None,
-        kelurahan: str | None = None,
-        rt: str | None = None,
-        state: State | None = None,
-        year: Annotated[int | None, Query(ge=2000, le=2100)] = None,
-        work_type: WorkType | None = None,
-    ) -> StreamingResponse:
-        query = _public_query(kecamatan, kelurahan, rt, state, year, work_type)
+    async def export_csv(proposals: Proposals, filters: Filters) -> StreamingResponse:
         return StreamingResponse(
-            _csv_lines(_proposals(request), query),
+            _csv_lines(proposals, _public_query(filters)),
             media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": 'attachment; filename="berdaya-proposals.csv"'},
         )
 
     @router.get("/proposals/{proposal_id}", summary="One published proposal, with its timeline")
-    async def get_public(proposal_id: uuid.UUID, request: Request) -> PublicProposal:
+    async def get_public(proposal_id: uuid.UUID, proposals: Proposals) -> PublicProposal:
         try:
-            proposal = await _proposals(request).get(proposal_id)
+            proposal = await proposals.get(proposal_id)
         except NotFound:
             proposal = None
         # Unpublished looks the same as absent: not even its existence is public.
@@ -493,9 +516,8 @@ def build_public_router() -> APIRouter:
         "swadaya contributed",
     )
     async def totals(
-        request: Request, year: Annotated[int, Query(ge=2000, le=2100)]
+        db: ServiceDatabase, year: Annotated[int, Query(ge=2000, le=2100)]
     ) -> list[KecamatanTotals]:
-        db = request.app.state.runtime.db
         figures = await ProposalRepository(db).state_figures(year)
         budgets = await BudgetRepository(db).of_year(year)
         return kecamatan_totals(year, area_register().kecamatan, figures, budgets)

@@ -8,7 +8,7 @@ with the effect.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TypeVar
@@ -67,6 +67,24 @@ class _Commands:
 
 
 class ProposalCommands(_Commands):
+    async def _change(
+        self,
+        proposal_id: uuid.UUID,
+        change: Callable[[Proposal, UnitOfWork], Awaitable[None]],
+        correlation_id: str,
+        guard: Guard | None,
+    ) -> Proposal:
+        """Load the proposal, let `change` apply the rules (and emit), save it."""
+
+        async def work(uow: UnitOfWork) -> Proposal:
+            repository = ProposalRepository(uow.db, uow.session)
+            proposal = await repository.get(proposal_id)
+            await change(proposal, uow)
+            await repository.save(proposal)
+            return proposal
+
+        return await self._run(work, correlation_id, guard)
+
     async def submit(
         self,
         draft: ProposalDraft,
@@ -102,21 +120,17 @@ class ProposalCommands(_Commands):
     ) -> Proposal:
         """A plain transition: verify, endorse, return, reject, withdraw, cancel, start…"""
 
-        async def work(uow: UnitOfWork) -> Proposal:
-            repository = ProposalRepository(uow.db, uow.session)
-            proposal = await repository.get(proposal_id)
+        async def change(proposal: Proposal, uow: UnitOfWork) -> None:
             previous, was_holding = proposal.state, proposal.holds_budget
             proposal.act(action, actor, self._clock(), reason)
             if was_holding and not proposal.holds_budget:
                 await budgeting.release(uow, proposal)
-            await repository.save(proposal)
             said = proposal.timeline[-1].reason  # as recorded: trimmed
             event = events.for_action(proposal, action, actor.id, said, previous)
             if event is not None:
                 await uow.emit(event)
-            return proposal
 
-        return await self._run(work, correlation_id, guard)
+        return await self._change(proposal_id, change, correlation_id, guard)
 
     async def approve(
         self,
@@ -128,16 +142,12 @@ class ProposalCommands(_Commands):
         *,
         guard: Guard | None = None,
     ) -> Proposal:
-        async def work(uow: UnitOfWork) -> Proposal:
-            repository = ProposalRepository(uow.db, uow.session)
-            proposal = await repository.get(proposal_id)
+        async def change(proposal: Proposal, uow: UnitOfWork) -> None:
             proposal.approve(actor, self._clock(), budget_idr, fiscal_year)
             await budgeting.reserve(uow, proposal, budget_idr, fiscal_year)
-            await repository.save(proposal)
             await uow.emit(events.approved(proposal, actor.id))
-            return proposal
 
-        return await self._run(work, correlation_id, guard)
+        return await self._change(proposal_id, change, correlation_id, guard)
 
     async def report_progress(
         self,
@@ -148,18 +158,14 @@ class ProposalCommands(_Commands):
         *,
         guard: Guard | None = None,
     ) -> Proposal:
-        async def work(uow: UnitOfWork) -> Proposal:
-            repository = ProposalRepository(uow.db, uow.session)
-            proposal = await repository.get(proposal_id)
+        async def change(proposal: Proposal, uow: UnitOfWork) -> None:
             report = figures.report(actor, self._clock())
             # An event only when the percentage moved: followers hear of progress,
             # not of every site visit.
             if proposal.report_progress(report, actor):
                 await uow.emit(events.progress_reported(proposal, report))
-            await repository.save(proposal)
-            return proposal
 
-        return await self._run(work, correlation_id, guard)
+        return await self._change(proposal_id, change, correlation_id, guard)
 
     async def complete(
         self,
@@ -171,19 +177,15 @@ class ProposalCommands(_Commands):
         *,
         guard: Guard | None = None,
     ) -> Proposal:
-        async def work(uow: UnitOfWork) -> Proposal:
-            repository = ProposalRepository(uow.db, uow.session)
-            proposal = await repository.get(proposal_id)
+        async def change(proposal: Proposal, uow: UnitOfWork) -> None:
             now = self._clock()
             report = final.report(actor, now) if final else None
             if proposal.complete(actor, now, note, report):
                 assert report is not None
                 await uow.emit(events.progress_reported(proposal, report))
-            await repository.save(proposal)
             await uow.emit(events.completed(proposal, actor.id))
-            return proposal
 
-        return await self._run(work, correlation_id, guard)
+        return await self._change(proposal_id, change, correlation_id, guard)
 
 
 class BudgetCommands(_Commands):

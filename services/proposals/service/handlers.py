@@ -8,10 +8,11 @@ reserved) dead-letters the event at once, with the reason.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 
 from services.proposals.adapters.repository import ProposalRepository
 from services.proposals.domain.budget import Allocation
-from services.proposals.domain.model import Delivery
+from services.proposals.domain.model import Delivery, Proposal
 from services.proposals.service import budgeting
 from shared.contracts import ReceivedEvent
 from shared.contracts.events import (
@@ -29,12 +30,9 @@ log = get_logger(__name__)
 async def on_material_fulfilled(event: ReceivedEvent, uow: UnitOfWork) -> None:
     """Every line of the bill of materials arrived: the RT may start building."""
     assert isinstance(event.data, MaterialFulfilledV1)
-    repository = ProposalRepository(uow.db, uow.session)
-    proposal = await repository.get(event.data.proposal_id)
-    if not proposal.record_materials_fulfilled(event.envelope.occurred_at):
+    at = event.envelope.occurred_at
+    if not await _record(uow, event.data.proposal_id, lambda p: p.record_materials_fulfilled(at)):
         log.info("materials fulfilled for a cancelled job; nothing to start")
-        return
-    await repository.save(proposal)
 
 
 async def on_material_dispatched(event: ReceivedEvent, uow: UnitOfWork) -> None:
@@ -49,7 +47,7 @@ async def on_material_dispatched(event: ReceivedEvent, uow: UnitOfWork) -> None:
         note=data.note,
         sent=data.lines,
     )
-    await _record_delivery(uow, data.proposal_id, delivery)
+    await _record(uow, data.proposal_id, lambda p: p.record_delivery(delivery))
 
 
 async def on_material_delivered(event: ReceivedEvent, uow: UnitOfWork) -> None:
@@ -63,14 +61,19 @@ async def on_material_delivered(event: ReceivedEvent, uow: UnitOfWork) -> None:
         confirmed_by=data.confirmed_by,
         received=data.lines,
     )
-    await _record_delivery(uow, data.proposal_id, delivery)
+    await _record(uow, data.proposal_id, lambda p: p.record_delivery(delivery))
 
 
-async def _record_delivery(uow: UnitOfWork, proposal_id: uuid.UUID, delivery: Delivery) -> None:
+async def _record(
+    uow: UnitOfWork, proposal_id: uuid.UUID, change: Callable[[Proposal], bool]
+) -> bool:
+    """Load the proposal and apply `change`; save it if that changed anything."""
     repository = ProposalRepository(uow.db, uow.session)
     proposal = await repository.get(proposal_id)
-    if proposal.record_delivery(delivery):
-        await repository.save(proposal)
+    if not change(proposal):
+        return False
+    await repository.save(proposal)
+    return True
 
 
 async def on_budget_allocated(event: ReceivedEvent, uow: UnitOfWork) -> None:
