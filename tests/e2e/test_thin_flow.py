@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from tests.support.infrastructure import Infrastructure
+from tests.support.notifications import RT_HEAD_ENTRY, SmtpSink, smtp_sink
 from tests.support.people import (
     CITY_OFFICER,
     KECAMATAN_OFFICER,
@@ -39,11 +40,29 @@ EXPECTED_STEPS = [
 ]
 
 
+# What the RT head is e-mailed at once: every step he did not take himself.
+RT_HEAD_EMAILS = [
+    "[Berdaya] Usulan diperiksa kelurahan",
+    "[Berdaya] Usulan didukung kecamatan",
+    "[Berdaya] Usulan disetujui",
+    "[Berdaya] Material disiapkan",
+    "[Berdaya] Material dikirim",
+    "[Berdaya] Semua material lengkap",
+]
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpSink]:
+    with smtp_sink() as sink:
+        yield sink
+
+
 @pytest.fixture
 def system(
-    infra: Infrastructure, namespace: str, tmp_path: Path
+    infra: Infrastructure, namespace: str, tmp_path: Path, smtp: SmtpSink
 ) -> Iterator[dict[str, ServiceProcess]]:
-    with running_system(infra, namespace, tmp_path) as services:
+    mail = {"BERDAYA_SMTP_HOST": "127.0.0.1", "BERDAYA_SMTP_PORT": str(smtp.port)}
+    with running_system(infra, namespace, tmp_path, {"notifications": mail}) as services:
         yield services
 
 
@@ -59,11 +78,17 @@ def until(fetch: Callable[[], Any], accept: Callable[[Any], bool], timeout: floa
 
 
 def test_a_road_goes_from_proposal_to_completion_across_three_services(
-    system: dict[str, ServiceProcess],
+    system: dict[str, ServiceProcess], smtp: SmtpSink
 ) -> None:
     proposals = httpx.Client(base_url=system["proposals"].url, timeout=10)
     materials = httpx.Client(base_url=system["materials"].url, timeout=10)
     notifications = httpx.Client(base_url=system["notifications"].url, timeout=10)
+
+    # the RT head is in the notifications directory with an e-mail address
+    registered = notifications.put(
+        f"/people/{RT_HEAD.id}", json=RT_HEAD_ENTRY, headers=auth(CITY_OFFICER)
+    )
+    assert registered.status_code == 200, registered.text
 
     # the warehouse holds the road's materials before the city approves (approvals reserve)
     stock = [("cement", 493), ("sand", 41.1), ("gravel", 43.3)]
@@ -155,3 +180,9 @@ def test_a_road_goes_from_proposal_to_completion_across_three_services(
     assert all(item["proposal_id"] == proposal_id for item in feed)
     unread = notifications.get("/notifications/unread-count", headers=auth(RT_HEAD)).json()
     assert unread == {"unread": len(EXPECTED_STEPS)}
+
+    # … and e-mailed at once of each step someone else took, once each
+    until(lambda: len(smtp.to(RT_HEAD_ENTRY["email"])), lambda n: n >= len(RT_HEAD_EMAILS))
+    mails = smtp.to(RT_HEAD_ENTRY["email"])
+    assert sorted(m["Subject"] for m in mails) == sorted(RT_HEAD_EMAILS)
+    assert len({m["Message-ID"] for m in mails}) == len(RT_HEAD_EMAILS)

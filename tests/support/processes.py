@@ -93,9 +93,16 @@ def wait_ready(service: ServiceProcess, timeout: float = 60.0) -> None:
 
 @contextmanager
 def running_system(
-    infra: Infrastructure, namespace: str, log_dir: Path
+    infra: Infrastructure,
+    namespace: str,
+    log_dir: Path,
+    env: dict[str, dict[str, str]] | None = None,
 ) -> Iterator[dict[str, ServiceProcess]]:
-    services = {name: start_service(name, infra, namespace, log_dir) for name in SERVICES}
+    """The three services; `env` adds environment variables per service name."""
+    services = {
+        name: start_service(name, infra, namespace, log_dir, **(env or {}).get(name, {}))
+        for name in SERVICES
+    }
     try:
         for service in services.values():
             wait_ready(service)
