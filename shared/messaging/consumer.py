@@ -153,7 +153,9 @@ class EventConsumers:
         # Back off before handing the message back, so a failing dependency is
         # not hammered; the delivery count grows with each requeue.
         await asyncio.sleep(min(0.2 * 2 ** (attempts - 1), 5.0))
-        await message.nack(requeue=True)
+        # reject, not nack: from RabbitMQ 4.3 only a reject (or a failed delivery)
+        # raises x-delivery-count, which bounds the attempts here and at the broker.
+        await message.reject(requeue=True)
 
     async def _dead_letter(
         self, message: Any, event_type: str, reason: str, *, kind: str, attempts: int
