@@ -19,6 +19,15 @@ class Role(StrEnum):
     SUPERVISOR = "supervisor"
 
 
+# The area claims each scoped role must carry. A role not listed (city-wide roles,
+# residents) needs none; a scoped role missing one would otherwise see the whole city.
+REQUIRED_AREA: dict[Role, tuple[str, ...]] = {
+    Role.RT_HEAD: ("kecamatan", "kelurahan", "rt"),
+    Role.KELURAHAN_OFFICER: ("kecamatan", "kelurahan"),
+    Role.KECAMATAN_OFFICER: ("kecamatan",),
+}
+
+
 class Actor(BaseModel):
     """An authenticated person. Scope fields narrow where they may act: an RT head
     has all three, a kelurahan officer kecamatan + kelurahan, a kecamatan officer the
@@ -33,8 +42,28 @@ class Actor(BaseModel):
     kelurahan: str | None = None
     rt: str | None = None
 
+    def missing_area(self) -> tuple[str, ...]:
+        """The area claims this actor's role requires and lacks (empty when complete)."""
+        return tuple(
+            claim for claim in REQUIRED_AREA.get(self.role, ()) if not getattr(self, claim)
+        )
+
+    def area_problem(self) -> str | None:
+        """Why this actor may not act (its role's area is incomplete), or None."""
+        missing = self.missing_area()
+        if not missing:
+            return None
+        required = REQUIRED_AREA[self.role]
+        return (
+            f"a {self.role.value} must carry its area ({', '.join(required)}); "
+            f"missing: {', '.join(missing)}"
+        )
+
     def covers(self, area: Area) -> bool:
-        """True when `area` lies inside this actor's scope."""
+        """True when `area` lies inside this actor's scope. A scoped role with part of
+        its area missing covers nothing (never the whole city)."""
+        if self.missing_area():
+            return False
         return (
             (self.kecamatan is None or self.kecamatan == area.kecamatan)
             and (self.kelurahan is None or self.kelurahan == area.kelurahan)

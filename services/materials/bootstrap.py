@@ -17,6 +17,7 @@ from services.materials.service.handlers import EventHandlers
 from services.materials.service.stockroom import Reference
 from shared.runtime import ServiceRuntime, build_runtime, documented_app
 from shared.settings import ServiceSettings
+from shared.web import idempotency
 from shared.web.app import create_app
 
 SERVICE: Final = "materials"
@@ -39,10 +40,13 @@ Bills of materials, stock, reservations, shipments and receipts for approved job
 **Who does what.** Warehouse officers are city-wide — their token carries no warehouse
 claim — and receive, adjust and dispatch at any warehouse of the catalogue. The RT head of
 the job's RT confirms what arrived; a line that differs from what was sent needs a reason
-(lost, damaged, short_shipped, over_shipped), is recorded as a stock adjustment, and what
-is still owed is reserved again (or waits for stock). Stock levels, the ledger and
-shipment lists are for warehouse officers, city officers and supervisors; a job's own
-materials and shipments are open to every signed-in person.
+(lost, damaged, short_shipped, over_shipped) and is recorded as an adjustment entry that
+moves no stock: the RT head's word never puts goods back on a shelf, and at most 5 % more
+than was sent can be confirmed. A warehouse officer counts and corrects the level
+(`POST /stock/adjustments`); what is still owed is reserved again (or waits for stock).
+Stock levels, the ledger and shipment lists are for warehouse officers, city officers and
+supervisors; a job's own materials and shipments also for the RT head and officers of
+the job's area. Every state-changing route takes an `Idempotency-Key` header.
 """
 
 
@@ -57,6 +61,7 @@ def build(settings: ServiceSettings | None = None) -> tuple[ServiceRuntime, Fast
             repository.create_indexes,
             stock.create_indexes,
             partial(stock.seed_balances, catalogue=reference.catalogue),
+            idempotency.create_indexes,
         ],
     )
     handlers = EventHandlers(reference)

@@ -23,7 +23,15 @@ _bearer = HTTPBearer(auto_error=False, description="JWT with `sub`, `role` and a
 ALGORITHM = "HS256"
 
 
+class MissingAreaClaims(jwt.InvalidTokenError):
+    """A scoped role's token without the area it is scoped to."""
+
+
 def mint_token(actor: Actor, secret: str, issuer: str, ttl: timedelta = timedelta(hours=12)) -> str:
+    """A signed token for `actor`; refused (ValueError) for a scoped role without its area."""
+    problem = actor.area_problem()
+    if problem is not None:
+        raise ValueError(f"no token minted: {problem}")
     now = datetime.now(UTC)
     claims: dict[str, Any] = {
         "sub": actor.id,
@@ -43,7 +51,7 @@ def actor_from_token(token: str, secret: str, issuer: str) -> Actor:
     claims = jwt.decode(
         token, secret, algorithms=[ALGORITHM], issuer=issuer, options={"require": ["sub", "exp"]}
     )
-    return Actor(
+    actor = Actor(
         id=claims["sub"],
         role=Role(claims.get("role", "")),
         name=claims.get("name", ""),
@@ -51,6 +59,10 @@ def actor_from_token(token: str, secret: str, issuer: str) -> Actor:
         kelurahan=claims.get("kelurahan"),
         rt=claims.get("rt"),
     )
+    problem = actor.area_problem()
+    if problem is not None:
+        raise MissingAreaClaims(f"{problem}; ask for a token that names it")
+    return actor
 
 
 def _unauthorized(message: str) -> HTTPException:
@@ -89,7 +101,6 @@ def main() -> None:
     parser.add_argument("--rt")
     parser.add_argument("--hours", type=float, default=12)
     args = parser.parse_args()
-    settings = ServiceSettings()
     actor = Actor(
         id=args.sub,
         role=Role(args.role),
@@ -98,6 +109,10 @@ def main() -> None:
         kelurahan=args.kelurahan,
         rt=args.rt,
     )
+    problem = actor.area_problem()
+    if problem is not None:
+        parser.error(f"{problem} (--kecamatan, --kelurahan, --rt)")
+    settings = ServiceSettings()
     print(
         mint_token(
             actor,

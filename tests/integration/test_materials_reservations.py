@@ -12,7 +12,7 @@ import pytest
 from services.materials.adapters.stock import StockRepository
 from services.materials.domain.stock import Level
 from shared.contracts import ReceivedEvent, new_envelope
-from shared.contracts.events import ProposalApprovedV1
+from shared.contracts.events import ProposalApprovedV1, ProposalCancelledV1
 from shared.contracts.types import Dimensions
 from shared.errors import Unprocessable
 from shared.storage.unit_of_work import UnitOfWork
@@ -317,3 +317,47 @@ async def test_rejected_and_cancelled_events_travel_through_the_broker(
             )
         await probe.wait_for(lambda: len(probe.messages) == 2, what="two material.released")
     assert (await levels(materials.runtime))[(CENTRAL, "cement")] == Level(1000, 0)
+
+
+async def test_an_approval_and_a_cancellation_handled_at_once_leave_nothing_reserved(
+    materials: MaterialsApi,
+) -> None:
+    """The approval's transaction has reserved and inserted the job but not committed yet
+    when the cancellation runs. Both write the proposal's marker document first, so the
+    cancellation conflicts, is retried after the approval commits, and releases the job."""
+    assert (await receive_stock(materials.api, ROAD_BILL)).is_success
+    approved = proposal_approved()
+    cancelled = proposal_cancelled(approved.proposal_id)
+    runtime, handlers = materials.runtime, materials.handlers
+
+    def received(data: ProposalApprovedV1 | ProposalCancelledV1) -> ReceivedEvent:
+        return ReceivedEvent(
+            envelope=new_envelope(data, producer="proposals", correlation_id="t"), data=data
+        )
+
+    approval_done, release_approval = asyncio.Event(), asyncio.Event()
+    cancellation_tried = asyncio.Event()
+
+    async def approve(uow: UnitOfWork) -> None:
+        await handlers.on_proposal_approved(received(approved), uow)
+        approval_done.set()
+        await release_approval.wait()  # hold the transaction open, uncommitted
+
+    async def cancel(uow: UnitOfWork) -> None:
+        try:
+            await handlers.on_proposal_cancelled(received(cancelled), uow)
+        finally:
+            cancellation_tried.set()  # its first attempt ran (to the end, or to a conflict)
+
+    approving = asyncio.create_task(runtime.transactions.run(approve, correlation_id="a"))
+    await asyncio.wait_for(approval_done.wait(), 10)
+    cancelling = asyncio.create_task(runtime.transactions.run(cancel, correlation_id="c"))
+    await asyncio.wait_for(cancellation_tried.wait(), 10)
+    release_approval.set()
+    await asyncio.wait_for(asyncio.gather(approving, cancelling), 30)
+
+    job = await materials.job(approved.proposal_id)
+    assert job["status"] == "cancelled"
+    assert await materials.reserved(approved.proposal_id) == dict.fromkeys(ROAD_BILL, 0)
+    assert (await levels(materials.runtime))[(CENTRAL, "cement")] == Level(493, 0)
+    await assert_levels_match_the_ledger(materials.runtime)

@@ -25,7 +25,16 @@ from tests.support.materials import (
     levels,
     receive_stock,
 )
-from tests.support.people import RT_HEAD, WAREHOUSE_OFFICER, auth
+from tests.support.people import (
+    CITY_OFFICER,
+    KECAMATAN_OFFICER,
+    OTHER_KECAMATAN_OFFICER,
+    RESIDENT,
+    RT_HEAD,
+    SUPERVISOR,
+    WAREHOUSE_OFFICER,
+    auth,
+)
 from tests.support.probe import EventProbe
 
 OTHER_RT_HEAD = RT_HEAD.model_copy(update={"id": "rt-head-siti", "rt": "004"})
@@ -153,28 +162,39 @@ async def test_a_short_delivery_without_stock_waits_and_is_completed_by_a_receip
     assert job_lines(job)["cement"]["reserved"] == 5
 
 
-async def test_short_shipped_goes_back_on_the_shelf_and_is_reserved_again(
+async def test_short_shipped_is_recorded_but_never_put_back_on_the_shelf(
     materials: MaterialsApi,
 ) -> None:
     proposal_id = await materials.approved_road()
     shipment = (await materials.dispatch(proposal_id)).json()
     lines = [
-        {"item": "cement", "received": 480, "discrepancy_reason": "short_shipped"},
+        {"item": "cement", "received": 0, "discrepancy_reason": "short_shipped"},
         {"item": "sand", "received": 41.1},
         {"item": "gravel", "received": 43.3},
     ]
     assert (await materials.confirm(shipment["id"], lines)).status_code == 200
-    # the 13 bags never left the warehouse: back on hand, and held for the job again
-    assert (await levels(materials.runtime))[(CENTRAL, "cement")] == Level(13, 13)
-    assert job_lines(await materials.job(proposal_id))["cement"]["reserved_at"] == {CENTRAL: 13}
+    # the RT head's word moves no stock: the warehouse count stays as the dispatch left it
+    assert (await levels(materials.runtime))[(CENTRAL, "cement")] == Level(0, 0)
     adjustments, _ = await StockRepository(materials.runtime.db).entries(kind="adjustment")
     assert [(e.quantity, e.on_hand_change, e.reason) for e in adjustments] == [
-        (13, 13, "short_shipped")
+        (-493, 0, "short_shipped")
     ]
+    # what is still owed is re-opened for the job, waiting for stock
+    job = await materials.job(proposal_id)
+    assert job["status"] == "waiting"
+    assert job_lines(job)["cement"]["short"] == 493
+    # only a warehouse officer's explicit adjustment puts the bags back, and they serve the job
+    response = await materials.api.post(
+        "/stock/adjustments",
+        json={"warehouse": CENTRAL, "item": "cement", "quantity": 493, "reason": "found"},
+        headers=auth(WAREHOUSE_OFFICER),
+    )
+    assert response.status_code == 201, response.text
+    assert (await levels(materials.runtime))[(CENTRAL, "cement")] == Level(493, 493)
     await assert_levels_match_the_ledger(materials.runtime)
 
 
-async def test_an_over_shipment_lowers_stock_and_releases_what_is_no_longer_owed(
+async def test_an_over_shipment_is_recorded_without_moving_stock(
     materials: MaterialsApi,
 ) -> None:
     proposal_id = await materials.approved_road({**ROAD_BILL, "cement": 600})
@@ -183,13 +203,33 @@ async def test_an_over_shipment_lowers_stock_and_releases_what_is_no_longer_owed
     ).json()
     lines = [{"item": "cement", "received": 420, "discrepancy_reason": "over_shipped"}]
     assert (await materials.confirm(shipment["id"], lines)).status_code == 200
-    # 600 - 400 sent - 20 more that left unrecorded = 180 on hand; the job still needs 73
-    assert (await levels(materials.runtime))[(CENTRAL, "cement")] == Level(180, 73)
+    # 600 - 400 sent = 200 on hand (the 20 more are the warehouse's to count); 73 still owed
+    assert (await levels(materials.runtime))[(CENTRAL, "cement")] == Level(200, 73)
+    adjustments, _ = await StockRepository(materials.runtime.db).entries(kind="adjustment")
+    assert [(e.quantity, e.on_hand_change, e.reason) for e in adjustments] == [
+        (20, 0, "over_shipped")
+    ]
     # giving back a surplus is a ledger matter; material.released is for a job given up
     assert await emitted(materials.runtime, "material.released") == []
     releases, _ = await StockRepository(materials.runtime.db).entries(kind="release")
     assert [(e.quantity, e.reason) for e in releases] == [(-20, "delivered_in_excess")]
     await assert_levels_match_the_ledger(materials.runtime)
+
+
+async def test_an_rt_head_cannot_drain_stock_by_confirming_far_more_than_was_sent(
+    materials: MaterialsApi,
+) -> None:
+    proposal_id = await materials.approved_road({**ROAD_BILL, "cement": 5000})
+    shipment = (
+        await materials.dispatch(proposal_id, lines=[{"item": "cement", "quantity": 10}])
+    ).json()
+    before = await levels(materials.runtime)
+    lines = [{"item": "cement", "received": 5000, "discrepancy_reason": "over_shipped"}]
+    response = await materials.confirm(shipment["id"], lines)
+    assert response.status_code == 422, response.text
+    assert "Contact the warehouse" in response.json()["detail"]
+    assert await levels(materials.runtime) == before
+    assert (await StockRepository(materials.runtime.db).entries(kind="adjustment"))[1] == 0
 
 
 async def test_a_repeated_confirmation_never_counts_twice(materials: MaterialsApi) -> None:
@@ -224,6 +264,72 @@ async def test_who_may_dispatch_and_confirm(materials: MaterialsApi) -> None:
         assert response.json()["detail"] == (
             "only the RT head of the job's RT confirms what arrived"
         )
+
+
+async def test_a_job_and_its_shipments_are_read_only_within_its_area(
+    materials: MaterialsApi,
+) -> None:
+    proposal_id = await materials.approved_road()
+    shipment = (await materials.dispatch(proposal_id)).json()
+    paths = (f"/jobs/{proposal_id}", f"/shipments/{shipment['id']}")
+    outsiders = (OTHER_RT_HEAD, OTHER_KECAMATAN_OFFICER, RESIDENT)
+    for path in paths:
+        for actor in outsiders:
+            response = await materials.api.get(path, headers=auth(actor))
+            assert response.status_code == 403, (path, actor.id)
+        for actor in (RT_HEAD, KECAMATAN_OFFICER, WAREHOUSE_OFFICER, CITY_OFFICER, SUPERVISOR):
+            response = await materials.api.get(path, headers=auth(actor))
+            assert response.status_code == 200, (path, actor.id, response.text)
+
+
+async def test_a_retried_dispatch_with_the_same_key_ships_once(materials: MaterialsApi) -> None:
+    proposal_id = await materials.approved_road({**ROAD_BILL, "cement": 600})
+    body = {"warehouse": CENTRAL, "lines": [{"item": "cement", "quantity": 100}]}
+    headers = {**auth(WAREHOUSE_OFFICER), "Idempotency-Key": "dispatch-1"}
+    first, second = [
+        await materials.api.post(f"/jobs/{proposal_id}/shipments", json=body, headers=headers)
+        for _ in range(2)
+    ]
+    assert first.status_code == second.status_code == 201, first.text
+    assert "Idempotent-Replay" not in first.headers
+    assert second.headers["Idempotent-Replay"] == "true"
+    assert second.json() == first.json()
+    assert job_lines(await materials.job(proposal_id))["cement"]["sent"] == 100
+    assert len(await emitted(materials.runtime, "material.dispatched")) == 1
+
+
+async def test_retried_stock_receipts_and_adjustments_with_the_same_key_count_once(
+    materials: MaterialsApi,
+) -> None:
+    receipt = {
+        "warehouse": SOUTH,
+        "supplier": "CV Bangun Jaya",
+        "lines": [{"item": "cement", "quantity": 40}],
+    }
+    adjustment = {"warehouse": SOUTH, "item": "cement", "quantity": -5, "reason": "stocktake"}
+    for path, body in (("/stock/receipts", receipt), ("/stock/adjustments", adjustment)):
+        headers = {**auth(WAREHOUSE_OFFICER), "Idempotency-Key": f"key {path}"}
+        first = await materials.api.post(path, json=body, headers=headers)
+        second = await materials.api.post(path, json=body, headers=headers)
+        assert first.status_code == second.status_code == 201, first.text
+        assert second.headers["Idempotent-Replay"] == "true"
+        assert second.json() == first.json()
+    assert (await levels(materials.runtime))[(SOUTH, "cement")] == Level(35, 0)
+
+
+async def test_a_retried_receipt_confirmation_with_the_same_key_is_replayed(
+    materials: MaterialsApi,
+) -> None:
+    proposal_id = await materials.approved_road()
+    shipment = (await materials.dispatch(proposal_id)).json()
+    body = {"lines": all_arrived(shipment)}
+    headers = {**auth(RT_HEAD), "Idempotency-Key": "confirm-1"}
+    path = f"/shipments/{shipment['id']}/receipt"
+    first = await materials.api.post(path, json=body, headers=headers)
+    second = await materials.api.post(path, json=body, headers=headers)
+    assert first.status_code == second.status_code == 200, second.text
+    assert second.headers["Idempotent-Replay"] == "true"
+    assert len(await emitted(materials.runtime, "material.delivered")) == 1
 
 
 async def test_dispatch_refusals_say_what_to_do(materials: MaterialsApi) -> None:

@@ -7,7 +7,13 @@ import asyncio
 import json
 import uuid
 
-from services.notifications.domain.deliveries import Status
+from services.notifications.domain.deliveries import (
+    Delivery,
+    DeliveryChannel,
+    OutcomeUnknown,
+    Status,
+)
+from services.notifications.service.dispatcher import Dispatcher
 from shared.contracts import Envelope
 from shared.identity import Actor, Role
 from shared.metrics import EVENTS_CONSUMED
@@ -109,7 +115,12 @@ async def test_the_officers_whose_review_is_due_hear_of_it_in_their_area_only(
                 )
             await publish_envelope(infra, namespace, submitted)
             await eventually(lambda: len(smtp.messages) == 1, what="the officer's e-mail")
-            tono = Actor(id="tono", role=Role.KELURAHAN_OFFICER)
+            tono = Actor(
+                id="tono",
+                role=Role.KELURAHAN_OFFICER,
+                kecamatan="Telanaipura",
+                kelurahan="Telanaipura",
+            )
             tono_feed = (await api.get("/notifications", headers=auth(tono))).json()
 
     (message,) = smtp.messages
@@ -182,3 +193,61 @@ async def test_deliveries_are_written_in_the_consumers_transaction_and_sent_afte
             await asyncio.sleep(0.5)  # room for a double send to show up
     assert len(smtp.messages) == len(events)
     assert len({m["Message-ID"] for m in smtp.messages}) == len(events)
+
+
+class SlowSmtp:
+    """An e-mail channel whose first send times out mid-send (it may still go out)."""
+
+    channel: DeliveryChannel = "email"
+
+    def __init__(self) -> None:
+        self.sent: list[uuid.UUID] = []
+
+    def problem(self) -> str | None:
+        return None
+
+    async def send(self, delivery: Delivery, endpoint: object = None) -> None:
+        self.sent.append(delivery.id)
+        if len(self.sent) == 1:
+            raise OutcomeUnknown("the mail server did not answer within 15 s")
+
+    async def close(self) -> None:
+        return None
+
+
+async def test_a_send_that_timed_out_is_retried_after_its_lease_as_a_possible_duplicate(
+    infra: Infrastructure, namespace: str
+) -> None:
+    # e-mail is not configured: the service's own dispatcher leaves the row to ours
+    async with notifications_api(infra, namespace, **channel_settings()) as (runtime, api):
+        await register(api, RT_HEAD.id, **RT_HEAD_ENTRY, preferences=preferences("email"))
+        await publish_envelope(infra, namespace, journey_event("proposal.verified", uuid.uuid4()))
+        await until_async(
+            lambda: deliveries_of(runtime, channel="email"),
+            lambda found: len(found) == 1,
+            what="the e-mail delivery",
+        )
+        smtp = SlowSmtp()
+        dispatcher = Dispatcher(
+            runtime.db,
+            runtime.transactions,
+            [smtp],
+            service="notifications-test",
+            poll_seconds=0.1,
+            lease_seconds=0.5,
+            send_timeout_seconds=1,
+            retry_max_seconds=2,
+            max_endpoint_failures=3,
+        )
+        assert await dispatcher.dispatch_once("email") == 1
+        after_timeout = await deliveries_of(runtime, channel="email")
+        await asyncio.sleep(0.6)  # the lease runs out
+        assert await dispatcher.dispatch_once("email") == 1
+        rows = await deliveries_of(runtime, channel="email")
+
+    # the outcome is unknown: the row stays leased, not retried as if it failed
+    assert [r.status for r in after_timeout] == [Status.SENDING]
+    assert len(smtp.sent) == 2
+    assert [r.status for r in rows] == [Status.SENT]
+    assert rows[0].possible_duplicate is True
+    assert [e.outcome for e in rows[0].log][-2:] == ["possible_duplicate", "sent"]

@@ -27,6 +27,8 @@ from tests.support.probe import until_async
 from tests.support.runtime import publish_envelope
 
 SITI = Actor(id="warga-siti", role=Role.RESIDENT, kecamatan="Telanaipura")
+# a resident of another kecamatan: sees only what is published
+OUTSIDER = Actor(id="warga-rudi", role=Role.RESIDENT, kecamatan="Jelutung")
 Service = tuple[ServiceRuntime, httpx.AsyncClient]
 
 
@@ -142,9 +144,83 @@ async def test_following_a_proposal_not_heard_of_yet_says_to_try_again(
     unknown = uuid.uuid4()
     response = await api.put(f"/following/{unknown}", headers=auth(SITI))
     assert response.status_code == 404
-    assert response.json()["detail"] == (
-        f"proposal {unknown} is not known here yet; if it was just submitted, try again in a moment"
+    assert response.json()["detail"] == no_published_proposal(unknown)
+
+
+def no_published_proposal(proposal_id: uuid.UUID) -> str:
+    return (
+        f"no published proposal {proposal_id} is known here; if it was just published, "
+        "try again in a moment"
     )
+
+
+async def step(
+    service: Service, infra: Infrastructure, namespace: str, event_type: str, proposal_id: uuid.UUID
+) -> None:
+    """Publish one step of the proposal and wait until the service has heard of it."""
+    runtime, _ = service
+    await publish_envelope(infra, namespace, journey_event(event_type, proposal_id))
+    await until_async(
+        lambda: runtime.db["known_proposals"].find_one({"_id": str(proposal_id)}),
+        lambda found: found is not None and found.get("last_event_type") == event_type,
+        what=f"{event_type} to be heard of",
+    )
+
+
+async def test_a_proposal_not_published_cannot_be_followed_from_outside_its_area(
+    service: Service, infra: Infrastructure, namespace: str
+) -> None:
+    _, api = service
+    proposal_id = await known_proposal(service, infra, namespace)  # submitted
+    refused = await api.put(f"/following/{proposal_id}", headers=auth(OUTSIDER))
+    # the same answer as for a proposal never heard of: not even its existence shows
+    assert refused.status_code == 404
+    assert refused.json()["detail"] == no_published_proposal(proposal_id)
+    for unpublished in ("proposal.returned", "proposal.withdrawn"):
+        await step(service, infra, namespace, unpublished, proposal_id)
+        again = await api.put(f"/following/{proposal_id}", headers=auth(OUTSIDER))
+        assert again.status_code == 404, unpublished
+    assert (await api.get("/following", headers=auth(OUTSIDER))).json() == []
+
+
+async def test_a_published_proposal_can_be_followed_by_anyone_without_its_proposer(
+    service: Service, infra: Infrastructure, namespace: str
+) -> None:
+    _, api = service
+    proposal_id = await known_proposal(service, infra, namespace)
+    await step(service, infra, namespace, "proposal.verified", proposal_id)
+    followed = await api.put(f"/following/{proposal_id}", headers=auth(OUTSIDER))
+    assert followed.status_code == 200, followed.text
+    listed = (await api.get("/following", headers=auth(OUTSIDER))).json()
+    assert [p["proposal_id"] for p in listed] == [str(proposal_id)]
+    assert "proposer_id" not in listed[0]
+    assert listed[0]["published"] is True
+    # returned to its RT after: no longer public, no longer shown to the outsider
+    await step(service, infra, namespace, "proposal.returned", proposal_id)
+    assert (await api.get("/following", headers=auth(OUTSIDER))).json() == []
+
+
+async def test_a_step_heard_late_does_not_undo_a_later_one(
+    service: Service, infra: Infrastructure, namespace: str
+) -> None:
+    runtime, api = service
+    proposal_id = uuid.uuid4()
+    submitted = journey_event("proposal.submitted", proposal_id)
+    verified = journey_event("proposal.verified", proposal_id)
+    await publish_envelope(infra, namespace, verified)
+    await until_async(
+        lambda: runtime.db["known_proposals"].count_documents({"_id": str(proposal_id)}),
+        lambda n: n == 1,
+        what="the proposal to be known",
+    )
+    await publish_envelope(infra, namespace, submitted)  # happened first, heard last
+    await until_async(
+        lambda: runtime.db["inbox"].count_documents({"event_id": str(submitted.event_id)}),
+        lambda n: n >= 1,
+        what="the late step to be handled",
+    )
+    followed = await api.put(f"/following/{proposal_id}", headers=auth(OUTSIDER))
+    assert followed.status_code == 200, followed.text
 
 
 async def test_follow_then_unfollow_a_proposal(
@@ -161,6 +237,7 @@ async def test_follow_then_unfollow_a_proposal(
     assert [(p["proposal_id"], p["title"]) for p in listed] == [
         (str(proposal_id), "Rabat beton Gang Mawar")
     ]
+    assert "proposer_id" not in listed[0]  # a submitted proposal, in Siti's own area
     # a first-time follower is in the directory now, with their token's role and area
     me = (await api.get("/people/me", headers=auth(SITI))).json()
     assert me["person"]["kecamatan"] == "Telanaipura"

@@ -9,7 +9,9 @@ import uuid
 from typing import Any
 
 import httpx
+import pytest
 
+from services.notifications.adapters.endpoints import Endpoints
 from services.notifications.domain.deliveries import Status
 from services.notifications.domain.webhooks import verify
 from tests.support.infrastructure import Infrastructure
@@ -187,3 +189,67 @@ async def get_json(api: httpx.AsyncClient, path: str) -> Any:
     response = await api.get(path, headers=auth(CITY_OFFICER))
     assert response.status_code == 200, response.text
     return response.json()
+
+
+async def test_an_edit_never_re_enables_an_endpoint_disabled_while_it_was_made(
+    infra: Infrastructure, namespace: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with http_sink() as receiver:
+        async with notifications_api(infra, namespace, **channel_settings()) as (runtime, api):
+            endpoint = await register_endpoint(api, receiver, ["work.*"])
+            collection = runtime.db["webhook_endpoints"]
+            original_get = Endpoints.get
+            raced: list[bool] = []
+
+            async def get_then_disable(self: Endpoints, endpoint_id: Any) -> Any:
+                found = await original_get(self, endpoint_id)
+                if not raced:  # the dispatcher disables it right after the edit read it
+                    raced.append(True)
+                    await collection.update_one(
+                        {"_id": endpoint["id"]},
+                        {"$set": {"enabled": False, "consecutive_failures": 5}},
+                    )
+                return found
+
+            monkeypatch.setattr(Endpoints, "get", get_then_disable)
+            changed = await api.patch(
+                f"/webhooks/{endpoint['id']}",
+                json={"url": f"{receiver.url}/other", "events": ["proposal.*"]},
+                headers=auth(CITY_OFFICER),
+            )
+            monkeypatch.undo()
+            stored = await collection.find_one({"_id": endpoint["id"]})
+
+    assert changed.status_code == 200, changed.text
+    assert stored is not None
+    assert stored["url"].endswith("/other") and stored["events"] == ["proposal.*"]
+    assert stored["enabled"] is False and stored["consecutive_failures"] == 5
+
+
+async def test_a_row_of_an_endpoint_disabled_mid_batch_waits_unsent(
+    infra: Infrastructure, namespace: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    event = journey_event("work.started", uuid.uuid4())
+
+    async def held_before_the_disable(self: Endpoints, now: Any) -> set[str]:
+        return set()  # the batch's snapshot, taken while the endpoint was still enabled
+
+    with http_sink() as receiver:
+        async with notifications_api(infra, namespace, **channel_settings()) as (runtime, api):
+            endpoint = await register_endpoint(api, receiver, ["work.*"])
+            disabled = await api.post(
+                f"/webhooks/{endpoint['id']}/disable", headers=auth(CITY_OFFICER)
+            )
+            assert disabled.status_code == 200, disabled.text
+            monkeypatch.setattr(Endpoints, "held", held_before_the_disable)
+            await publish_envelope(infra, namespace, event)
+            await until_async(
+                lambda: deliveries_of(runtime, event_id=event.event_id),
+                lambda found: len(found) == 1,
+                what="the delivery",
+            )
+            await dispatcher_of(runtime).dispatch_once("webhook")
+            rows = await deliveries_of(runtime, event_id=event.event_id)
+
+    assert receiver.requests == []
+    assert [(r.status, r.attempts) for r in rows] == [(Status.PENDING, 0)]

@@ -7,13 +7,14 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest_asyncio
 from fastapi import FastAPI
 
-from shared.contracts import new_envelope
+from shared.contracts import Envelope, new_envelope
 from shared.runtime import ServiceRuntime
 from tests.support.events import budget_allocated
 from tests.support.infrastructure import Infrastructure
@@ -322,3 +323,56 @@ async def test_budget_allocated_below_what_is_reserved_is_dead_lettered_with_the
     assert "unknown kecamatan 'Atlantis'" in letters[str(unknown.event_id)].reason
     assert all(d.attempts == 1 for d in letters.values())
     assert (await budget_of(api))["ceiling_idr"] == 300 * MILLION
+
+
+def allocated_at(ceiling: int, at: datetime, kecamatan: str = "Telanaipura") -> Envelope:
+    event = budget_allocated(kecamatan=kecamatan, ceiling_idr=ceiling, reference=f"DPA-{ceiling}")
+    envelope = new_envelope(event, producer="city-finance", correlation_id="pagu-2026")
+    return envelope.model_copy(update={"occurred_at": at})
+
+
+async def test_an_older_budget_allocated_delivered_late_does_not_overwrite_a_newer_ceiling(
+    service: tuple[ServiceRuntime, httpx.AsyncClient], infra: Infrastructure, namespace: str
+) -> None:
+    runtime, api = service
+    first_sent = datetime.now(UTC) - timedelta(hours=1)
+    correction = allocated_at(900 * MILLION, first_sent + timedelta(minutes=10))
+    original = allocated_at(400 * MILLION, first_sent)  # requeued behind the correction
+    marker = allocated_at(MILLION, first_sent, kecamatan="Jelutung")
+    for envelope in (correction, original, marker):
+        await publish_envelope(infra, namespace, envelope)
+    await until_async(
+        lambda: budget_of_or_none_in(api, "Jelutung"), lambda found: found is not None
+    )
+    # one consumer takes the queue in order: the late original was handled by now
+    assert (await budget_of(api))["ceiling_idr"] == 900 * MILLION
+    stored = await runtime.db["budgets"].find_one({"_id": "Telanaipura:2026"})
+    assert stored is not None
+    assert [a["reference"] for a in stored["allocations"]] == [f"DPA-{900 * MILLION}"]
+    assert stored["ceiling_set_at"] == correction.occurred_at.replace(
+        microsecond=correction.occurred_at.microsecond // 1000 * 1000
+    )
+    # handled (the inbox record commits only with a handler that succeeded), nothing changed
+    inbox = runtime.db["inbox"]
+    assert await inbox.count_documents({"event_id": str(original.event_id)}) == 1
+
+
+async def test_a_city_officer_sets_the_ceiling_whatever_the_finance_system_sent(
+    service: tuple[ServiceRuntime, httpx.AsyncClient], infra: Infrastructure, namespace: str
+) -> None:
+    runtime, api = service
+    later = datetime.now(UTC) + timedelta(hours=1)  # a finance clock running ahead
+    await publish_envelope(infra, namespace, allocated_at(900 * MILLION, later))
+    await until_async(lambda: budget_of_or_none(api), ceiling_is(900 * MILLION))
+    assert (await set_ceiling(api, 500 * MILLION))["ceiling_idr"] == 500 * MILLION
+    stored = await runtime.db["budgets"].find_one({"_id": "Telanaipura:2026"})
+    assert stored is not None and stored["ceiling_set_at"] < later
+    # and an allocation older than the officer's is the one ignored now
+    stale = allocated_at(700 * MILLION, stored["ceiling_set_at"] - timedelta(minutes=1))
+    marker = allocated_at(MILLION, later, kecamatan="Jelutung")
+    await publish_envelope(infra, namespace, stale)
+    await publish_envelope(infra, namespace, marker)
+    await until_async(
+        lambda: budget_of_or_none_in(api, "Jelutung"), lambda found: found is not None
+    )
+    assert (await budget_of(api))["ceiling_idr"] == 500 * MILLION

@@ -17,8 +17,9 @@ from shared.storage.mongo import Database
 
 JOBS = "jobs"
 SHIPMENTS = "shipments"
-# Proposals rejected or cancelled: an approval that arrives after its cancellation
-# (they travel on different queues) must not reserve stock.
+# Proposals rejected or cancelled (`closed_at` set): an approval that arrives after its
+# cancellation (they travel on different queues) must not reserve stock. Every approval,
+# rejection and cancellation writes its proposal's document first (see `mark`).
 CLOSED = "closed_proposals"
 
 
@@ -127,15 +128,33 @@ class MaterialsRepository:
         )
         return [from_document(Shipment, d) async for d in cursor.skip(skip).limit(limit)], total
 
-    async def close(self, proposal_id: uuid.UUID, event_type: str, at: datetime) -> None:
-        """Remember that the proposal was rejected or cancelled (idempotent)."""
+    async def mark(self, proposal_id: uuid.UUID) -> None:
+        """Write the proposal's marker document (in `closed_proposals`).
+
+        Every handler of a proposal's approval, rejection or cancellation writes it first,
+        before reading anything else about the proposal: two of them running at once then
+        write the same document, so one transaction conflicts and is retried against what
+        the other committed (otherwise an approval that read "not closed, no job" and a
+        cancellation that read "no job" would both commit, leaving stock reserved for a
+        cancelled job)."""
         await self._closed.update_one(
             {"_id": str(proposal_id)},
-            {"$setOnInsert": {"event_type": event_type, "closed_at": at}},
+            {"$inc": {"handled": 1}},
             upsert=True,
             session=self._session,
         )
 
+    async def close(self, proposal_id: uuid.UUID, event_type: str, at: datetime) -> None:
+        """Remember that the proposal was rejected or cancelled (idempotent)."""
+        await self.mark(proposal_id)
+        await self._closed.update_one(
+            {"_id": str(proposal_id), "closed_at": {"$exists": False}},
+            {"$set": {"event_type": event_type, "closed_at": at}},
+            session=self._session,
+        )
+
     async def is_closed(self, proposal_id: uuid.UUID) -> bool:
-        found = await self._closed.find_one({"_id": str(proposal_id)}, session=self._session)
+        found = await self._closed.find_one(
+            {"_id": str(proposal_id), "closed_at": {"$exists": True}}, session=self._session
+        )
         return found is not None

@@ -36,6 +36,10 @@ from shared.contracts.types import Area, MaterialLine, ReceivedLine
 from shared.errors import Conflict, Unprocessable
 
 JobStatus = Literal["waiting", "reserved", "fulfilled", "cancelled"]
+# How much more than was sent an RT head may confirm as arrived (over_shipped), as a
+# share of the line sent. Anything beyond is the warehouse's to count and adjust: an RT
+# head's word alone never moves warehouse stock.
+OVER_SHIPMENT_TOLERANCE = 0.05
 
 
 class JobLine(BaseModel):
@@ -342,6 +346,13 @@ def _received(sent: MaterialLine, receipt: Receipt | None) -> ReceivedLine:
         raise Unprocessable(
             f"{sent.item}: {receipt.received:g} received and {sent.quantity:g} sent; "
             "over_shipped is the reason for receiving more than was sent, and only for that"
+        )
+    allowed = rounded(sent.quantity * (1 + OVER_SHIPMENT_TOLERANCE))
+    if receipt.received > allowed + EPSILON:
+        raise Unprocessable(
+            f"{sent.item}: {receipt.received:g} received but only {sent.quantity:g} sent; "
+            f"at most {allowed:g} can be confirmed here. Contact the warehouse: a warehouse "
+            "officer counts the difference and records it (POST /stock/adjustments)"
         )
     return ReceivedLine(
         item=sent.item,

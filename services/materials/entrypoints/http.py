@@ -1,13 +1,18 @@
 """HTTP API of the materials service: warehouse officers keep stock and ship, RT heads
-confirm what arrived, everyone concerned reads a job's materials."""
+confirm what arrived, everyone concerned reads a job's materials.
+
+Every state-changing route takes an `Idempotency-Key` header (see
+`shared.web.idempotency`): a retry with the same key answers with the first result.
+"""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, status
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.materials.adapters.repository import MaterialsRepository
@@ -16,7 +21,7 @@ from services.materials.domain.catalogue import StockItem, Warehouse
 from services.materials.domain.job import JobStatus, MaterialJob, Receipt, Shipment, ShipmentLine
 from services.materials.domain.stock import CountReason, LedgerEntry, LedgerKind, Level
 from services.materials.service.commands import MaterialCommands
-from services.materials.service.stock_receipts import IncomingLine
+from services.materials.service.stock_receipts import IncomingLine, StockReceiptOutcome
 from services.materials.service.stockroom import Reference
 from shared.contracts.types import Area
 from shared.errors import Forbidden
@@ -24,12 +29,18 @@ from shared.identity import Actor, Role
 from shared.storage.mongo import Document
 from shared.web.app import CorrelationId, ServiceDatabase, app_state
 from shared.web.auth import CurrentActor
+from shared.web.idempotency import IdempotencyKey, respond
 from shared.web.pages import Page
 
 # Who may read stock levels, the ledger and shipment lists: those who keep, oversee or
-# audit the stock. A job's own materials and shipments are open to every signed-in person,
-# as proposals are.
+# audit the stock, city-wide. A job's own materials and shipments are also open to the RT
+# head and the officers of the job's area (as proposals are), never to residents.
 STOCK_READERS = frozenset({Role.WAREHOUSE_OFFICER, Role.CITY_OFFICER, Role.SUPERVISOR})
+KEYED: dict[int | str, dict[str, Any]] = {
+    status.HTTP_422_UNPROCESSABLE_CONTENT: {
+        "description": "invalid input, or an Idempotency-Key reused for another request"
+    }
+}
 PageNumber = Annotated[int, Query(ge=1)]
 PageSize = Annotated[int, Query(ge=1, le=500)]
 Quantity = Annotated[float, Field(gt=0, le=1_000_000, allow_inf_nan=False)]
@@ -39,6 +50,14 @@ def _require_stock_reader(actor: Actor) -> None:
     if actor.role not in STOCK_READERS:
         allowed = ", ".join(sorted(r.value for r in STOCK_READERS))
         raise Forbidden(f"stock levels, the ledger and shipment lists are for {allowed}")
+
+
+def _require_job_reader(actor: Actor, area: Area) -> None:
+    """A job's materials: city-wide for stock readers, else only within the actor's area."""
+    if actor.role in STOCK_READERS:
+        return
+    if actor.role is Role.RESIDENT or not actor.covers(area):
+        raise Forbidden("a job's materials are for the RT head and officers of its area")
 
 
 # --------------------------------------------------------------------------------------
@@ -203,6 +222,18 @@ def _balance(document: Document) -> BalanceView:
     )
 
 
+def _same(model: BaseModel) -> BaseModel:
+    return model
+
+
+def _receipt_view(outcome: StockReceiptOutcome) -> StockReceiptView:
+    return StockReceiptView(
+        receipt_id=outcome.receipt_id,
+        entries=outcome.entries,
+        jobs_topped_up=[job.proposal_id for job in outcome.topped_up],
+    )
+
+
 Commands = Annotated[MaterialCommands, app_state("commands")]
 References = Annotated[Reference, app_state("reference")]
 
@@ -245,15 +276,18 @@ def _job_routes(router: APIRouter) -> None:
         tags=["jobs"],
         summary="A job's bill of materials: reserved / sent / received / outstanding per line",
     )
-    async def get_job(proposal_id: uuid.UUID, db: ServiceDatabase, _: CurrentActor) -> JobView:
+    async def get_job(proposal_id: uuid.UUID, db: ServiceDatabase, actor: CurrentActor) -> JobView:
         repository = MaterialsRepository(db)
         job = await repository.get_job(proposal_id)
+        _require_job_reader(actor, job.area)
         return _view(job, await repository.shipments_of(proposal_id))
 
     @router.post(
         "/jobs/{proposal_id}/shipments",
         tags=["shipments"],
         status_code=status.HTTP_201_CREATED,
+        response_model=Shipment,
+        responses=KEYED,
         summary="A warehouse officer dispatches a shipment to the site",
     )
     async def dispatch(
@@ -262,14 +296,21 @@ def _job_routes(router: APIRouter) -> None:
         commands: Commands,
         actor: CurrentActor,
         correlation_id: CorrelationId,
-    ) -> Shipment:
-        return await commands.dispatch(
-            proposal_id,
-            actor,
-            correlation_id,
-            warehouse=body.warehouse,
-            lines=body.lines,
-            note=body.note,
+        key: IdempotencyKey,
+    ) -> JSONResponse:
+        return await respond(
+            key,
+            status_code=status.HTTP_201_CREATED,
+            render=_same,
+            call=lambda guard: commands.dispatch(
+                proposal_id,
+                actor,
+                correlation_id,
+                warehouse=body.warehouse,
+                lines=body.lines,
+                note=body.note,
+                guard=guard,
+            ),
         )
 
 
@@ -298,14 +339,28 @@ def _shipment_routes(router: APIRouter) -> None:
 
     @router.get("/shipments/{shipment_id}", tags=["shipments"], summary="One shipment")
     async def get_shipment(
-        shipment_id: uuid.UUID, db: ServiceDatabase, _: CurrentActor
+        shipment_id: uuid.UUID, db: ServiceDatabase, actor: CurrentActor
     ) -> Shipment:
-        return await MaterialsRepository(db).get_shipment(shipment_id)
+        repository = MaterialsRepository(db)
+        shipment = await repository.get_shipment(shipment_id)
+        if actor.role not in STOCK_READERS:
+            _require_job_reader(actor, (await repository.get_job(shipment.proposal_id)).area)
+        return shipment
 
     @router.post(
         "/shipments/{shipment_id}/receipt",
         tags=["shipments"],
+        response_model=Shipment,
+        responses=KEYED,
         summary="The RT head confirms what arrived, line by line",
+        description=(
+            "A line that differs from what was sent needs a discrepancy_reason. The "
+            "difference is recorded as an adjustment entry with that reason and moves no "
+            "warehouse stock: goods short-shipped are not put back on the shelf, and at "
+            "most 5 % more than was sent can be confirmed (over_shipped). A warehouse "
+            "officer counts and corrects the level (POST /stock/adjustments); what is "
+            "still owed is reserved again for the job (or waits for stock)."
+        ),
     )
     async def confirm_receipt(
         shipment_id: uuid.UUID,
@@ -313,8 +368,16 @@ def _shipment_routes(router: APIRouter) -> None:
         commands: Commands,
         actor: CurrentActor,
         correlation_id: CorrelationId,
-    ) -> Shipment:
-        return await commands.confirm_receipt(shipment_id, actor, correlation_id, body.lines)
+        key: IdempotencyKey,
+    ) -> JSONResponse:
+        return await respond(
+            key,
+            status_code=status.HTTP_200_OK,
+            render=_same,
+            call=lambda guard: commands.confirm_receipt(
+                shipment_id, actor, correlation_id, body.lines, guard=guard
+            ),
+        )
 
 
 def _stock_routes(router: APIRouter) -> None:
@@ -370,6 +433,8 @@ def _stock_routes(router: APIRouter) -> None:
         "/stock/receipts",
         tags=["stock"],
         status_code=status.HTTP_201_CREATED,
+        response_model=StockReceiptView,
+        responses=KEYED,
         summary="A warehouse officer receives stock from a supplier",
     )
     async def receive(
@@ -377,26 +442,30 @@ def _stock_routes(router: APIRouter) -> None:
         commands: Commands,
         actor: CurrentActor,
         correlation_id: CorrelationId,
-    ) -> StockReceiptView:
-        outcome = await commands.receive_stock(
-            actor,
-            correlation_id,
-            receipt_id=body.receipt_id,
-            warehouse=body.warehouse,
-            supplier=body.supplier,
-            lines=[IncomingLine(item=line.item, quantity=line.quantity) for line in body.lines],
-            note=body.note,
-        )
-        return StockReceiptView(
-            receipt_id=outcome.receipt_id,
-            entries=outcome.entries,
-            jobs_topped_up=[job.proposal_id for job in outcome.topped_up],
+        key: IdempotencyKey,
+    ) -> JSONResponse:
+        return await respond(
+            key,
+            status_code=status.HTTP_201_CREATED,
+            render=_receipt_view,
+            call=lambda guard: commands.receive_stock(
+                actor,
+                correlation_id,
+                receipt_id=body.receipt_id,
+                warehouse=body.warehouse,
+                supplier=body.supplier,
+                lines=[IncomingLine(item=ln.item, quantity=ln.quantity) for ln in body.lines],
+                note=body.note,
+                guard=guard,
+            ),
         )
 
     @router.post(
         "/stock/adjustments",
         tags=["stock"],
         status_code=status.HTTP_201_CREATED,
+        response_model=LedgerEntry,
+        responses=KEYED,
         summary="A warehouse officer corrects a level after counting, with a reason",
     )
     async def adjust(
@@ -404,13 +473,20 @@ def _stock_routes(router: APIRouter) -> None:
         commands: Commands,
         actor: CurrentActor,
         correlation_id: CorrelationId,
-    ) -> LedgerEntry:
-        return await commands.adjust_stock(
-            actor,
-            correlation_id,
-            warehouse=body.warehouse,
-            item=body.item,
-            quantity=body.quantity,
-            reason=body.reason,
-            note=body.note,
+        key: IdempotencyKey,
+    ) -> JSONResponse:
+        return await respond(
+            key,
+            status_code=status.HTTP_201_CREATED,
+            render=_same,
+            call=lambda guard: commands.adjust_stock(
+                actor,
+                correlation_id,
+                warehouse=body.warehouse,
+                item=body.item,
+                quantity=body.quantity,
+                reason=body.reason,
+                note=body.note,
+                guard=guard,
+            ),
         )

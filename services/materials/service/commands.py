@@ -26,6 +26,7 @@ from shared.contracts.types import MaterialLine, ReceivedLine
 from shared.errors import Forbidden, Unprocessable
 from shared.identity import Actor, Role
 from shared.storage.unit_of_work import Transactions, UnitOfWork
+from shared.web.idempotency import Guard
 
 T = TypeVar("T")
 
@@ -41,14 +42,21 @@ class MaterialCommands:
         self._reference = reference
 
     async def _run(
-        self, actor: Actor, correlation_id: str, work: Callable[[Stockroom], Awaitable[T]]
+        self,
+        actor: Actor,
+        correlation_id: str,
+        work: Callable[[Stockroom], Awaitable[T]],
+        guard: Guard | None = None,
     ) -> T:
-        """Run `work` in one transaction, in a stockroom where `actor` moves stock now."""
+        """Run `work` in one transaction, in a stockroom where `actor` moves stock now;
+        `guard` (an Idempotency-Key's recorder) stores the answer in the same transaction."""
 
         async def in_stockroom(uow: UnitOfWork) -> T:
             return await work(Stockroom(uow, self._reference, by=actor.id, now=datetime.now(UTC)))
 
-        return await self._transactions.run(in_stockroom, correlation_id=correlation_id)
+        return await self._transactions.run(
+            guard(in_stockroom) if guard else in_stockroom, correlation_id=correlation_id
+        )
 
     # ----------------------------------------------------------------------------------
     # stock
@@ -64,6 +72,7 @@ class MaterialCommands:
         supplier: str,
         lines: list[IncomingLine],
         note: str = "",
+        guard: Guard | None = None,
     ) -> StockReceiptOutcome:
         require_warehouse_officer(actor, "receives stock")
         key = receipt_id or str(uuid.uuid4())
@@ -79,7 +88,7 @@ class MaterialCommands:
                 note=note,
             )
 
-        return await self._run(actor, correlation_id, work)
+        return await self._run(actor, correlation_id, work, guard)
 
     async def adjust_stock(
         self,
@@ -91,6 +100,7 @@ class MaterialCommands:
         quantity: float,
         reason: CountReason,
         note: str = "",
+        guard: Guard | None = None,
     ) -> LedgerEntry:
         """Correct a level after counting the shelves: + found, - gone."""
         require_warehouse_officer(actor, "adjusts stock")
@@ -113,7 +123,7 @@ class MaterialCommands:
                 await room.top_up_waiting({item})
             return recorded
 
-        return await self._run(actor, correlation_id, work)
+        return await self._run(actor, correlation_id, work, guard)
 
     # ----------------------------------------------------------------------------------
     # shipments
@@ -128,6 +138,7 @@ class MaterialCommands:
         warehouse: str,
         lines: list[ShipmentLine] | None,
         note: str = "",
+        guard: Guard | None = None,
     ) -> Shipment:
         require_warehouse_officer(actor, "dispatches materials")
         catalogue = self._reference.catalogue
@@ -161,7 +172,7 @@ class MaterialCommands:
             )
             return shipment
 
-        return await self._run(actor, correlation_id, work)
+        return await self._run(actor, correlation_id, work, guard)
 
     async def confirm_receipt(
         self,
@@ -169,6 +180,7 @@ class MaterialCommands:
         actor: Actor,
         correlation_id: str,
         receipts: list[Receipt],
+        guard: Guard | None = None,
     ) -> Shipment:
         for receipt in receipts:
             self._reference.catalogue.quantity(receipt.item, receipt.received)
@@ -179,7 +191,7 @@ class MaterialCommands:
             if actor.role is not Role.RT_HEAD or not actor.covers(job.area):
                 raise Forbidden("only the RT head of the job's RT confirms what arrived")
             received = job.receive(shipment, receipts, actor.id, room.now)
-            freed = await _record_differences(room, job, shipment, received)
+            await _record_differences(room, job, shipment, received)
             await room.uow.emit(
                 ev.MaterialDeliveredV1(
                     **job.keys(),
@@ -193,41 +205,39 @@ class MaterialCommands:
             await _fulfil_or_reopen(room, job)
             await room.jobs.save_job(job)
             await room.jobs.save_shipment(shipment)
-            await room.top_up_waiting(freed | {a.item for a in surplus})
+            await room.top_up_waiting({a.item for a in surplus})
             return shipment
 
-        return await self._run(actor, correlation_id, work)
+        return await self._run(actor, correlation_id, work, guard)
 
 
 async def _record_differences(
     room: Stockroom, job: MaterialJob, shipment: Shipment, received: list[ReceivedLine]
-) -> set[str]:
+) -> None:
     """An adjustment entry, with its reason, for each line that arrived different from
-    what was sent; returns the items that went back on the warehouse's shelves."""
-    back_on_shelf: set[str] = set()
+    what was sent. It records what the RT head said and moves no stock: the RT head's
+    word alone neither puts goods back on a shelf (short_shipped) nor takes more off it
+    (over_shipped). A warehouse officer counts and corrects the level with an explicit
+    adjustment (POST /stock/adjustments); what is still owed is re-opened for the job."""
     for line in received:
         difference = rounded(line.sent - line.received)
         if line.discrepancy_reason is None or difference == 0:
             continue
-        reason = line.discrepancy_reason
         movement = room.movement(
             "adjustment",
             Allocation(shipment.warehouse, line.item, abs(difference)),
-            reason=reason,
-            note=f"confirmed by the RT head: {line.received:g} of {line.sent:g} arrived",
+            reason=line.discrepancy_reason,
+            note=(
+                f"confirmed by the RT head: {line.received:g} of {line.sent:g} arrived; "
+                "recorded only, the warehouse count is the warehouse officer's to adjust"
+            ),
             proposal_id=job.proposal_id,
             shipment_id=shipment.id,
-            # short-shipped: it never left the shelf; lost or damaged: gone on the road;
-            # over-shipped: more left the shelf than the dispatch recorded
-            outward=reason != "short_shipped",
-            in_transit=reason in ("lost", "damaged"),
+            outward=difference > 0,
+            # the dispatch already took the goods off the warehouse's books: no effect
+            in_transit=True,
         )
-        # what a delivery revealed happened already: it is recorded even if it leaves
-        # the warehouse with less than it has reserved
         await room.move(movement, guard_available=False)
-        if reason == "short_shipped":
-            back_on_shelf.add(line.item)
-    return back_on_shelf
 
 
 async def _fulfil_or_reopen(room: Stockroom, job: MaterialJob) -> None:

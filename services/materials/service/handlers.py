@@ -65,6 +65,9 @@ class EventHandlers:
         assert isinstance(event.data, ev.ProposalApprovedV1)
         approved = event.data
         room = Stockroom(uow, self._reference, by=approved.approved_by, now=_now())
+        # written before anything is read: a cancellation handled at the same time writes
+        # the same document, so one of the two transactions conflicts and is retried
+        await room.jobs.mark(approved.proposal_id)
         if await room.jobs.find_job(approved.proposal_id) is not None:
             # the same approval sent again under another event id: one job, one reservation
             log.info("approval of an existing job ignored", proposal_id=str(approved.proposal_id))
@@ -111,6 +114,7 @@ class EventHandlers:
         assert isinstance(event.data, ev.ProposalEvent)
         proposal_id: uuid.UUID = event.data.proposal_id
         room = Stockroom(uow, self._reference, by=by, now=_now())
+        # writes the proposal's marker document first, as the approval does (see `mark`)
         await room.jobs.close(proposal_id, event.envelope.type, room.now)
         job = await room.jobs.find_job(proposal_id)
         if job is None or job.cancelled:

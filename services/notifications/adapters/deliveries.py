@@ -159,6 +159,28 @@ class Deliveries:
         )
         return result.matched_count == 1
 
+    async def put_back(
+        self, delivery_id: uuid.UUID, owner: str, entries: Sequence[LogEntry]
+    ) -> bool:
+        """Return a leased row to `pending` unattempted (its endpoint was disabled
+        meanwhile); False if `owner` no longer holds the lease."""
+        changes: Document = {
+            "status": Status.PENDING.value,
+            "lease_owner": None,
+            "lease_until": None,
+        }
+        if any(entry.outcome == "possible_duplicate" for entry in entries):
+            changes["possible_duplicate"] = True
+        update: Document = {"$set": changes, "$inc": {"attempts": -1}}
+        if entries:
+            update["$push"] = _log_push(entries)
+        result = await self._collection.update_one(
+            {"_id": str(delivery_id), "lease_owner": owner, "status": Status.SENDING.value},
+            update,
+            session=self._session,
+        )
+        return result.matched_count == 1
+
     async def settle_included(
         self, ids: Collection[uuid.UUID], changes: Document, entry: LogEntry
     ) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from datetime import datetime, timedelta
 
 from pymongo import ASCENDING, IndexModel
@@ -42,6 +43,16 @@ class Endpoints:
             {"_id": str(endpoint.id)},
             to_document(endpoint, endpoint.id),
             upsert=True,
+            session=self._session,
+        )
+
+    async def update(self, endpoint: Endpoint, fields: Collection[str]) -> None:
+        """Write only `fields` of `endpoint`: whatever else changed meanwhile (disabled
+        by an operator or after failures, failures counted) stays as it is."""
+        document = to_document(endpoint, endpoint.id)
+        await self._collection.update_one(
+            {"_id": str(endpoint.id)},
+            {"$set": {name: document[name] for name in fields}},
             session=self._session,
         )
 
@@ -90,5 +101,5 @@ class Endpoints:
                     "updated_at": now,
                 }
             )
-            await self.save(endpoint)
+            await self.update(endpoint, ("enabled", "disabled_reason", "updated_at"))
         return endpoint

@@ -16,7 +16,12 @@ from typing import Any, Protocol
 
 import httpx
 
-from services.notifications.domain.deliveries import Delivery, DeliveryChannel, SendFailure
+from services.notifications.domain.deliveries import (
+    Delivery,
+    DeliveryChannel,
+    OutcomeUnknown,
+    SendFailure,
+)
 from services.notifications.domain.messages import email_subject, email_text, sms_text
 from services.notifications.domain.webhooks import (
     DELIVERY_HEADER,
@@ -69,7 +74,15 @@ class SmtpSender:
                     smtp.starttls()
                 if s.smtp_username:
                     smtp.login(s.smtp_username, s.smtp_password.get_secret_value())
-                smtp.send_message(message, to_addrs=[address])
+                try:
+                    smtp.send_message(message, to_addrs=[address])
+                except TimeoutError as error:
+                    # the server may have taken the message without our hearing it
+                    raise OutcomeUnknown(
+                        f"the mail server did not answer within {self._timeout:g} s"
+                    ) from error
+        except SendFailure:
+            raise
         except smtplib.SMTPRecipientsRefused as error:
             raise SendFailure(
                 f"the mail server refused {address}: {error}", permanent=True

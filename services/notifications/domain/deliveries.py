@@ -127,6 +127,12 @@ class SendFailure(Exception):
         self.permanent = permanent
 
 
+class OutcomeUnknown(SendFailure):
+    """The attempt may or may not have delivered: it timed out mid-send, and the send
+    may still complete (a thread cannot be cut off). The row stays `sending` until its
+    lease runs out; the next attempt is then logged as a possible duplicate."""
+
+
 def retry_delay(attempts: int, cap: timedelta) -> timedelta:
     """Exponential backoff: 2 s, 4 s, 8 s … up to `cap`."""
     return min(timedelta(seconds=2 ** min(max(attempts, 1), 30)), cap)

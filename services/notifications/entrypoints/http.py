@@ -11,7 +11,6 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response, st
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.notifications.adapters.feed import Feed, FeedItem
-from services.notifications.adapters.proposals import KnownProposal
 from services.notifications.domain.deliveries import Delivery, DeliveryChannel, Status
 from services.notifications.domain.people import (
     DirectoryEntry,
@@ -20,7 +19,7 @@ from services.notifications.domain.people import (
     Preferences,
 )
 from services.notifications.domain.webhooks import Endpoint
-from services.notifications.service.people import PeopleCommands
+from services.notifications.service.people import FollowedProposal, PeopleCommands
 from services.notifications.service.webhooks import (
     DeliveryLog,
     EndpointSettings,
@@ -148,7 +147,7 @@ def _following() -> APIRouter:
     router = APIRouter(prefix="/following", tags=["following proposals"])
 
     @router.get("", summary="The proposals I follow")
-    async def following(people: People, actor: CurrentActor) -> list[KnownProposal]:
+    async def following(people: People, actor: CurrentActor) -> list[FollowedProposal]:
         return await people.following(actor)
 
     @router.put("/{proposal_id}", summary="Follow a proposal: hear of each of its steps")

@@ -28,6 +28,7 @@ from services.notifications.domain.deliveries import (
     DeliveryChannel,
     Kind,
     LogEntry,
+    OutcomeUnknown,
     SendFailure,
     Status,
     duplicate_note,
@@ -136,14 +137,39 @@ class Dispatcher:
             endpoint = None
             if delivery.channel == "webhook":
                 endpoint = await Endpoints(self._db).get(delivery.recipient_id)
+                if endpoint is not None and not endpoint.enabled:
+                    # disabled since this batch began: not sent, back to wait for it
+                    return await self._put_back(claimed)
             if claimed.resumed:
                 POSSIBLE_DUPLICATES.labels(delivery.channel).inc()
                 log.warning("retrying a delivery whose outcome was never recorded")
             started = time.perf_counter()
             failure = await self._send(sender, delivery, endpoint)
             SEND_SECONDS.labels(delivery.channel).observe(time.perf_counter() - started)
+            if isinstance(failure, OutcomeUnknown):
+                # it may still go out: leave the row `sending` until its lease runs out,
+                # so the next attempt is logged as a possible duplicate
+                log.warning("delivery outcome unknown", reason=failure.reason)
+                return failure
             await self._record(claimed, endpoint, failure)
         return failure
+
+    async def _put_back(self, claimed: Claimed) -> SendFailure:
+        delivery = claimed.delivery
+        entries: list[LogEntry] = []
+        if claimed.resumed:  # keep the earlier attempt's doubt for the one that sends
+            note = duplicate_note(delivery.channel, delivery.attempts, claimed.previous_owner)
+            entries.append(
+                LogEntry(
+                    at=self._clock(),
+                    outcome="possible_duplicate",
+                    attempt=delivery.attempts,
+                    detail=note,
+                )
+            )
+        await Deliveries(self._db).put_back(delivery.id, self.owner, entries)
+        log.info("endpoint disabled: delivery left waiting", endpoint_id=delivery.recipient_id)
+        return SendFailure("the endpoint is disabled")
 
     async def _send(
         self, sender: Sender, delivery: Delivery, endpoint: Endpoint | None
@@ -154,7 +180,7 @@ class Dispatcher:
         except SendFailure as failure:
             return failure
         except TimeoutError:
-            return SendFailure(f"no outcome within {self._send_timeout + 5:g} s")
+            return OutcomeUnknown(f"no outcome within {self._send_timeout + 5:g} s")
         except Exception as error:  # a bug in one sender must not stop the loop
             log.exception("sender failed unexpectedly")
             return SendFailure(f"unexpected error: {error!r}")

@@ -48,7 +48,9 @@ async def notify(event: ReceivedEvent, uow: UnitOfWork) -> None:
         occurred_at=envelope.occurred_at,
         correlation_id=envelope.correlation_id,
     )
-    known = await KnownProposals(uow.db, uow.session).remember(data, now)
+    known = await KnownProposals(uow.db, uow.session).remember(
+        data, envelope.type, envelope.occurred_at, now
+    )
     rows: list[Delivery] = []
     for recipient in await _recipients(envelope.type, data, uow):
         rows += await _notify_person(recipient, about, data, known, uow, now)

@@ -6,6 +6,8 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from pydantic import BaseModel
+
 from services.notifications.adapters.directory import Directory, Follows
 from services.notifications.adapters.proposals import KnownProposal, KnownProposals
 from services.notifications.domain.people import (
@@ -17,6 +19,7 @@ from services.notifications.domain.people import (
     from_actor,
     problem_with_scope,
 )
+from shared.contracts.types import Area
 from shared.errors import Forbidden, NotFound, Unprocessable
 from shared.identity import Actor, Role
 from shared.reference.areas import area_register
@@ -29,6 +32,37 @@ OPERATORS = {Role.CITY_OFFICER}
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+class FollowedProposal(BaseModel):
+    """A followed proposal as its follower sees it: not who proposed it."""
+
+    proposal_id: uuid.UUID
+    area: Area
+    title: str | None = None
+    published: bool
+
+    @classmethod
+    def of(cls, known: KnownProposal) -> FollowedProposal:
+        return cls(
+            proposal_id=known.proposal_id,
+            area=known.area,
+            title=known.title,
+            published=known.published,
+        )
+
+
+def may_follow(actor: Actor, known: KnownProposal) -> bool:
+    """Anyone may follow a published proposal; one not public only in the actor's area."""
+    return known.published or actor.covers(known.area)
+
+
+def no_published_proposal(proposal_id: uuid.UUID) -> NotFound:
+    # the same answer whether the proposal is unknown or not public: its existence is not
+    return NotFound(
+        f"no published proposal {proposal_id} is known here; if it was just published, "
+        "try again in a moment"
+    )
 
 
 def require_operator(actor: Actor, doing: str) -> None:
@@ -95,21 +129,19 @@ class PeopleCommands:
 
     async def follow(
         self, actor: Actor, proposal_id: uuid.UUID, correlation_id: str
-    ) -> KnownProposal:
-        """Follow a proposal; a first-time follower gets a directory entry from the token."""
+    ) -> FollowedProposal:
+        """Follow a published proposal, or one in the actor's own area; a first-time
+        follower gets a directory entry from the token."""
 
-        async def work(uow: UnitOfWork) -> KnownProposal:
+        async def work(uow: UnitOfWork) -> FollowedProposal:
             known = await KnownProposals(uow.db, uow.session).get(proposal_id)
-            if known is None:
-                raise NotFound(
-                    f"proposal {proposal_id} is not known here yet; if it was just "
-                    "submitted, try again in a moment"
-                )
+            if known is None or not may_follow(actor, known):
+                raise no_published_proposal(proposal_id)
             directory = Directory(uow.db, uow.session)
             if await directory.get(actor.id) is None:
                 await directory.save(from_actor(actor))
             await Follows(uow.db, uow.session).follow(proposal_id, actor.id, self._clock())
-            return known
+            return FollowedProposal.of(known)
 
         return await self._transactions.run(work, correlation_id=correlation_id)
 
@@ -119,7 +151,12 @@ class PeopleCommands:
 
         return await self._transactions.run(work, correlation_id=correlation_id)
 
-    async def following(self, actor: Actor) -> list[KnownProposal]:
+    async def following(self, actor: Actor) -> list[FollowedProposal]:
+        """What I follow, as far as I may still see it."""
         known = KnownProposals(self._db)
         found = [await known.get(p) for p in await Follows(self._db).followed_by(actor.id)]
-        return [proposal for proposal in found if proposal is not None]
+        return [
+            FollowedProposal.of(proposal)
+            for proposal in found
+            if proposal is not None and may_follow(actor, proposal)
+        ]

@@ -97,16 +97,25 @@ class WebhookCommands(_Operations):
     async def change(
         self, actor: Actor, endpoint_id: uuid.UUID, changes: Document, correlation_id: str
     ) -> Endpoint:
-        """`changes`: any of url, events, secret, description (None: unchanged)."""
+        """`changes`: any of url, events, secret, description (None: unchanged).
+
+        Read and written in one transaction, and only the changed fields are written: an
+        edit never undoes a disable (by an operator or after failures) that came first."""
         require_operator(actor, "change webhooks")
-        current = await self.get(actor, endpoint_id)
         changes = {name: value for name, value in changes.items() if value is not None}
         if "events" in changes:
             changes["events"] = tuple(changes["events"])
-        endpoint = current.model_copy(update={**changes, "updated_at": self._clock()})
-        _check(endpoint)
-        await self._save(endpoint, correlation_id)
-        return endpoint
+        now = self._clock()
+
+        async def work(uow: UnitOfWork) -> Endpoint:
+            endpoints = Endpoints(uow.db, uow.session)
+            current = await _existing(endpoints, endpoint_id)
+            endpoint = current.model_copy(update={**changes, "updated_at": now})
+            _check(endpoint)
+            await endpoints.update(endpoint, [*changes, "updated_at"])
+            return endpoint
+
+        return await self._transactions.run(work, correlation_id=correlation_id)
 
     async def set_enabled(
         self, actor: Actor, endpoint_id: uuid.UUID, enabled: bool, correlation_id: str
@@ -129,7 +138,10 @@ class WebhookCommands(_Operations):
                     "updated_at": now,
                 }
             )
-            await endpoints.save(endpoint)
+            await endpoints.update(
+                endpoint,
+                ("enabled", "disabled_reason", "consecutive_failures", "retry_at", "updated_at"),
+            )
             if enabled:
                 await Deliveries(uow.db, uow.session).release_held(str(endpoint_id), now)
             return endpoint

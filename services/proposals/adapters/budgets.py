@@ -47,7 +47,7 @@ class BudgetRepository:
         result = await self._collection.update_one(
             {"_id": budget.key, "reserved_idr": {"$lte": allocation.ceiling_idr}},
             {
-                "$set": {"ceiling_idr": allocation.ceiling_idr},
+                "$set": {"ceiling_idr": allocation.ceiling_idr, "ceiling_set_at": allocation.at},
                 "$push": {"allocations": allocation.model_dump(mode="python")},
             },
             session=self._session,

@@ -47,6 +47,9 @@ class Budget(BaseModel):
     ceiling_idr: Rupiah
     reserved_idr: Rupiah = 0
     allocations: list[Allocation] = Field(default_factory=list)
+    # When the allocation that set the current ceiling happened (its `at`): an event
+    # from the finance system older than this arrived late and must not win.
+    ceiling_set_at: datetime | None = None
 
     @property
     def key(self) -> str:
@@ -63,7 +66,24 @@ class Budget(BaseModel):
             fiscal_year=fiscal_year,
             ceiling_idr=allocation.ceiling_idr,
             allocations=[allocation],
+            ceiling_set_at=allocation.at,
         )
+
+    @property
+    def ceiling_at(self) -> datetime | None:
+        """When the current ceiling was set (budgets stored before `ceiling_set_at`
+        existed: the last allocation, which is the one that set it)."""
+        if self.ceiling_set_at is not None:
+            return self.ceiling_set_at
+        return self.allocations[-1].at if self.allocations else None
+
+    def is_superseded_by_ceiling(self, allocation: Allocation) -> bool:
+        """True for a finance-system allocation older than the one that set the ceiling
+        (delivered late, e.g. requeued behind a correction). A person's PUT over HTTP
+        always sets the ceiling."""
+        if allocation.source == "http" or self.ceiling_at is None:
+            return False
+        return _to_millisecond(allocation.at) < _to_millisecond(self.ceiling_at)
 
     def set_ceiling(self, allocation: Allocation) -> None:
         """Set (raise or lower) the ceiling; never below what approved jobs hold."""
@@ -74,6 +94,7 @@ class Budget(BaseModel):
                 f"{rupiah(self.reserved_idr)}; cancel jobs first or set at least that"
             )
         self.ceiling_idr = allocation.ceiling_idr
+        self.ceiling_set_at = allocation.at
         self.allocations.append(allocation)
 
     def reserve(self, cost_idr: int) -> None:
@@ -93,6 +114,11 @@ class Budget(BaseModel):
                 f"{self.fiscal_year}: only {rupiah(self.reserved_idr)} is reserved"
             )
         self.reserved_idr -= cost_idr
+
+
+def _to_millisecond(at: datetime) -> datetime:
+    """MongoDB keeps milliseconds: compare at the precision that is stored."""
+    return at.replace(microsecond=at.microsecond // 1000 * 1000)
 
 
 def no_ceiling(kecamatan: str, fiscal_year: int) -> Conflict:

@@ -68,8 +68,20 @@ def timeline_of(proposal: Proposal, *, public: bool = False) -> list[TimelineEnt
     # Stable: at equal times our own entries stay in the order they were recorded.
     merged = sorted([*own, *deliveries], key=lambda entry: entry.at)
     if public:
-        return [entry.model_copy(update={"actor_id": None}) for entry in merged]
+        return [_public_entry(entry) for entry in merged]
     return merged
+
+
+_DELIVERY_KINDS = frozenset({"dispatched", "delivered"})
+
+
+def _public_entry(entry: TimelineEntry) -> TimelineEntry:
+    """No person's id; and no free text on a delivery, whose note names the vehicle, the
+    driver and when it arrives (kind, date, warehouse and quantities stay)."""
+    update: dict[str, object] = {"actor_id": None}
+    if entry.kind in _DELIVERY_KINDS:
+        update["reason"] = ""
+    return entry.model_copy(update=update)
 
 
 def _transition_entry(t: Transition) -> TimelineEntry:

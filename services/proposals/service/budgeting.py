@@ -6,8 +6,11 @@ from services.proposals.adapters.budgets import BudgetRepository
 from services.proposals.domain.budget import Allocation, Budget, no_ceiling
 from services.proposals.domain.model import Proposal
 from shared.errors import Conflict, Unprocessable
+from shared.logs import get_logger
 from shared.reference.areas import area_register
 from shared.storage.unit_of_work import UnitOfWork
+
+log = get_logger(__name__)
 
 
 def check_kecamatan(kecamatan: str) -> None:
@@ -24,6 +27,19 @@ async def allocate(
     if budget is None:
         budget = Budget.allocate(kecamatan, fiscal_year, allocation)
         await budgets.add(budget)
+        return budget
+    if budget.is_superseded_by_ceiling(allocation):
+        # Recorded in the inbox by the caller's transaction; nothing else changes.
+        log.warning(
+            "older budget allocation ignored: a newer one set the ceiling",
+            kecamatan=kecamatan,
+            fiscal_year=fiscal_year,
+            ignored_ceiling_idr=allocation.ceiling_idr,
+            ignored_at=allocation.at.isoformat(),
+            ignored_reference=allocation.reference,
+            ceiling_idr=budget.ceiling_idr,
+            ceiling_set_at=str(budget.ceiling_at),
+        )
         return budget
     budget.set_ceiling(allocation)
     await budgets.set_ceiling(budget, allocation)

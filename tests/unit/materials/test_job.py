@@ -157,9 +157,9 @@ def test_surplus_takes_from_the_last_warehouse_first() -> None:
     job = new_job(reserved_at=None)
     job.reserve([Allocation(CENTRAL, "sand", 30), Allocation(SOUTH, "sand", 11.1)])
     shipment = dispatch(job, {"sand": 30})
-    job.receive(shipment, receipts({"sand": 35}, "over_shipped"), "rt", LATER)
-    assert job.surplus() == [Allocation(SOUTH, "sand", 5)]
-    assert job.line("sand").reserved_at == {SOUTH: 6.1}
+    job.receive(shipment, receipts({"sand": 31.5}, "over_shipped"), "rt", LATER)
+    assert job.surplus() == [Allocation(SOUTH, "sand", 1.5)]
+    assert job.line("sand").reserved_at == {SOUTH: 9.6}
 
 
 # --------------------------------------------------------------------------------------------
@@ -484,3 +484,13 @@ def test_a_shipment_of_another_job_is_refused() -> None:
     shipment = dispatch(other)
     with pytest.raises(Unprocessable, match="another job"):
         job.receive(shipment, receipts(sent(shipment)), "rt-head-budi", LATER)
+
+
+def test_an_rt_head_cannot_confirm_more_than_the_tolerance_over_what_was_sent() -> None:
+    job = new_job()
+    shipment = dispatch(job, {"cement": 10})
+    with pytest.raises(Unprocessable, match=r"at most 10\.5 can be confirmed here\. Contact"):
+        job.receive(shipment, receipts({"cement": 5000}, "over_shipped"), "rt", LATER)
+    assert job.line("cement").received == 0 and shipment.status == "in_transit"
+    [line] = job.receive(shipment, receipts({"cement": 10.5}, "over_shipped"), "rt", LATER)
+    assert line.received == 10.5

@@ -17,6 +17,7 @@ from services.notifications.domain.deliveries import (
 )
 from services.notifications.domain.messages import Message
 from services.notifications.domain.people import Channel, Frequency, Person
+from services.notifications.domain.proposals import published_after
 from services.notifications.domain.recipients import Route
 from shared.identity import Role
 
@@ -90,3 +91,13 @@ def test_the_log_says_whether_a_possible_duplicate_can_be_dropped() -> None:
     assert "attempt 1 by replica-a" in duplicate_note("sms", 2, "replica-a")
     email = duplicate_note("email", 3, None)
     assert "may get it twice (same Message-ID)" in email
+
+
+def test_a_proposal_is_public_from_its_verification_on_unless_back_with_its_rt() -> None:
+    assert not published_after(None)
+    for step in ("proposal.submitted", "proposal.resubmitted"):
+        assert not published_after(step)
+    for step in ("proposal.returned", "proposal.withdrawn"):
+        assert not published_after(step)
+    for step in ("proposal.verified", "proposal.approved", "proposal.rejected", "work.started"):
+        assert published_after(step)

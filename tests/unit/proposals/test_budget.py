@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime, timedelta
 
 import pytest
 from hypothesis import given
@@ -23,9 +24,9 @@ from tests.unit.proposals.builders import BY_ROLE, CITY_OFFICER, NOW
 MILLION = 1_000_000
 
 
-def allocation(ceiling: int, source: str = "http") -> Allocation:
+def allocation(ceiling: int, source: str = "http", at: datetime = NOW) -> Allocation:
     return Allocation.model_validate(
-        {"ceiling_idr": ceiling, "by": CITY_OFFICER.id, "source": source, "at": NOW}
+        {"ceiling_idr": ceiling, "by": CITY_OFFICER.id, "source": source, "at": at}
     )
 
 
@@ -97,6 +98,52 @@ def test_a_ceiling_below_what_is_reserved_is_refused() -> None:
     assert "approved jobs already hold Rp 200.000.000" in refused.value.message
     assert made.ceiling_idr == 500 * MILLION
     assert len(made.allocations) == 1
+
+
+def test_the_budget_remembers_when_its_ceiling_was_set() -> None:
+    made = budget(300 * MILLION)
+    assert made.ceiling_at == NOW
+    made.set_ceiling(allocation(400 * MILLION, "city-finance", NOW + timedelta(hours=1)))
+    assert made.ceiling_set_at == made.ceiling_at == NOW + timedelta(hours=1)
+
+
+def test_a_finance_allocation_older_than_the_ceiling_is_superseded() -> None:
+    made = budget(300 * MILLION)
+    made.set_ceiling(allocation(900 * MILLION, "city-finance", NOW + timedelta(hours=1)))
+    older = allocation(400 * MILLION, "city-finance", NOW + timedelta(minutes=30))
+    assert made.is_superseded_by_ceiling(older)
+    same_time = allocation(950 * MILLION, "city-finance", NOW + timedelta(hours=1))
+    newer = allocation(950 * MILLION, "city-finance", NOW + timedelta(hours=2))
+    assert not made.is_superseded_by_ceiling(same_time)
+    assert not made.is_superseded_by_ceiling(newer)
+
+
+def test_a_person_over_http_always_sets_the_ceiling_and_its_time() -> None:
+    made = budget(300 * MILLION)
+    made.set_ceiling(allocation(900 * MILLION, "city-finance", NOW + timedelta(hours=5)))
+    by_hand = allocation(500 * MILLION, "http", NOW + timedelta(hours=1))
+    assert not made.is_superseded_by_ceiling(by_hand)
+    made.set_ceiling(by_hand)
+    assert (made.ceiling_idr, made.ceiling_at) == (500 * MILLION, NOW + timedelta(hours=1))
+
+
+def test_a_budget_stored_before_the_time_was_kept_uses_its_last_allocation() -> None:
+    stored = budget(300 * MILLION).model_dump(mode="python")
+    del stored["ceiling_set_at"]
+    stored["allocations"].append(
+        allocation(900 * MILLION, "city-finance", NOW + timedelta(hours=1)).model_dump()
+    )
+    stored["ceiling_idr"] = 900 * MILLION
+    made = Budget.model_validate(stored)
+    assert made.ceiling_at == NOW + timedelta(hours=1)
+    assert made.is_superseded_by_ceiling(allocation(400 * MILLION, "city-finance", NOW))
+
+
+def test_times_are_compared_at_the_millisecond_mongodb_keeps() -> None:
+    made = budget(300 * MILLION)
+    made.set_ceiling(allocation(900 * MILLION, "city-finance", NOW.replace(microsecond=1_000)))
+    same_millisecond = allocation(950 * MILLION, "city-finance", NOW.replace(microsecond=1_999))
+    assert not made.is_superseded_by_ceiling(same_millisecond)
 
 
 def test_no_ceiling_names_the_kecamatan_year_and_how_to_set_it() -> None:

@@ -127,6 +127,40 @@ def test_the_public_timeline_has_roles_but_no_person() -> None:
     assert Role.CITY_OFFICER in {e.actor_role for e in entries}
 
 
+DRIVER_NOTE = "Truck BH 8123 KA, driver Pak Anton 0812-7000-1234, arriving 14:00"
+
+
+def test_the_public_timeline_shows_deliveries_without_their_note() -> None:
+    proposal = proposal_in(State.APPROVED)
+    for status, day in (("dispatched", 2), ("delivered", 3)):
+        proposal.record_delivery(
+            Delivery.model_validate(
+                {
+                    "shipment_id": SHIPMENT,
+                    "status": status,
+                    "at": NOW + timedelta(days=day),
+                    "warehouse": "Gudang Kota Jambi",
+                    "note": DRIVER_NOTE,
+                    "sent": [{"item": "cement", "unit": "bag", "quantity": 493}],
+                }
+            )
+        )
+    internal = [e for e in timeline_of(proposal) if e.kind in {"dispatched", "delivered"}]
+    assert [e.reason for e in internal] == [DRIVER_NOTE, DRIVER_NOTE]
+    public = [
+        e for e in timeline_of(proposal, public=True) if e.kind in {"dispatched", "delivered"}
+    ]
+    assert [(e.kind, e.at, e.reason) for e in public] == [
+        ("dispatched", NOW + timedelta(days=2), ""),
+        ("delivered", NOW + timedelta(days=3), ""),
+    ]
+    assert public[0].sent[0].quantity == 493
+    assert public[0].warehouse == "Gudang Kota Jambi"
+    assert DRIVER_NOTE not in public_view(proposal).model_dump_json()
+    # the reasons of decisions stay public
+    assert timeline_of(proposal_in(State.RETURNED), public=True)[-1].reason == REASON
+
+
 # --------------------------------------------------------------------------------------------
 # Public view
 # --------------------------------------------------------------------------------------------

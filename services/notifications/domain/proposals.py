@@ -1,0 +1,19 @@
+"""Whether a proposal is public, from the last step of it this service heard of.
+
+The proposals service publishes a proposal from the kelurahan's check (`verified`) on;
+one still with its RT (submitted, resubmitted, returned) or withdrawn by it is not
+public: not even its existence.
+"""
+
+from __future__ import annotations
+
+# The steps after which a proposal is not public.
+UNPUBLISHED_AFTER = frozenset(
+    {"proposal.submitted", "proposal.resubmitted", "proposal.returned", "proposal.withdrawn"}
+)
+
+
+def published_after(event_type: str | None) -> bool:
+    """True when a proposal whose latest step was `event_type` is public (None: no step
+    recorded yet, so not public)."""
+    return event_type is not None and event_type not in UNPUBLISHED_AFTER
