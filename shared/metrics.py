@@ -9,6 +9,12 @@ EVENTS_CONSUMED = Counter(
     "Events taken from a queue, by outcome (handled, duplicate, retried, dead_lettered).",
     ["service", "event_type", "outcome"],
 )
+EVENTS_REDELIVERED = Counter(
+    "berdaya_events_redelivered_total",
+    "Events the broker delivered again (a failed attempt, or a consumer gone before "
+    "its ack); a storm of these after a stop means the stop was not graceful.",
+    ["service", "event_type"],
+)
 EVENTS_PUBLISHED = Counter(
     "berdaya_events_published_total",
     "Events published from the outbox and confirmed by the broker.",

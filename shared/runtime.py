@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -24,6 +25,7 @@ from shared.settings import ServiceSettings
 from shared.storage import inbox, mongo, outbox
 from shared.storage.mongo import Database, Document
 from shared.storage.unit_of_work import Transactions
+from shared.urls import without_password
 
 log = get_logger(__name__)
 IndexSetup = Callable[[Database], Awaitable[None]]
@@ -60,34 +62,70 @@ class ServiceRuntime:
     start_hooks: list[StartHook] = field(default_factory=list)
     workers: list[BackgroundWorker] = field(default_factory=list)
     asyncapi_description: str = ""
+    started: asyncio.Event = field(default_factory=asyncio.Event)
+    _starting: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
+        """Start everything; while MongoDB or RabbitMQ do not answer, say so and wait.
+
+        Until this returns, `/ready` answers 503 and the service's own routes 503
+        "starting": a service started before its database or broker becomes ready by
+        itself once they answer, without a restart.
+        """
         # Collections and indexes exist before the first transaction: a collection
         # created inside one can briefly refuse snapshot reads.
-        for setup in [outbox.create_indexes, inbox.create_indexes, *self.index_setups]:
-            await setup(self.db)
-        await self.broker.start()
-        await self._declare_dead_letter_route()
-        await self.broker.declare_exchange(self.topology.events_exchange)
+        await until_it_works("MongoDB", self.settings.mongodb_url, self._create_indexes)
+        await until_it_works("RabbitMQ", self.settings.amqp_url, self._start_broker)
         for hook in self.start_hooks:
             await hook(self)
         self.relay.start()
         for worker in self.workers:
             worker.start()
+        self.started.set()
         log.info("service started", queues=self.consumers.queues)
 
+    def start_in_background(self) -> None:
+        """Start without holding up the HTTP server: `/health` answers at once."""
+        self._starting = asyncio.create_task(self.start(), name="service-start")
+
+    async def _create_indexes(self) -> None:
+        for setup in [outbox.create_indexes, inbox.create_indexes, *self.index_setups]:
+            await setup(self.db)
+
+    async def _start_broker(self) -> None:
+        try:
+            await self.broker.start()
+            await self._declare_dead_letter_route()
+            await self.broker.declare_exchange(self.topology.events_exchange)
+        except BaseException:
+            await self.broker.stop()  # a half-open connection would be reused as is
+            raise
+
     async def stop(self) -> None:
-        for worker in reversed(self.workers):
-            await worker.stop()
-        await self.relay.stop()
+        """Stop in the order that loses nothing: stop taking events and let those in
+        flight commit and ack (bounded by the broker's graceful timeout), stop the
+        workers, publish what the outbox still holds, then close."""
+        if self._starting is not None and not self._starting.done():
+            self._starting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._starting
+        if self.started.is_set():
+            log.info("stopping: draining events in flight")
+            await asyncio.gather(
+                *(subscriber.stop() for subscriber in self.broker.subscribers),
+                *(worker.stop() for worker in reversed(self.workers)),
+            )
+            await self.relay.stop(drain=True)
         await self.broker.stop()
         await self.mongo_client.close()
+        self.started.clear()
+        log.info("service stopped")
 
     async def readiness(self) -> dict[str, bool]:
         rabbit_ok, mongo_ok = await asyncio.gather(
             self.broker.ping(timeout=2.0), mongo.ping(self.mongo_client)
         )
-        return {"rabbitmq": bool(rabbit_ok), "mongodb": mongo_ok}
+        return {"started": self.started.is_set(), "rabbitmq": bool(rabbit_ok), "mongodb": mongo_ok}
 
     def asyncapi_app(self, version: str = "1.0.0") -> FastStream:
         """The FastStream application `faststream docs gen` documents."""
@@ -111,6 +149,27 @@ class ServiceRuntime:
             self.topology.dead_letter_queue(self.settings.service_name)
         )
         await queue.bind(exchange, routing_key=self.settings.service_name)
+
+
+async def until_it_works(
+    what: str, url: str, attempt: Callable[[], Awaitable[None]], *, longest_wait: float = 10.0
+) -> None:
+    """Run `attempt` until it succeeds, saying in the log what is awaited and why."""
+    wait = 0.5
+    while True:
+        try:
+            await attempt()
+        except Exception as error:
+            log.warning(
+                f"waiting for {what}: it does not answer yet",
+                at=without_password(url),
+                error=f"{type(error).__name__}: {error}"[:500],
+                retry_in_seconds=wait,
+            )
+            await asyncio.sleep(wait)
+            wait = min(wait * 2, longest_wait)
+        else:
+            return
 
 
 def build_runtime(

@@ -50,6 +50,12 @@ class ServiceSettings(BaseSettings):
     jwt_issuer: str = "berdaya"
     environment: str = "development"
 
+    # A stop (SIGTERM) answers the HTTP requests in flight, lets the events in flight
+    # commit and ack, publishes what the outbox holds, and closes; past this bound (or
+    # at a second SIGTERM) the process exits at once. Keep it under the orchestrator's
+    # grace period (compose `stop_grace_period`, Kubernetes `terminationGracePeriodSeconds`).
+    shutdown_seconds: float = Field(default=25.0, ge=5)
+
     outbox_poll_seconds: float = Field(default=0.5, gt=0)
     outbox_batch_size: int = Field(default=100, ge=1)
     outbox_lease_seconds: float = Field(default=30.0, gt=0)
@@ -86,6 +92,17 @@ class ServiceSettings(BaseSettings):
     digest_hour: int = Field(default=7, ge=0, le=23)
     digest_day_seconds: int = Field(default=86_400, ge=1)
     digest_poll_seconds: float = Field(default=30.0, gt=0)
+
+    @property
+    def http_drain_seconds(self) -> float:
+        """Of the stop bound: a fifth for HTTP requests in flight."""
+        return self.shutdown_seconds / 5
+
+    @property
+    def consumer_drain_seconds(self) -> float:
+        """Of the stop bound: two fifths for events (and sends) in flight; the rest is
+        for the outbox and closing."""
+        return self.shutdown_seconds * 2 / 5
 
     @property
     def database_name(self) -> str:

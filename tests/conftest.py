@@ -11,7 +11,7 @@ import pytest_asyncio
 from tests.support.infrastructure import Infrastructure, infrastructure
 from tests.support.namespace import new_namespace, remove_namespace
 
-TIERS = ("unit", "integration", "e2e", "faults")
+TIERS = ("unit", "integration", "e2e", "faults", "containers")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

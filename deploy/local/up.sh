@@ -97,36 +97,7 @@ log_tail() {
 }
 
 # --- RabbitMQ -----------------------------------------------------------------------------
-if ! broker_error="$(python - "$AMQP_URL" 2>&1 <<'PY'
-import asyncio
-import sys
-
-import aio_pika
-
-
-async def check(url: str) -> None:
-    connection = await aio_pika.connect(url, timeout=5)
-    await connection.close()
-
-
-try:
-    asyncio.run(check(sys.argv[1]))
-except Exception as exc:  # noqa: BLE001 - any failure means: no usable broker
-    print(f"{type(exc).__name__}: {exc}")
-    sys.exit(1)
-PY
-)"; then
-    broker_error="$(tail -n 1 <<<"$broker_error")"
-    cat >&2 <<EOF
-error: no RabbitMQ broker answers at $(masked "$AMQP_URL")
-       ($broker_error)
-Get one, e.g.:
-    apt-get install rabbitmq-server && rabbitmq-server -detached
-or point AMQP_URL at a running broker:
-    AMQP_URL=amqp://user:password@host:5672/ $0
-EOF
-    exit 1
-fi
+python -m deploy.local.broker_check "$AMQP_URL" || exit 1
 
 # --- MongoDB ------------------------------------------------------------------------------
 if [ -n "${MONGODB_URL:-}" ]; then

@@ -20,7 +20,8 @@ def build_broker(settings: ServiceSettings) -> RabbitBroker:
             on_return_raises=True,
         ),
         app_id=settings.service_name,
-        graceful_timeout=10.0,
+        # stopping waits this long for the events in flight to commit and ack
+        graceful_timeout=settings.consumer_drain_seconds,
         logger=logging.getLogger(f"{settings.service_name}.broker"),
         # FastStream logs every message at INFO by default, which costs about a
         # quarter of consumer throughput; our consumer logs what matters.

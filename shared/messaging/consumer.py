@@ -30,7 +30,7 @@ from shared.errors import DomainError
 from shared.logs import correlation_scope, get_logger
 from shared.messaging import headers
 from shared.messaging.topology import Topology
-from shared.metrics import DEAD_LETTERED, EVENTS_CONSUMED, HANDLER_SECONDS
+from shared.metrics import DEAD_LETTERED, EVENTS_CONSUMED, EVENTS_REDELIVERED, HANDLER_SECONDS
 from shared.settings import ServiceSettings
 from shared.storage import inbox
 from shared.storage.unit_of_work import Transactions, UnitOfWork
@@ -92,6 +92,8 @@ class EventConsumers:
     async def _process(
         self, event_type: str, handler_name: str, handler: EventHandler, message: Any
     ) -> None:
+        if message.raw_message.redelivered:
+            EVENTS_REDELIVERED.labels(self._service, event_type).inc()
         try:
             event = parse_event(message.body, max_bytes=self._max_bytes)
             if event.envelope.type != event_type:

@@ -15,8 +15,10 @@ from shared.storage.mongo import Database, Document
 
 log = get_logger(__name__)
 MAX_RETRY_DELAY = timedelta(minutes=5)
-# How long stop() lets a publish cycle in flight finish before cancelling it.
-STOP_GRACE_SECONDS = 10.0
+# How long stop() lets a publish cycle in flight finish before cancelling it, and how
+# long it then spends publishing what is still pending.
+STOP_GRACE_SECONDS = 5.0
+DRAIN_SECONDS = 5.0
 
 
 def retry_delay(attempts: int) -> timedelta:
@@ -107,7 +109,9 @@ class OutboxRelay:
         self._stopping = False
         self._task = asyncio.create_task(self.run(), name=f"{self._service}-outbox-relay")
 
-    async def stop(self) -> None:
+    async def stop(self, *, drain: bool = False) -> None:
+        """Stop the loop; with `drain`, first publish what is pending (a stopping
+        service's last events go out now, not when some replica next polls)."""
         if self._task is None:
             return
         # Let a cycle in flight finish: cancelling a publish that waits for its confirm
@@ -120,3 +124,15 @@ class OutboxRelay:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._task = None
+        if drain:
+            await self._drain()
+
+    async def _drain(self) -> None:
+        published = 0
+        try:
+            async with asyncio.timeout(DRAIN_SECONDS):
+                while sent := await self.relay_once():
+                    published += sent
+        except Exception as error:  # the broker or MongoDB went away: the rows wait
+            log.warning("outbox not drained; the rows wait for the next relay", error=repr(error))
+        log.info("outbox drained", published=published)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from pymongo import AsyncMongoClient
@@ -22,9 +23,14 @@ def connect(url: str, app_name: str) -> AsyncMongoClient[Document]:
     )
 
 
+# Sooner than server selection gives up: a readiness probe must answer quickly.
+PING_SECONDS = 2.0
+
+
 async def ping(client: AsyncMongoClient[Document]) -> bool:
     try:
-        await client.admin.command("ping")
+        async with asyncio.timeout(PING_SECONDS):
+            await client.admin.command("ping")
     except Exception:
         return False
     return True

@@ -24,6 +24,8 @@ from shared.web.auth import CurrentActor
 
 OPERATOR_ROLES = {Role.CITY_OFFICER}
 CORRELATION_HEADER = "X-Correlation-ID"
+# Answered while the service is still starting (the rest answer 503 until then).
+ALWAYS_ANSWERED = frozenset({"/health", "/ready", "/metrics", "/docs", "/openapi.json"})
 
 
 def _correlation_id(request: Request) -> str:
@@ -61,7 +63,7 @@ def create_app(
 ) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        await runtime.start()
+        runtime.start_in_background()
         try:
             yield
         finally:
@@ -73,6 +75,19 @@ def create_app(
     for router in routers:
         app.include_router(router)
     app.include_router(_operations_router(runtime))
+
+    @app.middleware("http")
+    async def not_before_started(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        # Until MongoDB and RabbitMQ answered, a route would only time out on them.
+        if runtime.started.is_set() or request.url.path in ALWAYS_ANSWERED:
+            return await call_next(request)
+        return JSONResponse(
+            {"detail": "the service is starting: it waits for MongoDB and RabbitMQ; try again"},
+            status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": "5"},
+        )
 
     @app.middleware("http")
     async def correlate(

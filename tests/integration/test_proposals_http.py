@@ -129,7 +129,7 @@ async def test_health_and_readiness(api: httpx.AsyncClient) -> None:
     assert (await api.get("/health")).json()["status"] == "ok"
     ready = await api.get("/ready")
     assert ready.status_code == 200
-    assert ready.json()["checks"] == {"rabbitmq": True, "mongodb": True}
+    assert ready.json()["checks"] == {"started": True, "rabbitmq": True, "mongodb": True}
     metrics = await api.get("/metrics")
     assert "berdaya_events_consumed_total" in metrics.text
 

@@ -1,10 +1,11 @@
-"""Where the tests find RabbitMQ and MongoDB.
+"""Where the process tiers (integration, e2e, faults) find RabbitMQ and MongoDB.
 
-With a reachable container engine, testcontainers starts both (MongoDB as a
-single-node replica set, since the services need transactions). Without one, the
-running services are used: RabbitMQ at AMQP_URL (default the local broker) and
-MongoDB at MONGODB_URL, or, when that is not set, a throwaway mongod from the
-PyPI wheel on a free port with a temporary data directory.
+By default the running ones: RabbitMQ at AMQP_URL (default the local broker) and
+MongoDB at MONGODB_URL, or, when that is not set, a throwaway mongod from the PyPI
+wheel on a free port with a temporary data directory. With
+`BERDAYA_TEST_INFRA=containers`, testcontainers starts both instead (images as in
+tests/support/containers.py; MongoDB as a single-node replica set, since the services
+need transactions). The faults tier restarts the local broker, so it needs the default.
 """
 
 from __future__ import annotations
@@ -29,23 +30,14 @@ class Infrastructure:
     source: str  # "containers" or "running services"
 
 
-def container_engine_reachable() -> bool:
-    if os.environ.get("BERDAYA_TEST_NO_CONTAINERS"):
-        return False
-    try:
-        import docker
-
-        client = docker.from_env(timeout=3)
-        client.ping()
-    except Exception:
-        return False
-    return True
+def containers_wanted() -> bool:
+    return os.environ.get("BERDAYA_TEST_INFRA", "local") == "containers"
 
 
 @contextmanager
 def infrastructure() -> Iterator[Infrastructure]:
     with ExitStack() as stack:
-        if container_engine_reachable():
+        if containers_wanted():
             yield Infrastructure(
                 amqp_url=stack.enter_context(_rabbitmq_container()),
                 mongodb_url=stack.enter_context(_mongodb_container()),
@@ -72,38 +64,41 @@ def _throwaway_mongod() -> Iterator[str]:
 
 @contextmanager
 def _rabbitmq_container() -> Iterator[str]:
-    from testcontainers.community.rabbitmq import RabbitMqContainer
+    from testcontainers.core.container import DockerContainer
 
-    with RabbitMqContainer("rabbitmq:3.13-management") as rabbit:
-        host, port = rabbit.get_container_host_ip(), rabbit.get_exposed_port(rabbit.port)
-        yield f"amqp://{rabbit.username}:{rabbit.password}@{host}:{port}/"
+    from tests.support.containers import RABBITMQ_IMAGE, broker_answers, wait_until
+
+    # guest may log in from anywhere: a throwaway broker, reached through a mapped port
+    guest_anywhere = "loopback_users = none\n"
+    with tempfile.NamedTemporaryFile("w", suffix=".conf") as config:
+        config.write(guest_anywhere)
+        config.flush()
+        Path(config.name).chmod(0o644)
+        container = (
+            DockerContainer(RABBITMQ_IMAGE)
+            .with_exposed_ports(5672)
+            .with_volume_mapping(config.name, "/etc/rabbitmq/rabbitmq.conf")
+        )
+        with container as rabbit:
+            host, port = rabbit.get_container_host_ip(), int(rabbit.get_exposed_port(5672))
+            wait_until(lambda: broker_answers(host, port), "RabbitMQ answering")
+            yield f"amqp://guest:guest@{host}:{port}/"
 
 
 @contextmanager
 def _mongodb_container() -> Iterator[str]:
-    from testcontainers.core.container import DockerContainer
-    from testcontainers.core.wait_strategies import LogMessageWaitStrategy
+    from pymongo import MongoClient
 
-    container = (
-        DockerContainer("mongo:7.0")
-        .with_command(
-            "--replSet rs0 --bind_ip_all --setParameter "
-            f"transactionLifetimeLimitSeconds={mongod.TRANSACTION_LIFETIME_SECONDS}"
-        )
-        .with_exposed_ports(27017)
-        .waiting_for(LogMessageWaitStrategy("Waiting for connections"))
-    )
-    with container:
-        container.exec(
-            [
-                "mongosh",
-                "--quiet",
-                "--eval",
-                "rs.initiate({_id: 'rs0', members: [{_id: 0, host: 'localhost:27017'}]})",
-            ]
-        )
+    from tests.support.containers import mongodb_container
+
+    with mongodb_container() as container:
         host, port = container.get_container_host_ip(), container.get_exposed_port(27017)
         url = f"mongodb://{host}:{port}/?directConnection=true"
+        client: MongoClient[dict[str, object]]
+        with MongoClient(url, serverSelectionTimeoutMS=30_000) as client:
+            # the member's name is how the server knows itself, inside its container
+            members = [{"_id": 0, "host": "localhost:27017"}]
+            client.admin.command("replSetInitiate", {"_id": "rs0", "members": members})
         _wait_until_writable(url)
         yield url
 

@@ -110,3 +110,15 @@ def running_system(
     finally:
         for service in services.values():
             service.stop()
+
+
+def metric(base_url: str, name: str, **labels: str) -> float:
+    """The value of one sample of a service's `/metrics` (0 when it does not exist yet)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = httpx.get(f"{base_url}/metrics", timeout=5).text
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                return float(sample.value)
+    return 0.0
