@@ -4,9 +4,11 @@
 #
 #   source deploy/local/env.sh
 #
-# The project is (re)installed with `pip install -e ".[dev]"` only when pyproject.toml
-# changed since the last install (a sha256 of it is kept in .run/install.stamp) or the
-# virtualenv was just created. Needs nothing but python3 (>= 3.11, with its venv module).
+# The venv installs the lock, `pip install -r requirements/dev.txt` (pinned, hashed; see
+# `make lock`), then the project itself with `pip install --no-deps -e .`, and only when
+# pyproject.toml or a lock file changed since the last install (a sha256 of them is kept
+# in .run/install.stamp) or the virtualenv was just created. Needs nothing but python3
+# (>= 3.11, with its venv module) and access to PyPI.
 # Set BERDAYA_NO_INSTALL=1 to skip the virtualenv/install step (down.sh does).
 #
 # Note: this turns on `set -euo pipefail` in the shell that sources it. It returns non-zero
@@ -44,14 +46,23 @@ _berdaya_install() {
 
     local stamp="$RUN_DIR/install.stamp"
     local hash
-    hash="$("$VENV/bin/python" -c \
-        'import hashlib, sys; print(hashlib.sha256(open(sys.argv[1], "rb").read()).hexdigest())' \
-        "$REPO/pyproject.toml")" || return 1
+    # one hash over every file the install depends on
+    hash="$(cd "$REPO" && "$VENV/bin/python" -c '
+import hashlib, sys
+h = hashlib.sha256()
+for name in sys.argv[1:]:
+    h.update(name.encode() + b"\0" + open(name, "rb").read())
+print(h.hexdigest())' pyproject.toml requirements/runtime.txt requirements/dev.txt)" || return 1
     if [ "$created" = 1 ] || [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$hash" ]; then
-        echo "installing the project into $VENV (pyproject.toml changed or first run)" >&2
+        echo "installing the lock and the project into $VENV (pyproject.toml or a lock changed, or first run)" >&2
         rm -f "$stamp"
-        if ! (cd "$REPO" && "$VENV/bin/python" -m pip install -q --disable-pip-version-check \
-            -e ".[dev]"); then
+        # the lock first (hash-checked, it pins setuptools too), then the project alone:
+        # --no-build-isolation builds it with that pinned setuptools, nothing unlocked
+        if ! (cd "$REPO" \
+            && "$VENV/bin/python" -m pip install -q --disable-pip-version-check \
+                -r requirements/dev.txt \
+            && "$VENV/bin/python" -m pip install -q --disable-pip-version-check \
+                --no-deps --no-build-isolation -e .); then
             echo "error: installing the project into $VENV failed (see above)" >&2
             return 1
         fi

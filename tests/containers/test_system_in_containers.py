@@ -140,6 +140,9 @@ async def test_three_materials_replicas_one_killed_mid_stream_reserve_every_job_
                     what="jobs coming in",
                 )
                 await asyncio.to_thread(victim.get_wrapped_container().kill)
+                killed_at = await jobs.count_documents({}) - before
+                print(f"one of three materials replicas killed after {killed_at} jobs")
+                assert killed_at < APPROVALS, "the kill came too late to prove anything"
                 list(approving)
             mine = {"proposal_id": {"$in": [uuid.UUID(p) for p in waiting]}}
             await until_async(

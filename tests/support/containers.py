@@ -57,13 +57,6 @@ def wait_until(check: object, what: str, within: float = STARTUP_SECONDS) -> Non
         time.sleep(0.5)
 
 
-def ready(service: DockerContainer) -> bool:
-    try:
-        return httpx.get(f"{host_url(service, HTTP_PORT)}/ready", timeout=3).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
 @dataclass
 class Stack:
     network: Network
@@ -92,6 +85,19 @@ class Stack:
         self.services.setdefault(name, []).append(container)
         wait_until(lambda: ready(container), f"{name} ready")
         return container
+
+
+def ready(service: DockerContainer) -> bool:
+    """`/ready` answers 200; a container that exited fails at once, with its log."""
+    wrapped = service.get_wrapped_container()
+    wrapped.reload()
+    if wrapped.status not in ("created", "running"):
+        raise RuntimeError(f"the container stopped ({wrapped.status}):\n{logs(service)[-3000:]}")
+    try:
+        answer = httpx.get(f"{host_url(service, HTTP_PORT)}/ready", timeout=3)
+    except httpx.HTTPError:
+        return False
+    return answer.status_code == 200
 
 
 def service_container(
