@@ -7,7 +7,7 @@ up:            ## start MongoDB (from the wheel), the three services; uses Rabbi
 down:          ## stop what `make up` started
 	@deploy/local/down.sh
 
-test:          ## the whole suite: lint, types, contract drift, unit, integration, e2e, faults
+test:          ## the whole suite: lint, types, hadolint, contract drift, unit, integration, e2e, faults, containers
 	@deploy/local/test.sh
 
 asyncapi:      ## regenerate the committed AsyncAPI documents from the code
