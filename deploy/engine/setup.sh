@@ -112,7 +112,10 @@ start_podman() {
     can_install || die "no container engine answers (DOCKER_HOST, /var/run/docker.sock," \
         "$PODMAN_SOCK) and this is not a Debian-family machine where we are root." \
         "Start Docker or 'systemctl --user start podman.socket' and set DOCKER_HOST."
-    apt_install podman runc netavark aardvark-dns uidmap slirp4netns fuse-overlayfs catatonit
+    # iptables: netavark sets up container networks with it (a bare machine lacks it, and
+    # builds then fail with "netavark: No such file or directory")
+    apt_install podman runc netavark aardvark-dns iptables uidmap slirp4netns fuse-overlayfs \
+        catatonit
     # runc, not crun: crun fails on hybrid cgroups. No default ulimits: raising them
     # needs CAP_SYS_RESOURCE, which a sandboxed root may lack. Both harmless elsewhere.
     set_conf /etc/containers/containers.conf containers default_ulimits '[]'
