@@ -19,6 +19,10 @@ class Role(StrEnum):
     SUPERVISOR = "supervisor"
 
 
+# Who administers the system itself: dead letters, webhook endpoints, the people
+# directory, anyone's delivery log.
+OPERATOR_ROLES = frozenset({Role.CITY_OFFICER})
+
 # The area claims each scoped role must carry. A role not listed (city-wide roles,
 # residents) needs none; a scoped role missing one would otherwise see the whole city.
 REQUIRED_AREA: dict[Role, tuple[str, ...]] = {

@@ -161,7 +161,7 @@ async def until_it_works(
             await attempt()
         except Exception as error:
             log.warning(
-                f"waiting for {what}: it does not answer yet",
+                f"waiting for {what}: not usable yet (unreachable, or refusing us)",
                 at=without_password(url),
                 error=f"{type(error).__name__}: {error}"[:500],
                 retry_in_seconds=wait,

@@ -15,14 +15,13 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from shared.errors import DomainError
-from shared.identity import Role
+from shared.identity import OPERATOR_ROLES, Role
 from shared.logs import correlation_scope
 from shared.messaging.dead_letters import DeadLetter
 from shared.runtime import ServiceRuntime
 from shared.storage.mongo import Database
 from shared.web.auth import CurrentActor
 
-OPERATOR_ROLES = {Role.CITY_OFFICER}
 CORRELATION_HEADER = "X-Correlation-ID"
 # Answered while the service is still starting (the rest answer 503 until then).
 ALWAYS_ANSWERED = frozenset({"/health", "/ready", "/metrics", "/docs", "/openapi.json"})

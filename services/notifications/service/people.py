@@ -21,13 +21,12 @@ from services.notifications.domain.people import (
 )
 from shared.contracts.types import Area
 from shared.errors import Forbidden, NotFound, Unprocessable
-from shared.identity import Actor, Role
+from shared.identity import OPERATOR_ROLES, Actor, Role
 from shared.reference.areas import area_register
 from shared.storage.mongo import Database
 from shared.storage.unit_of_work import Transactions, UnitOfWork
 
 Clock = Callable[[], datetime]
-OPERATORS = {Role.CITY_OFFICER}
 
 
 def utc_now() -> datetime:
@@ -66,7 +65,7 @@ def no_published_proposal(proposal_id: uuid.UUID) -> NotFound:
 
 
 def require_operator(actor: Actor, doing: str) -> None:
-    if actor.role not in OPERATORS:
+    if actor.role not in OPERATOR_ROLES:
         raise Forbidden(f"only city officers may {doing}; you are signed in as {actor.role.value}")
 
 

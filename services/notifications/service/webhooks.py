@@ -21,9 +21,9 @@ from services.notifications.domain.webhooks import (
     problem_with_url,
 )
 from services.notifications.service.handlers import NOTIFIED_EVENTS
-from services.notifications.service.people import OPERATORS, require_operator
+from services.notifications.service.people import require_operator
 from shared.errors import Conflict, NotFound, Unprocessable
-from shared.identity import Actor
+from shared.identity import OPERATOR_ROLES, Actor
 from shared.storage.mongo import Database, Document
 from shared.storage.unit_of_work import Transactions, UnitOfWork
 
@@ -223,7 +223,7 @@ class DeliveryLog(_Operations):
         """City officers read every log; anybody else only their own deliveries."""
         if recipient_id not in (None, actor.id):
             require_operator(actor, "read other people's deliveries")
-        if recipient_id is None and actor.role not in OPERATORS:
+        if recipient_id is None and actor.role not in OPERATOR_ROLES:
             recipient_id = actor.id
         query: Document = {}
         for name, value in (

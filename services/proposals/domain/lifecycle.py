@@ -10,6 +10,7 @@ The city may cancel an approved job (before work starts) with a reason.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -51,37 +52,56 @@ class Action(StrEnum):
 @dataclass(frozen=True)
 class Rule:
     action: Action
-    source: frozenset[State]
     target: State | None  # None: the state stays (a progress report)
-    roles: frozenset[Role]  # empty: only the system, on an event
+    # From which states, and who may take the action from each (none: only the system,
+    # on an event).
+    roles_by_state: Mapping[State, frozenset[Role]]
     needs_reason: bool = False
+
+    @property
+    def source(self) -> frozenset[State]:
+        return frozenset(self.roles_by_state)
+
+    @property
+    def roles(self) -> frozenset[Role]:
+        """Everyone who may take it from some state."""
+        return frozenset().union(*self.roles_by_state.values())
+
+    def roles_from(self, state: State) -> frozenset[Role]:
+        return self.roles_by_state.get(state, frozenset())
 
 
 def _rule(
     action: Action,
-    source: set[State],
+    source: set[State] | Mapping[State, Role],
     target: State | None,
-    roles: set[Role],
+    roles: set[Role] | None = None,
     needs_reason: bool = False,
 ) -> Rule:
-    return Rule(action, frozenset(source), target, frozenset(roles), needs_reason)
+    """`source` states with the same `roles`, or a mapping of each state to its one role."""
+    if isinstance(source, Mapping):
+        by_state = {state: frozenset({role}) for state, role in source.items()}
+    else:
+        by_state = dict.fromkeys(source, frozenset(roles or set()))
+    return Rule(action, target, by_state, needs_reason)
 
 
 S, R = State, Role
+# Who reviews a proposal waiting in each state: that level alone acts on it — moves it
+# on, or returns it for revision.
+REVIEWER: dict[State, Role] = {
+    S.SUBMITTED: R.KELURAHAN_OFFICER,
+    S.VERIFIED: R.KECAMATAN_OFFICER,
+    S.ENDORSED: R.CITY_OFFICER,
+}
 RULES: dict[Action, Rule] = {
     rule.action: rule
     for rule in [
-        _rule(Action.VERIFY, {S.SUBMITTED}, S.VERIFIED, {R.KELURAHAN_OFFICER}),
-        _rule(Action.ENDORSE, {S.VERIFIED}, S.ENDORSED, {R.KECAMATAN_OFFICER}),
-        _rule(Action.APPROVE, {S.ENDORSED}, S.APPROVED, {R.CITY_OFFICER}),
-        _rule(Action.REJECT, {S.ENDORSED}, S.REJECTED, {R.CITY_OFFICER}, needs_reason=True),
-        _rule(
-            Action.RETURN,
-            {S.SUBMITTED, S.VERIFIED, S.ENDORSED},
-            S.RETURNED,
-            {R.KELURAHAN_OFFICER, R.KECAMATAN_OFFICER, R.CITY_OFFICER},
-            needs_reason=True,
-        ),
+        _rule(Action.VERIFY, {S.SUBMITTED}, S.VERIFIED, {REVIEWER[S.SUBMITTED]}),
+        _rule(Action.ENDORSE, {S.VERIFIED}, S.ENDORSED, {REVIEWER[S.VERIFIED]}),
+        _rule(Action.APPROVE, {S.ENDORSED}, S.APPROVED, {REVIEWER[S.ENDORSED]}),
+        _rule(Action.REJECT, {S.ENDORSED}, S.REJECTED, {REVIEWER[S.ENDORSED]}, needs_reason=True),
+        _rule(Action.RETURN, REVIEWER, S.RETURNED, needs_reason=True),
         _rule(Action.RESUBMIT, {S.RETURNED}, S.SUBMITTED, {R.RT_HEAD}),
         _rule(
             Action.WITHDRAW,
@@ -105,13 +125,6 @@ RULES: dict[Action, Rule] = {
     ]
 }
 
-# Which reviewer may return a proposal from which state: each level returns only
-# what is waiting for it.
-RETURN_LEVEL: dict[State, Role] = {
-    S.SUBMITTED: R.KELURAHAN_OFFICER,
-    S.VERIFIED: R.KECAMATAN_OFFICER,
-    S.ENDORSED: R.CITY_OFFICER,
-}
 OPEN_STATES = frozenset({S.SUBMITTED, S.VERIFIED, S.ENDORSED, S.RETURNED})
 # An approved job holds its cost against the kecamatan's ceiling until it is cancelled.
 HOLDS_BUDGET = frozenset(
@@ -130,11 +143,5 @@ def allowed_actions(state: State, role: Role | None = None) -> list[Action]:
     return [
         rule.action
         for rule in RULES.values()
-        if state in rule.source and rule.roles and (role is None or _may(role, rule, state))
+        if rule.roles_from(state) and (role is None or role in rule.roles_from(state))
     ]
-
-
-def _may(role: Role, rule: Rule, state: State) -> bool:
-    if rule.action is Action.RETURN:
-        return RETURN_LEVEL.get(state) is role
-    return role in rule.roles

@@ -10,7 +10,6 @@ from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validat
 
 from services.proposals.domain.lifecycle import (
     HOLDS_BUDGET,
-    RETURN_LEVEL,
     RULES,
     Action,
     State,
@@ -320,10 +319,12 @@ class Proposal(BaseModel):
         if actor.role not in rule.roles:
             who = ", ".join(sorted(r.value for r in rule.roles)) or "the system"
             raise Forbidden(f"only {who} may {action.value} a proposal")
-        if action is Action.RETURN and RETURN_LEVEL[self.state] is not actor.role:
+        # a state the action cannot leave is refused later, as a conflict
+        if self.state in rule.source and actor.role not in rule.roles_from(self.state):
+            who = ", ".join(sorted(r.value for r in rule.roles_from(self.state)))
             raise Forbidden(
-                f"a {self.state.value} proposal is reviewed by the "
-                f"{RETURN_LEVEL[self.state].value}, not the {actor.role.value}"
+                f"a {self.state.value} proposal is reviewed by the {who}, "
+                f"not the {actor.role.value}"
             )
         if not actor.covers(self.area):
             raise Forbidden("this proposal lies outside your area")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from services.proposals.domain.lifecycle import RETURN_LEVEL, Action, State
+from services.proposals.domain.lifecycle import REVIEWER, Action, State
 from services.proposals.domain.model import ProgressReport, Proposal, ProposalDraft
 from shared.identity import Actor, Role
 
@@ -84,7 +84,7 @@ def rightful(action: Action, state: State) -> Actor | None:
         case Action.APPROVE | Action.REJECT | Action.CANCEL:
             return CITY_OFFICER
         case Action.RETURN:
-            return BY_ROLE[RETURN_LEVEL.get(state, Role.KELURAHAN_OFFICER)]
+            return BY_ROLE[REVIEWER.get(state, Role.KELURAHAN_OFFICER)]
         case Action.RECORD_MATERIALS_FULFILLED:
             return None
         case Action.VALIDATE | Action.RETURN_WORK:

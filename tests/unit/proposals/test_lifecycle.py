@@ -10,7 +10,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-from services.proposals.domain.lifecycle import RETURN_LEVEL, RULES, Action, State, allowed_actions
+from services.proposals.domain.lifecycle import REVIEWER, RULES, Action, State, allowed_actions
 from services.proposals.domain.model import ProgressReport, Proposal
 from shared.errors import Conflict, DomainError, Forbidden, Unprocessable
 from shared.identity import Actor, Role
@@ -64,9 +64,10 @@ def test_every_action_has_a_rule() -> None:
 
 
 def test_each_reviewer_returns_only_what_waits_at_their_level() -> None:
-    assert set(RETURN_LEVEL) == RULES[Action.RETURN].source
-    assert set(RETURN_LEVEL.values()) == RULES[Action.RETURN].roles
-    assert RETURN_LEVEL == {
+    returning = RULES[Action.RETURN]
+    assert all(returning.roles_from(state) == {role} for state, role in REVIEWER.items())
+    assert returning.source == set(REVIEWER)
+    assert REVIEWER == {
         State.SUBMITTED: Role.KELURAHAN_OFFICER,
         State.VERIFIED: Role.KECAMATAN_OFFICER,
         State.ENDORSED: Role.CITY_OFFICER,
@@ -184,20 +185,17 @@ def test_a_person_action_needs_a_person(action: Action, state: State) -> None:
     assert proposal.state is state
 
 
-@pytest.mark.parametrize(
-    ("state", "role"), list(itertools.product(sorted(RETURN_LEVEL), REVIEWERS))
-)
+@pytest.mark.parametrize(("state", "role"), list(itertools.product(sorted(REVIEWER), REVIEWERS)))
 def test_only_the_reviewer_at_the_level_may_return(state: State, role: Role) -> None:
     proposal = proposal_in(state)
-    if role is RETURN_LEVEL[state]:
+    if role is REVIEWER[state]:
         proposal.act(Action.RETURN, BY_ROLE[role], LATER, reason=REASON)
         assert proposal.state is State.RETURNED
         return
     with pytest.raises(Forbidden) as caught:
         proposal.act(Action.RETURN, BY_ROLE[role], LATER, reason=REASON)
     assert caught.value.message == (
-        f"a {state.value} proposal is reviewed by the {RETURN_LEVEL[state].value}, "
-        f"not the {role.value}"
+        f"a {state.value} proposal is reviewed by the {REVIEWER[state].value}, not the {role.value}"
     )
     assert proposal.state is state
 
