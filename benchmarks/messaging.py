@@ -24,6 +24,7 @@ from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
 
 from shared.contracts import ReceivedEvent, new_envelope
+from shared.contracts.events import WorkStartedV1
 from shared.runtime import ServiceRuntime, build_runtime
 from shared.storage import outbox
 from shared.storage.unit_of_work import UnitOfWork
@@ -100,10 +101,10 @@ async def relay_publish(infra: Infrastructure, count: int) -> float:
         settings_for("materials", namespace, infra.amqp_url, infra.mongodb_url), "materials", []
     )
 
-    async def ignore(event: ReceivedEvent, uow: UnitOfWork) -> None:
+    async def ignore(event: ReceivedEvent[WorkStartedV1], uow: UnitOfWork) -> None:
         return None
 
-    sink.consumers.on("work.started", ignore)  # a queue to take the events
+    sink.consumers.on(WorkStartedV1, ignore)  # a queue to take the events
     await sink.start()
     await sink.broker.stop()  # keep the queue, stop consuming: only publishing is timed
     envelopes = [
@@ -185,19 +186,19 @@ async def kernel_consume(infra: Infrastructure, count: int) -> float:
     )
     runtime = build_runtime(settings, "materials", [])
 
-    async def record(event: ReceivedEvent, uow: UnitOfWork) -> None:
+    async def record(event: ReceivedEvent[WorkStartedV1], uow: UnitOfWork) -> None:
         await uow.db["effects"].insert_one(
             {"event": str(event.envelope.event_id)}, session=uow.session
         )
 
-    runtime.consumers.on("work.started", record)
+    runtime.consumers.on(WorkStartedV1, record)
     await runtime.start()
     await runtime.broker.stop()  # declare, then fill the queue before consuming
     await publish_many(infra, namespace, bodies(count))
     client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(infra.mongodb_url)
     effects = client[settings.database_name]["effects"]
     runtime = build_runtime(settings, "materials", [])
-    runtime.consumers.on("work.started", record)
+    runtime.consumers.on(WorkStartedV1, record)
     try:
 
         async def consume() -> None:

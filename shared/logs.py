@@ -9,6 +9,16 @@ from contextlib import contextmanager
 
 import structlog
 
+from shared.clock import format_timestamp, utc_now
+
+
+def _timestamp(
+    _: structlog.types.WrappedLogger, __: str, event: structlog.types.EventDict
+) -> structlog.types.EventDict:
+    """`timestamp` in the one format of the project (UTC, milliseconds)."""
+    event["timestamp"] = format_timestamp(utc_now())
+    return event
+
 
 def configure_logging(service: str, level: str = "INFO", json: bool = True) -> None:
     """Route stdlib and structlog output through one structlog renderer."""
@@ -16,7 +26,7 @@ def configure_logging(service: str, level: str = "INFO", json: bool = True) -> N
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
-        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        _timestamp,
     ]
     renderer: structlog.types.Processor = (
         structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer()

@@ -40,3 +40,9 @@ OUTBOX_PENDING = Gauge(
     "Events written but not yet confirmed by the broker.",
     ["service"],
 )
+CONSUMPTION_PAUSED = Counter(
+    "berdaya_consumption_paused_total",
+    "Waits of an event because MongoDB or RabbitMQ was unavailable: the event is kept and "
+    "tried again, without spending one of its attempts.",
+    ["service", "event_type"],
+)

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
 from typing import Protocol
 
+import aiormq.exceptions
 from faststream import FastStream
 from faststream.rabbit import RabbitBroker
 from faststream.specification import AsyncAPI
@@ -18,21 +19,26 @@ from shared.logs import get_logger
 from shared.messaging.broker import build_broker
 from shared.messaging.consumer import DOCUMENTING, EventConsumers
 from shared.messaging.dead_letters import DeadLetters
+from shared.messaging.policies import apply_policies
 from shared.messaging.publisher import EventPublisher
 from shared.messaging.relay import OutboxRelay
-from shared.messaging.topology import Topology
+from shared.messaging.topology import Topology, broker_delivery_limit
+from shared.reference.areas import use_areas_file
 from shared.settings import ServiceSettings
 from shared.storage import inbox, mongo, outbox
 from shared.storage.mongo import Database, Document
 from shared.storage.unit_of_work import Transactions
 from shared.urls import without_password
+from shared.workers import backoff
 
 log = get_logger(__name__)
 IndexSetup = Callable[[Database], Awaitable[None]]
 
 
 class BackgroundWorker(Protocol):
-    """A loop a service runs beside its consumers (a dispatcher, a scheduler)."""
+    """A loop a service runs beside its consumers (a dispatcher, a scheduler): in
+    practice a `shared.workers.PollingWorker`, built with
+    `stop_grace_seconds=settings.worker_stop_seconds`."""
 
     def start(self) -> None: ...
 
@@ -75,9 +81,16 @@ class ServiceRuntime:
         # Collections and indexes exist before the first transaction: a collection
         # created inside one can briefly refuse snapshot reads.
         await until_it_works("MongoDB", self.settings.mongodb_url, self._create_indexes)
+        # The topology set-up step: queue policies before the queues are declared.
+        await apply_policies(
+            self.topology.policies(self.settings.service_name),
+            amqp_url=self.settings.amqp_url,
+            management_url=self.settings.rabbitmq_management_url,
+            mode=self.settings.broker_policies,
+        )
+        self.consumers.restart()
         await until_it_works("RabbitMQ", self.settings.amqp_url, self._start_broker)
-        for hook in self.start_hooks:
-            await hook(self)
+        await until_it_works("RabbitMQ", self.settings.amqp_url, self._run_start_hooks)
         self.relay.start()
         for worker in self.workers:
             worker.start()
@@ -92,23 +105,37 @@ class ServiceRuntime:
         for setup in [outbox.create_indexes, inbox.create_indexes, *self.index_setups]:
             await setup(self.db)
 
+    async def _run_start_hooks(self) -> None:
+        try:
+            for hook in self.start_hooks:
+                await hook(self)
+        except aiormq.exceptions.ChannelPreconditionFailed as error:
+            raise QueueArgumentsConflict(str(error)) from error
+
     async def _start_broker(self) -> None:
         try:
             await self.broker.start()
             await self._declare_dead_letter_route()
             await self.broker.declare_exchange(self.topology.events_exchange)
+            if self.consumers.queues:
+                await self.consumers.declare_retry_routes()
+        except aiormq.exceptions.ChannelPreconditionFailed as error:
+            await self.broker.stop()
+            raise QueueArgumentsConflict(str(error)) from error
         except BaseException:
             await self.broker.stop()  # a half-open connection would be reused as is
             raise
 
     async def stop(self) -> None:
         """Stop in the order that loses nothing: stop taking events and let those in
-        flight commit and ack (bounded by the broker's graceful timeout), stop the
-        workers, publish what the outbox still holds, then close."""
+        flight commit and ack (bounded by the broker's graceful timeout) while the
+        workers finish their cycle in flight (bounded alike), publish what the outbox
+        still holds, then close."""
         if self._starting is not None and not self._starting.done():
             self._starting.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._starting
+        self.consumers.stop()  # events waiting out an outage go back to their queues
         if self.started.is_set():
             log.info("stopping: draining events in flight")
             await asyncio.gather(
@@ -151,15 +178,31 @@ class ServiceRuntime:
         await queue.bind(exchange, routing_key=self.settings.service_name)
 
 
+class QueueArgumentsConflict(RuntimeError):
+    """A queue exists with other arguments than this version declares it with."""
+
+    def __init__(self, broker_says: str) -> None:
+        super().__init__(
+            f"{broker_says} — this queue was declared by an older version of Berdaya, "
+            "with its delivery limit and dead-lettering as queue arguments, which can "
+            "never change; they are policies now. Move its messages elsewhere if it holds "
+            "any (shovel, or let the old version drain it), delete it once "
+            "(rabbitmqctl delete_queue -p <vhost> <queue>) and the service declares it "
+            "anew by itself. See README, 'Queues'."
+        )
+
+
 async def until_it_works(
     what: str, url: str, attempt: Callable[[], Awaitable[None]], *, longest_wait: float = 10.0
 ) -> None:
     """Run `attempt` until it succeeds, saying in the log what is awaited and why."""
-    wait = 0.5
+    failures = 0
     while True:
         try:
             await attempt()
         except Exception as error:
+            failures += 1
+            wait = backoff(failures, first=0.5, cap=longest_wait)
             log.warning(
                 f"waiting for {what}: not usable yet (unreachable, or refusing us)",
                 at=without_password(url),
@@ -167,7 +210,6 @@ async def until_it_works(
                 retry_in_seconds=wait,
             )
             await asyncio.sleep(wait)
-            wait = min(wait * 2, longest_wait)
         else:
             return
 
@@ -178,10 +220,15 @@ def build_runtime(
     index_setups: list[IndexSetup],
     publishes: Collection[str] | None = None,
 ) -> ServiceRuntime:
+    use_areas_file(settings.areas_file)
     client = mongo.connect(settings.mongodb_url, app_name=settings.service_name)
     db = client[settings.database_name]
     broker = build_broker(settings)
-    topology = Topology(settings.namespace, delivery_limit=settings.max_delivery_attempts * 4)
+    topology = Topology(
+        settings.namespace,
+        delivery_limit=broker_delivery_limit(settings.max_delivery_attempts),
+        retry_delays=settings.retry_delays_seconds,
+    )
     publisher = EventPublisher(broker, topology, producer, publishes)
     relay = OutboxRelay(
         db,
@@ -190,6 +237,9 @@ def build_runtime(
         poll_seconds=settings.outbox_poll_seconds,
         lease_seconds=settings.outbox_lease_seconds,
         batch_size=settings.outbox_batch_size,
+        # stopped after the consumers drained: its cycle in flight, then the drain
+        stop_grace_seconds=settings.outbox_drain_seconds / 2,
+        drain_seconds=settings.outbox_drain_seconds,
     )
     transactions = Transactions(client, db, producer, after_commit=relay.nudge)
     return ServiceRuntime(

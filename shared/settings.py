@@ -1,9 +1,16 @@
-"""Settings from environment variables, one model for every service."""
+"""Settings from environment variables: what every service needs. A service that
+needs more subclasses `ServiceSettings` in its own `settings.py` (notifications,
+materials)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated, Literal
+
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.reference.areas import DEFAULT_FILE as DEFAULT_AREAS_FILE
 
 
 class ServiceSettings(BaseSettings):
@@ -39,10 +46,24 @@ class ServiceSettings(BaseSettings):
     log_json: bool = True
 
     prefetch_count: int = Field(default=16, ge=1, le=1000)
-    # A handler that keeps failing is retried this many times, then dead-lettered
-    # with the error as the reason.
+    # A handler that keeps failing is tried this many times in all, then dead-lettered
+    # with the error as the reason. Between attempts the event waits in a retry queue
+    # for the next of `retry_delays_seconds` (the last one repeats), e.g. 10 s, 1 min,
+    # 5 min; JSON in the environment: BERDAYA_RETRY_DELAYS_SECONDS='[10, 60, 300]'.
+    # MongoDB or RabbitMQ being away is no failure of the handler: consumption pauses
+    # and the event waits, without spending an attempt.
     max_delivery_attempts: int = Field(default=5, ge=1, le=50)
+    retry_delays_seconds: tuple[Annotated[float, Field(gt=0, le=86_400)], ...] = Field(
+        default=(10.0, 60.0, 300.0), min_length=1, max_length=10
+    )
     max_message_bytes: int = Field(default=256 * 1024, ge=1024)
+    # Queue policies (delivery limit, dead-lettering, overflow): `apply` sets them
+    # through the management API at start (a warning if it cannot, then it starts
+    # anyway); `definitions` leaves them to the broker's definitions (see
+    # shared/messaging/policies.py). The API's address defaults to the AMQP host on
+    # port 15672, with the AMQP URL's credentials and vhost.
+    broker_policies: Literal["apply", "definitions"] = "apply"
+    rabbitmq_management_url: str = ""
 
     # HS256 secret shared by the services that verify bearer tokens; the default is
     # for development only and the services refuse it when BERDAYA_ENVIRONMENT=production.
@@ -60,38 +81,9 @@ class ServiceSettings(BaseSettings):
     outbox_batch_size: int = Field(default=100, ge=1)
     outbox_lease_seconds: float = Field(default=30.0, gt=0)
 
-    # Notification channels (the notifications service). Unconfigured means nothing is
-    # sent on that channel: its deliveries stay pending, with the reason in their log.
-    smtp_host: str = ""
-    smtp_port: int = Field(default=25, ge=1, le=65535)
-    smtp_sender: str = "Berdaya Kota Jambi <berdaya@localhost>"
-    smtp_username: str = ""
-    smtp_password: SecretStr = SecretStr("")
-    smtp_starttls: bool = False
-    # Any HTTP SMS/WhatsApp gateway: the JSON body is the template with {to}, {text},
-    # {via} (sms or whatsapp) and {delivery_id} filled in; the token goes in
-    # `<auth header>: <auth scheme> <token>`.
-    sms_gateway_url: str = ""
-    sms_gateway_token: SecretStr = SecretStr("")
-    sms_gateway_auth_header: str = "Authorization"
-    sms_gateway_auth_scheme: str = "Bearer"
-    sms_gateway_template: str = (
-        '{"to": "{to}", "text": "{text}", "channel": "{via}", "reference": "{delivery_id}"}'
-    )
-    notification_poll_seconds: float = Field(default=0.5, gt=0)
-    # Longer than any send may take (see the send timeout): a lease that expires means
-    # the sender died, and the next attempt is logged as a possible duplicate.
-    notification_lease_seconds: float = Field(default=60.0, gt=0)
-    notification_send_timeout_seconds: float = Field(default=15.0, gt=0)
-    notification_retry_max_seconds: float = Field(default=900.0, gt=0)
-    webhook_max_consecutive_failures: int = Field(default=10, ge=1)
-    # Digests go out when a period ends: each day at `digest_hour` in `digest_timezone`,
-    # each week on Monday at that hour. `digest_day_seconds` shortens the "day" so that
-    # digests can be seen without waiting (tests, demos); leave it alone in production.
-    digest_timezone: str = "Asia/Jakarta"
-    digest_hour: int = Field(default=7, ge=0, le=23)
-    digest_day_seconds: int = Field(default=86_400, ge=1)
-    digest_poll_seconds: float = Field(default=30.0, gt=0)
+    # Kota Jambi's areas (kecamatan → kelurahan → number of RTs); default: the
+    # packaged shared/reference/areas.toml.
+    areas_file: Path = Field(default=DEFAULT_AREAS_FILE)
 
     @property
     def http_drain_seconds(self) -> float:
@@ -103,6 +95,19 @@ class ServiceSettings(BaseSettings):
         """Of the stop bound: two fifths for events (and sends) in flight; the rest is
         for the outbox and closing."""
         return self.shutdown_seconds * 2 / 5
+
+    @property
+    def worker_stop_seconds(self) -> float:
+        """The loops beside the consumers (dispatcher, scheduler) stop alongside them,
+        within the same two fifths: a cycle in flight finishes, one still running
+        then is cut off."""
+        return self.consumer_drain_seconds
+
+    @property
+    def outbox_drain_seconds(self) -> float:
+        """Of the stop bound: a fifth for the outbox relay, after the consumers (its
+        cycle in flight, then publishing what is pending); the rest is for closing."""
+        return self.shutdown_seconds / 5
 
     @property
     def database_name(self) -> str:

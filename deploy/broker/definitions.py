@@ -1,4 +1,5 @@
-"""RabbitMQ definitions (vhost, exchanges, users, permissions), generated from the code.
+"""RabbitMQ definitions (vhost, exchanges, users, permissions, queue policies), generated
+from the code.
 
 `python -m deploy.broker.definitions` rewrites the committed `definitions.json` next to
 this file, which `rabbitmq.conf` loads at boot. Exchange and queue names come from
@@ -24,7 +25,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from shared.messaging.topology import Topology
+from shared.messaging.topology import Topology, broker_delivery_limit
+from shared.settings import ServiceSettings
 
 VHOST = "berdaya"
 SERVICES = ("proposals", "materials", "notifications")
@@ -80,10 +82,24 @@ def _literal(name: str) -> str:
     return name.replace(".", r"\.")
 
 
+def berdaya_topology() -> Topology:
+    """The `berdaya` namespace as the services run it with their default settings."""
+    attempts: int = ServiceSettings.model_fields["max_delivery_attempts"].default
+    return Topology(VHOST, delivery_limit=broker_delivery_limit(attempts))
+
+
+def policies(topology: Topology) -> list[dict[str, Any]]:
+    """The queue policies every service applies at start (delivery limit, dead-lettering,
+    overflow; the audit buffer's length), so that a broker loaded with these definitions
+    has them before any service starts — and without the management API."""
+    found = {p.name: p for service in SERVICES for p in topology.policies(service)}
+    return [{"vhost": VHOST, "name": p.name, **p.body()} for p in found.values()]
+
+
 def generate(
     passwords: Mapping[str, str], salt: Callable[[str], bytes] = dev_salt
 ) -> dict[str, Any]:
-    topology = Topology(VHOST)
+    topology = berdaya_topology()
     exchanges = [topology.events_exchange, topology.dead_letter_exchange]
     return {
         "vhosts": [{"name": VHOST}],
@@ -114,7 +130,7 @@ def generate(
         ],
         "queues": [],
         "bindings": [],
-        "policies": [],
+        "policies": policies(topology),
         "parameters": [],
         "global_parameters": [],
         "topic_permissions": [],

@@ -16,6 +16,8 @@ export AMQP_URL
 if ! python -m deploy.local.broker_check "$AMQP_URL"; then
     exit 1
 fi
+# the services set their queue policies, and the tests remove them, through it
+deploy/local/management.sh "$AMQP_URL"
 
 # The containers tier needs the engine and the image; one pytest run of other tests
 # (`test.sh -m unit`) does not, so it also works where no engine can be had.

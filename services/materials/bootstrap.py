@@ -15,6 +15,8 @@ from services.materials.entrypoints.http import build_router
 from services.materials.service.commands import MaterialCommands
 from services.materials.service.handlers import EventHandlers
 from services.materials.service.stockroom import Reference
+from services.materials.settings import MaterialsSettings
+from shared.contracts import events as ev
 from shared.runtime import ServiceRuntime, build_runtime, documented_app
 from shared.settings import ServiceSettings
 from shared.web import idempotency
@@ -41,7 +43,7 @@ Bills of materials, stock, reservations, shipments and receipts for approved job
 claim — and receive, adjust and dispatch at any warehouse of the catalogue. The RT head of
 the job's RT confirms what arrived; a line that differs from what was sent needs a reason
 (lost, damaged, short_shipped, over_shipped) and is recorded as an adjustment entry that
-moves no stock: the RT head's word never puts goods back on a shelf, and at most 5 % more
+moves no stock: the RT head's word never puts goods back on a shelf, and at most {tolerance} more
 than was sent can be confirmed. A warehouse officer counts and corrects the level
 (`POST /stock/adjustments`); what is still owed is reserved again (or waits for stock).
 Stock levels, the ledger and shipment lists are for warehouse officers, city officers and
@@ -50,8 +52,9 @@ the job's area. Every state-changing route takes an `Idempotency-Key` header.
 """
 
 
-def build(settings: ServiceSettings | None = None) -> tuple[ServiceRuntime, FastAPI]:
-    settings = settings or ServiceSettings(service_name=SERVICE)
+def build(given: ServiceSettings | None = None) -> tuple[ServiceRuntime, FastAPI]:
+    settings = MaterialsSettings.extending(given) if given else MaterialsSettings()
+    tolerance = settings.over_shipment_tolerance
     book = load_norm_book()
     reference = Reference(book=book, catalogue=load_catalogue(book))
     runtime = build_runtime(
@@ -65,18 +68,20 @@ def build(settings: ServiceSettings | None = None) -> tuple[ServiceRuntime, Fast
         ],
     )
     handlers = EventHandlers(reference)
-    runtime.consumers.on("proposal.approved", handlers.on_proposal_approved)
-    runtime.consumers.on("proposal.rejected", handlers.on_proposal_rejected)
-    runtime.consumers.on("proposal.cancelled", handlers.on_proposal_cancelled)
-    runtime.consumers.on("stock.received", handlers.on_stock_received)
+    runtime.consumers.on(ev.ProposalApprovedV1, handlers.on_proposal_approved)
+    runtime.consumers.on(ev.ProposalRejectedV1, handlers.on_proposal_rejected)
+    runtime.consumers.on(ev.ProposalCancelledV1, handlers.on_proposal_cancelled)
+    runtime.consumers.on(ev.StockReceivedV1, handlers.on_stock_received)
     app = create_app(
         runtime,
         title="Berdaya materials",
-        description=DESCRIPTION,
-        routers=[build_router()],
+        description=DESCRIPTION.format(tolerance=f"{tolerance * 100:g} %"),
+        routers=[build_router(tolerance)],
     )
     app.state.reference = reference
-    app.state.commands = MaterialCommands(runtime.transactions, reference)
+    app.state.commands = MaterialCommands(
+        runtime.transactions, reference, over_shipment_tolerance=tolerance
+    )
     return runtime, app
 
 

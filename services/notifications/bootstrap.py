@@ -14,11 +14,13 @@ from services.notifications.domain.digests import DigestCalendar
 from services.notifications.entrypoints.http import build_routers
 from services.notifications.service.digests import DigestScheduler
 from services.notifications.service.dispatcher import Dispatcher
-from services.notifications.service.handlers import NOTIFIED_EVENTS, notify
+from services.notifications.service.handlers import NOTIFIED_MODELS, notify
 from services.notifications.service.people import PeopleCommands
 from services.notifications.service.webhooks import DeliveryLog, WebhookCommands
+from services.notifications.settings import NotificationSettings
 from shared.runtime import ServiceRuntime, build_runtime, documented_app
 from shared.settings import ServiceSettings
+from shared.web import idempotency
 from shared.web.app import create_app
 
 SERVICE: Final = "notifications"
@@ -39,8 +41,8 @@ async def declare_audit_queue(runtime: ServiceRuntime) -> None:
     await queue.bind(exchange, routing_key=runtime.topology.audit_queue.routing_key)
 
 
-def build(settings: ServiceSettings | None = None) -> tuple[ServiceRuntime, FastAPI]:
-    settings = settings or ServiceSettings(service_name=SERVICE)
+def build(given: ServiceSettings | None = None) -> tuple[ServiceRuntime, FastAPI]:
+    settings = NotificationSettings.extending(given) if given else NotificationSettings()
     runtime = build_runtime(
         settings,
         SERVICE,
@@ -50,10 +52,11 @@ def build(settings: ServiceSettings | None = None) -> tuple[ServiceRuntime, Fast
             directory.create_indexes,
             endpoints.create_indexes,
             proposals.create_indexes,
+            idempotency.create_indexes,
         ],
     )
-    for event_type in NOTIFIED_EVENTS:
-        runtime.consumers.on(event_type, notify)
+    for model in NOTIFIED_MODELS:
+        runtime.consumers.on(model, notify)
     dispatcher = _dispatcher(runtime, settings)
     digests = DigestScheduler(
         runtime.db,
@@ -61,6 +64,7 @@ def build(settings: ServiceSettings | None = None) -> tuple[ServiceRuntime, Fast
         DigestCalendar(settings.digest_timezone, settings.digest_hour, settings.digest_day_seconds),
         poll_seconds=settings.digest_poll_seconds,
         on_built=dispatcher.nudge,
+        stop_grace_seconds=settings.worker_stop_seconds,
     )
     runtime.workers += [dispatcher, digests]
     runtime.start_hooks.append(declare_audit_queue)
@@ -80,13 +84,7 @@ def build(settings: ServiceSettings | None = None) -> tuple[ServiceRuntime, Fast
     return runtime, app
 
 
-def _dispatcher(runtime: ServiceRuntime, settings: ServiceSettings) -> Dispatcher:
-    if settings.notification_lease_seconds <= settings.notification_send_timeout_seconds:
-        # a lease shorter than a send would let a second replica send it meanwhile
-        raise ValueError(
-            "BERDAYA_NOTIFICATION_LEASE_SECONDS must be longer than "
-            "BERDAYA_NOTIFICATION_SEND_TIMEOUT_SECONDS"
-        )
+def _dispatcher(runtime: ServiceRuntime, settings: NotificationSettings) -> Dispatcher:
     return Dispatcher(
         runtime.db,
         runtime.transactions,
@@ -97,6 +95,7 @@ def _dispatcher(runtime: ServiceRuntime, settings: ServiceSettings) -> Dispatche
         send_timeout_seconds=settings.notification_send_timeout_seconds,
         retry_max_seconds=settings.notification_retry_max_seconds,
         max_endpoint_failures=settings.webhook_max_consecutive_failures,
+        stop_grace_seconds=settings.worker_stop_seconds,
     )
 
 

@@ -15,6 +15,7 @@ from services.proposals.entrypoints.http import (
 )
 from services.proposals.service import handlers
 from services.proposals.service.commands import BudgetCommands, ProposalCommands
+from shared.contracts import events as ev
 from shared.runtime import ServiceRuntime, build_runtime, documented_app
 from shared.settings import ServiceSettings
 from shared.web import idempotency
@@ -30,10 +31,10 @@ def build(settings: ServiceSettings | None = None) -> tuple[ServiceRuntime, Fast
         SERVICE,
         [repository.create_indexes, budgets.create_indexes, idempotency.create_indexes],
     )
-    runtime.consumers.on("material.dispatched", handlers.on_material_dispatched)
-    runtime.consumers.on("material.delivered", handlers.on_material_delivered)
-    runtime.consumers.on("material.fulfilled", handlers.on_material_fulfilled)
-    runtime.consumers.on("budget.allocated", handlers.on_budget_allocated)
+    runtime.consumers.on(ev.MaterialDispatchedV1, handlers.on_material_dispatched)
+    runtime.consumers.on(ev.MaterialDeliveredV1, handlers.on_material_delivered)
+    runtime.consumers.on(ev.MaterialFulfilledV1, handlers.on_material_fulfilled)
+    runtime.consumers.on(ev.BudgetAllocatedV1, handlers.on_budget_allocated)
     app = create_app(
         runtime,
         title="Berdaya proposals",

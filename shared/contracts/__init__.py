@@ -1,13 +1,8 @@
 """The public event contract: envelope, payloads and the versioned catalogue."""
 
-from shared.contracts.catalogue import CATALOGUE, EventContract, contract_for
-from shared.contracts.envelope import (
-    Envelope,
-    InvalidEvent,
-    ReceivedEvent,
-    new_envelope,
-    parse_event,
-)
+from shared.contracts.catalogue import CATALOGUE, contract_for, parse_event
+from shared.contracts.envelope import Envelope, InvalidEvent, ReceivedEvent
+from shared.contracts.registry import EventContract, contract_of, new_envelope
 
 __all__ = [
     "CATALOGUE",
@@ -16,6 +11,7 @@ __all__ = [
     "InvalidEvent",
     "ReceivedEvent",
     "contract_for",
+    "contract_of",
     "new_envelope",
     "parse_event",
 ]

@@ -1,36 +1,53 @@
 """Consuming events: validate, deduplicate, handle in a transaction, ack after commit.
 
-Every subscriber of every service goes through `EventConsumers.on`, so the rules
-hold everywhere:
+Every subscriber of every service goes through `EventConsumers.on`, registered by
+the payload model it handles, so the rules hold everywhere:
 - a body that is not a valid event of the queue's type is dead-lettered with the
   reason and acked (never requeued forever, never dropped);
+- an older version of the event is upcast to the handler's model first;
 - the handler's effect, its emitted events and the inbox record commit together;
   a duplicate is acked and skipped;
 - an event the domain rules refuse (a DomainError) is dead-lettered at once;
-- a handler that keeps failing is retried with backoff, then dead-lettered with
-  the error as the reason after `max_delivery_attempts`.
+- MongoDB or RabbitMQ being away (unreachable, no primary, timeouts) is not the
+  handler's failure: the event is kept and tried again with backoff — consumption
+  pauses — and none of its attempts is spent;
+- a handler that fails otherwise is retried later: a copy goes to a retry queue
+  (10 s, 1 min, 5 min… — `BERDAYA_RETRY_DELAYS_SECONDS`) carrying its count of failed
+  attempts in a header, confirmed by the broker before the original is acked; after
+  `max_delivery_attempts` it is dead-lettered with the last error as the reason.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
-from datetime import UTC, datetime
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
+import aiormq.exceptions
 from faststream.middlewares import AckPolicy
 from faststream.rabbit import RabbitBroker
 from faststream.rabbit.annotations import RabbitMessage
+from pymongo.errors import ConnectionFailure, OperationFailure, PyMongoError
 
-from shared.contracts import InvalidEvent, ReceivedEvent, parse_event
-from shared.contracts.catalogue import CATALOGUE
+from shared.clock import format_timestamp, utc_now
+from shared.contracts.envelope import InvalidEvent, ReceivedEvent
+from shared.contracts.registry import EventContract, contract_of
+from shared.contracts.types import Contract
 from shared.errors import DomainError
 from shared.logs import correlation_scope, get_logger
 from shared.messaging import headers
 from shared.messaging.topology import Topology
-from shared.metrics import DEAD_LETTERED, EVENTS_CONSUMED, EVENTS_REDELIVERED, HANDLER_SECONDS
+from shared.metrics import (
+    CONSUMPTION_PAUSED,
+    DEAD_LETTERED,
+    EVENTS_CONSUMED,
+    EVENTS_REDELIVERED,
+    HANDLER_SECONDS,
+)
 from shared.settings import ServiceSettings
 from shared.storage import inbox
 from shared.storage.unit_of_work import Transactions, UnitOfWork
@@ -39,7 +56,53 @@ log = get_logger(__name__)
 # True while `faststream docs gen` builds a service (see shared.runtime.documented_app).
 DOCUMENTING: ContextVar[bool] = ContextVar("documenting", default=False)
 
-EventHandler = Callable[[ReceivedEvent, UnitOfWork], Awaitable[None]]
+M = TypeVar("M", bound=Contract)
+EventHandler = Callable[[ReceivedEvent[M], UnitOfWork], Awaitable[None]]
+
+# While MongoDB or RabbitMQ is away, an event is tried again after these waits.
+OUTAGE_FIRST_WAIT = 0.5
+OUTAGE_LONGEST_WAIT = 10.0
+# A publish that failed while the channel still works (the broker refused it): the
+# event goes back to its queue after this pause, not in a tight loop.
+REQUEUE_PAUSE = 1.0
+# MongoDB server errors that mean "not now" rather than "not this": no primary, a
+# node shutting down or stepping down, unreachable, timeouts.
+UNAVAILABLE_CODES = frozenset({6, 7, 64, 89, 91, 189, 262, 9001, 10107, 11600, 11602, 13435, 13436})
+UNAVAILABLE_LABELS = ("TransientTransactionError", "RetryableWriteError")
+
+
+def is_outage(error: BaseException) -> bool:
+    """True if `error` says MongoDB or RabbitMQ is unavailable, not that the handler
+    failed: connection failures, no primary, timeouts, a broker connection gone.
+
+    A handler's own `ConnectionError` (a city system that does not answer) is a
+    failure of the handler, retried with its attempts counted."""
+    for found in (error, error.__cause__):
+        if isinstance(found, ConnectionFailure):  # AutoReconnect, NotPrimaryError, …
+            return True
+        if isinstance(found, OperationFailure) and found.code in UNAVAILABLE_CODES:
+            return True
+        if isinstance(found, PyMongoError) and any(
+            found.has_error_label(label) for label in UNAVAILABLE_LABELS
+        ):
+            return True
+        if isinstance(
+            found,
+            aiormq.exceptions.AMQPConnectionError | aiormq.exceptions.ChannelInvalidStateError,
+        ):
+            return True
+    return False
+
+
+@dataclass(frozen=True)
+class _Subscription:
+    contract: EventContract[Any]
+    handler: EventHandler[Any]
+    handler_name: str
+
+    @property
+    def event_type(self) -> str:
+        return self.contract.event_type
 
 
 class EventConsumers:
@@ -56,18 +119,24 @@ class EventConsumers:
         self._service = settings.service_name
         self._max_attempts = settings.max_delivery_attempts
         self._max_bytes = settings.max_message_bytes
+        self._stopping = asyncio.Event()
         self.queues: list[str] = []
 
-    def on(self, event_type: str, handler: EventHandler) -> None:
-        """Subscribe `handler` to `event_type` through this service's own quorum queue."""
-        contracts = [c for (t, _), c in CATALOGUE.items() if t == event_type]
-        if not contracts:
-            raise LookupError(f"{event_type} is not in the event catalogue")
+    def on(self, model: type[M], handler: EventHandler[M]) -> None:
+        """Subscribe `handler` to the event whose payload is `model`, through this
+        service's own quorum queue for that event type.
+
+        Every version of the event up to `model`'s arrives there; older ones are upcast
+        to `model` before `handler` sees them (a missing upcaster fails here, at start).
+        """
+        contract = contract_of(model)
+        contract.registry.check_upcastable(contract)
+        event_type = contract.event_type
         queue = self._topology.event_queue(self._service, event_type)
-        handler_name = f"{self._service}:{event_type}"
+        subscription = _Subscription(contract, handler, f"{self._service}:{event_type}")
 
         async def consume(message: RabbitMessage) -> None:
-            await self._process(event_type, handler_name, handler, message)
+            await self._process(subscription, message)
 
         if DOCUMENTING.get():
             # FastStream documents a subscriber's payload from its handler's signature,
@@ -77,7 +146,7 @@ class EventConsumers:
             async def consume(body: Any) -> None:  # type: ignore[misc]
                 raise AssertionError("documentation only")
 
-            consume.__annotations__["body"] = contracts[-1].message_model
+            consume.__annotations__["body"] = contract.message_model
 
         self._broker.subscriber(
             queue,
@@ -85,19 +154,34 @@ class EventConsumers:
             ack_policy=AckPolicy.MANUAL,
             decoder=_raw_body,
             title=f"{queue.name}:consume",
-            description=contracts[-1].summary,
+            description=contract.summary,
         )(consume)
         self.queues.append(queue.name)
 
-    async def _process(
-        self, event_type: str, handler_name: str, handler: EventHandler, message: Any
-    ) -> None:
+    def stop(self) -> None:
+        """Stop waiting out outages: events kept for one go back to their queues."""
+        self._stopping.set()
+
+    def restart(self) -> None:
+        self._stopping.clear()
+
+    async def declare_retry_routes(self) -> None:
+        """The retry queues (one per delay) and the fanout exchanges in front of them."""
+        for route in self._topology.retry_routes(self._service):
+            exchange = await self._broker.declare_exchange(route.exchange)
+            queue = await self._broker.declare_queue(route.queue)
+            await queue.bind(exchange)
+
+    async def _process(self, subscription: _Subscription, message: Any) -> None:
+        event_type = subscription.event_type
         if message.raw_message.redelivered:
             EVENTS_REDELIVERED.labels(self._service, event_type).inc()
+        registry = subscription.contract.registry
         try:
-            event = parse_event(message.body, max_bytes=self._max_bytes)
-            if event.envelope.type != event_type:
-                raise InvalidEvent(f"{event.envelope.type} arrived on the queue for {event_type}")
+            parsed = registry.parse(message.body, max_bytes=self._max_bytes)
+            if parsed.envelope.type != event_type:
+                raise InvalidEvent(f"{parsed.envelope.type} arrived on the queue for {event_type}")
+            event = registry.upcast(parsed, subscription.contract.data_model)
         except InvalidEvent as error:
             await self._dead_letter(message, event_type, error.reason, kind="invalid", attempts=1)
             return
@@ -107,84 +191,118 @@ class EventConsumers:
             event_id=str(event.envelope.event_id),
             event_type=event_type,
         ):
-            await self._handle(event, handler_name, handler, message)
+            await self._handle(event, subscription, message)
 
     async def _handle(
-        self, event: ReceivedEvent, handler_name: str, handler: EventHandler, message: Any
+        self, event: ReceivedEvent[Contract], subscription: _Subscription, message: Any
     ) -> None:
-        event_type = event.envelope.type
+        event_type = subscription.event_type
 
         async def work(uow: UnitOfWork) -> None:
-            await inbox.record(uow.db, uow.session, handler_name, event.envelope)
-            await handler(event, uow)
+            await inbox.record(uow.db, uow.session, subscription.handler_name, event.envelope)
+            await subscription.handler(event, uow)
 
-        started = time.perf_counter()
-        try:
-            await self._transactions.run(
-                work,
-                correlation_id=event.envelope.correlation_id,
-                causation_id=str(event.envelope.event_id),
-            )
-        except DomainError as refused:
-            # The rules refuse this event; retrying cannot change that.
-            await self._dead_letter(
-                message, event_type, f"refused: {refused.message}", kind="refused", attempts=1
-            )
-            return
-        except inbox.AlreadyHandled:
-            EVENTS_CONSUMED.labels(self._service, event_type, "duplicate").inc()
-            log.info("duplicate event skipped")
-            await message.ack()
-            return
-        except Exception as error:
-            await self._after_failure(message, event_type, error)
-            return
+        wait = OUTAGE_FIRST_WAIT
+        while True:
+            started = time.perf_counter()
+            try:
+                await self._transactions.run(
+                    work,
+                    correlation_id=event.envelope.correlation_id,
+                    causation_id=str(event.envelope.event_id),
+                )
+            except DomainError as refused:
+                # The rules refuse this event; retrying cannot change that.
+                await self._dead_letter(
+                    message, event_type, f"refused: {refused.message}", kind="refused", attempts=1
+                )
+                return
+            except inbox.AlreadyHandled:
+                EVENTS_CONSUMED.labels(self._service, event_type, "duplicate").inc()
+                log.info("duplicate event skipped")
+                await self._ack(message)
+                return
+            except Exception as error:
+                if not is_outage(error):
+                    await self._after_failure(message, event_type, error)
+                    return
+                if not await self._wait_out_outage(event_type, error, wait):
+                    return  # stopping: unacked, the event goes back to its queue
+                wait = min(wait * 2, OUTAGE_LONGEST_WAIT)
+                continue
+            break
         HANDLER_SECONDS.labels(self._service, event_type).observe(time.perf_counter() - started)
         EVENTS_CONSUMED.labels(self._service, event_type, "handled").inc()
         log.debug("event handled")  # metrics count these; logging each costs throughput
-        await message.ack()
+        await self._ack(message)
+
+    async def _wait_out_outage(self, event_type: str, error: Exception, wait: float) -> bool:
+        """Keep the event while a dependency is away; False if the service is stopping."""
+        CONSUMPTION_PAUSED.labels(self._service, event_type).inc()
+        log.warning(
+            "MongoDB or RabbitMQ unavailable: the event waits and is tried again; no attempt spent",
+            error=f"{type(error).__name__}: {error}"[:300],
+            retry_in_seconds=wait,
+        )
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(wait):
+                await self._stopping.wait()
+        return not self._stopping.is_set()
 
     async def _after_failure(self, message: Any, event_type: str, error: Exception) -> None:
-        attempts = _delivery_count(message) + 1
-        if attempts >= self._max_attempts:
-            reason = f"handler failed {attempts} times, last error: {error!r}"
-            await self._dead_letter(message, event_type, reason, kind="failing", attempts=attempts)
+        failed = failed_attempts(message) + 1
+        if failed >= self._max_attempts:
+            reason = f"handler failed {failed} times, last error: {error!r}"
+            await self._dead_letter(message, event_type, reason, kind="failing", attempts=failed)
             return
-        EVENTS_CONSUMED.labels(self._service, event_type, "retried").inc()
-        log.warning("handler failed; will retry", attempts=attempts, error=repr(error))
-        # Back off before handing the message back, so a failing dependency is
-        # not hammered; the delivery count grows with each requeue.
-        await asyncio.sleep(min(0.2 * 2 ** (attempts - 1), 5.0))
-        # reject, not nack: from RabbitMQ 4.3 only a reject (or a failed delivery)
-        # raises x-delivery-count, which bounds the attempts here and at the broker.
-        await message.reject(requeue=True)
+        route = self._topology.retry_route(self._service, failed)
+        raw = message.raw_message
+        queue = self._topology.queue_name(self._service, event_type)
+        published = await self._publish_then_ack(
+            message,
+            what="retry copy",
+            body=message.body,
+            exchange=route.exchange,
+            # the retry queue dead-letters it by this key through the default
+            # exchange: straight back to this work queue, no other service sees it
+            routing_key=queue,
+            headers={
+                **_carried_headers(raw.headers),
+                headers.FAILED_ATTEMPTS: failed,
+                headers.LAST_ERROR: repr(error)[:500],
+            },
+        )
+        if published:
+            EVENTS_CONSUMED.labels(self._service, event_type, "retried").inc()
+            log.warning(
+                "handler failed; will retry",
+                attempts=failed,
+                retry_in_seconds=route.delay_seconds,
+                error=repr(error),
+            )
 
     async def _dead_letter(
         self, message: Any, event_type: str, reason: str, *, kind: str, attempts: int
     ) -> None:
         raw = message.raw_message
-        await self._broker.publish(
-            message.body,
+        published = await self._publish_then_ack(
+            message,
+            what="dead letter",
+            body=message.body,
             exchange=self._topology.dead_letter_exchange,
             routing_key=self._service,
             headers={
-                **(raw.headers or {}),
+                **_carried_headers(raw.headers),
                 headers.DEAD_LETTER_REASON: reason,
                 headers.ORIGINAL_QUEUE: self._topology.queue_name(self._service, event_type),
-                headers.ORIGINAL_ROUTING_KEY: raw.routing_key or event_type,
-                headers.DEAD_LETTERED_AT: datetime.now(UTC).isoformat(),
+                # the event type: after a retry round it came back by the queue's name
+                headers.ORIGINAL_ROUTING_KEY: event_type,
+                headers.DEAD_LETTERED_AT: format_timestamp(utc_now()),
                 headers.ATTEMPTS: attempts,
             },
-            message_id=raw.message_id,
-            correlation_id=raw.correlation_id,
-            message_type=raw.type,
-            content_type=raw.content_type,
-            persist=True,
-            mandatory=True,
         )
-        # Acked only once the dead-letter copy is confirmed: a crash in between
-        # leaves the original on its queue, so nothing is lost.
-        await message.ack()
+        if not published:
+            return
         DEAD_LETTERED.labels(self._service, event_type, kind).inc()
         EVENTS_CONSUMED.labels(self._service, event_type, "dead_lettered").inc()
         log.warning(
@@ -194,14 +312,64 @@ class EventConsumers:
             correlation_id=raw.correlation_id,
         )
 
+    async def _publish_then_ack(
+        self, message: Any, *, what: str, body: bytes, **publish: Any
+    ) -> bool:
+        """Publish a copy of `message` (confirmed), then ack the original.
+
+        Acked only once the copy is confirmed: a crash or an outage in between leaves
+        the original on its queue, so nothing is lost (at worst it is handled again,
+        and the inbox makes that harmless)."""
+        raw = message.raw_message
+        try:
+            await self._broker.publish(
+                body,
+                message_id=raw.message_id,
+                correlation_id=raw.correlation_id,
+                message_type=raw.type,
+                content_type=raw.content_type,
+                persist=True,
+                mandatory=True,
+                **publish,
+            )
+        except Exception as error:
+            log.warning(
+                f"{what} not published; the event goes back to its queue",
+                error=f"{type(error).__name__}: {error}"[:300],
+            )
+            await asyncio.sleep(REQUEUE_PAUSE)
+            with contextlib.suppress(Exception):  # a closed channel hands it back anyway
+                await message.reject(requeue=True)
+            return False
+        await self._ack(message)
+        return True
+
+    async def _ack(self, message: Any) -> None:
+        try:
+            await message.ack()
+        except Exception as error:
+            # The channel is gone (the broker restarted): RabbitMQ delivers the event
+            # again and the inbox skips what was done.
+            log.warning(
+                "ack failed; the event will be delivered again and skipped as a duplicate",
+                error=f"{type(error).__name__}: {error}"[:300],
+            )
+
 
 async def _raw_body(message: Any) -> bytes:
-    """Hand the handler the bytes: the envelope is validated by `parse_event`, not by
+    """Hand the handler the bytes: the envelope is validated by the registry, not by
     FastStream, so that a body that is not even JSON is dead-lettered with a reason."""
     body: bytes = message.body
     return body
 
 
-def _delivery_count(message: Any) -> int:
-    value = (message.raw_message.headers or {}).get(headers.DELIVERY_COUNT, 0)
-    return int(value) if isinstance(value, int | str) and str(value).isdigit() else 0
+def failed_attempts(message: Any) -> int:
+    """How often the handler has failed on this event before (from its header)."""
+    value = (message.raw_message.headers or {}).get(headers.FAILED_ATTEMPTS, 0)
+    return value if isinstance(value, int) and value >= 0 else 0
+
+
+def _carried_headers(found: dict[str, Any] | None) -> dict[str, Any]:
+    """The original headers, less RabbitMQ's own bookkeeping of earlier rounds."""
+    dropped = {headers.DELIVERY_COUNT, headers.FAILED_ATTEMPTS, headers.LAST_ERROR}
+    return {k: v for k, v in (found or {}).items() if k not in dropped}

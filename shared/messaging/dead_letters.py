@@ -1,20 +1,22 @@
 """Inspect and replay a service's dead letters.
 
 Peeking takes messages without acking them and closes the channel, which hands
-them all back to the queue untouched. Replay sends one message back to the very
-queue it came from (not to the exchange, so other services do not see it again)
-with the attempt counters cleared.
+them all back to the queue untouched. Replay sends messages back to the very queue
+each came from (not to the exchange, so other services do not see them again) with
+the attempt counters cleared: one by message id, or every one that matches a filter
+(event type, a piece of the reason, a time range) in a single pass over the queue.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue
-from pydantic import BaseModel
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from shared.messaging import headers
 from shared.messaging.topology import Topology
@@ -26,6 +28,8 @@ _INTERNAL_HEADERS = {
     headers.DEAD_LETTERED_AT,
     headers.ATTEMPTS,
     headers.DELIVERY_COUNT,
+    headers.FAILED_ATTEMPTS,
+    headers.LAST_ERROR,
     "x-death",
     "x-first-death-exchange",
     "x-first-death-queue",
@@ -41,11 +45,60 @@ class DeadLetter(BaseModel):
     message_id: str | None
     correlation_id: str | None
     type: str | None
+    event_type: str | None = None
     reason: str
     original_queue: str | None
     dead_lettered_at: str | None
     attempts: int | None
     body_preview: str
+
+
+class ReplayFilter(BaseModel):
+    """Which dead letters to send back; every given condition must hold."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    event_type: str | None = Field(default=None, description="e.g. proposal.approved")
+    reason_contains: str | None = Field(
+        default=None, min_length=1, description="a piece of the reason, any case"
+    )
+    dead_lettered_from: AwareDatetime | None = Field(
+        default=None, description="dead-lettered at or after this instant"
+    )
+    dead_lettered_until: AwareDatetime | None = Field(
+        default=None, description="dead-lettered before this instant"
+    )
+    message_id: str | None = None
+
+    def matches(self, message: AbstractIncomingMessage) -> bool:
+        if self.message_id is not None and message.message_id != self.message_id:
+            return False
+        if self.event_type is not None and _event_type(message) != self.event_type:
+            return False
+        wanted_reason = (self.reason_contains or "").casefold()
+        if wanted_reason and wanted_reason not in _reason(message).casefold():
+            return False
+        if self.dead_lettered_from is not None or self.dead_lettered_until is not None:
+            at = _dead_lettered_at(message)
+            if at is None:
+                return False
+            if self.dead_lettered_from is not None and at < self.dead_lettered_from:
+                return False
+            if self.dead_lettered_until is not None and at >= self.dead_lettered_until:
+                return False
+        return True
+
+
+class ReplayReport(BaseModel):
+    replayed: list[DeadLetter]
+    scanned: int = Field(description="dead letters looked at, in one pass over the queue")
+    complete: bool = Field(
+        description="false if the scan stopped (at its limit, or at `limit` replayed) "
+        "before the end of the queue: run it again for the rest"
+    )
+    no_original_queue: int = Field(
+        default=0, description="matching dead letters left alone: their queue is unknown"
+    )
 
 
 class DeadLetters:
@@ -59,34 +112,42 @@ class DeadLetters:
 
     async def replay(self, message_id: str, scan_limit: int = 10_000) -> DeadLetter | None:
         """Send one dead letter back to its original queue; None if not found."""
+        report = await self.replay_matching(
+            ReplayFilter(message_id=message_id), limit=1, scan_limit=scan_limit
+        )
+        return report.replayed[0] if report.replayed else None
+
+    async def replay_matching(
+        self, wanted: ReplayFilter, *, limit: int = 1000, scan_limit: int = 10_000
+    ) -> ReplayReport:
+        """Send every dead letter that matches `wanted` back to the queue it came from
+        (at most `limit`), in one pass over at most `scan_limit` of them.
+
+        Each one is published with a confirm, and only then acked; the ones that do not
+        match are handed back untouched when the channel closes. Replayed events start
+        with a fresh count of attempts."""
+        replayed: list[DeadLetter] = []
+        scanned = unknown = 0
         async with self._queue() as (channel, queue):
-            for message in await _take(queue, scan_limit, stop_at=message_id):
-                if message.message_id != message_id:
+            while scanned < scan_limit and len(replayed) < limit:
+                message = await queue.get(no_ack=False, fail=False, timeout=5)
+                if message is None:
+                    return ReplayReport(
+                        replayed=replayed, scanned=scanned, complete=True, no_original_queue=unknown
+                    )
+                scanned += 1
+                if not wanted.matches(message):
                     continue
                 target = _original_queue(message)
                 if target is None:
-                    return None
-                await channel.default_exchange.publish(
-                    aio_pika.Message(
-                        message.body,
-                        headers={
-                            k: v
-                            for k, v in (message.headers or {}).items()
-                            if k not in _INTERNAL_HEADERS
-                        },
-                        message_id=message.message_id,
-                        correlation_id=message.correlation_id,
-                        type=message.type,
-                        content_type=message.content_type,
-                        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-                    ),
-                    routing_key=target,
-                    mandatory=True,
-                )
-                described = _describe(message)
+                    unknown += 1
+                    continue
+                await _send_back(channel, message, target)
+                replayed.append(_describe(message))
                 await message.ack()
-                return described
-        return None
+        return ReplayReport(
+            replayed=replayed, scanned=scanned, complete=False, no_original_queue=unknown
+        )
 
     @asynccontextmanager
     async def _queue(self) -> AsyncIterator[tuple[AbstractChannel, AbstractQueue]]:
@@ -99,17 +160,35 @@ class DeadLetters:
             await connection.close()  # unacked messages go back to the queue
 
 
-async def _take(
-    queue: AbstractQueue, limit: int, stop_at: str | None = None
-) -> list[AbstractIncomingMessage]:
+async def _send_back(
+    channel: AbstractChannel, message: AbstractIncomingMessage, target: str
+) -> None:
+    """To the very queue it came from (not to the exchange: other services do not see
+    it again), without the counters of its earlier attempts; returns once confirmed."""
+    await channel.default_exchange.publish(
+        aio_pika.Message(
+            message.body,
+            headers={
+                k: v for k, v in (message.headers or {}).items() if k not in _INTERNAL_HEADERS
+            },
+            message_id=message.message_id,
+            correlation_id=message.correlation_id,
+            type=message.type,
+            content_type=message.content_type,
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+        ),
+        routing_key=target,
+        mandatory=True,
+    )
+
+
+async def _take(queue: AbstractQueue, limit: int) -> list[AbstractIncomingMessage]:
     taken: list[AbstractIncomingMessage] = []
     while len(taken) < limit:
         message = await queue.get(no_ack=False, fail=False, timeout=5)
         if message is None:
             break
         taken.append(message)
-        if stop_at is not None and message.message_id == stop_at:
-            break
     return taken
 
 
@@ -121,18 +200,50 @@ def _original_queue(message: AbstractIncomingMessage) -> str | None:
     return _text(found)
 
 
-def _describe(message: AbstractIncomingMessage) -> DeadLetter:
+def _reason(message: AbstractIncomingMessage) -> str:
     found = message.headers or {}
-    reason: Any = found.get(headers.DEAD_LETTER_REASON)
+    reason = _text(found.get(headers.DEAD_LETTER_REASON))
     if reason is None:
         cause = _text(found.get("x-first-death-reason")) or "unknown"
         reason = f"dead-lettered by RabbitMQ: {cause}"
+    return reason
+
+
+def _event_type(message: AbstractIncomingMessage) -> str | None:
+    found = message.headers or {}
+    given = message.type or _text(found.get(headers.ORIGINAL_ROUTING_KEY))
+    if given is None:  # dead-lettered by RabbitMQ itself: the key it was published with
+        deaths: Any = found.get("x-death") or []
+        keys: Any = deaths[-1].get("routing-keys") if deaths else None
+        given = _text(keys[0]) if keys else None
+    return given
+
+
+def _dead_lettered_at(message: AbstractIncomingMessage) -> datetime | None:
+    found = message.headers or {}
+    text = _text(found.get(headers.DEAD_LETTERED_AT))
+    if text is not None:
+        try:
+            at = datetime.fromisoformat(text)
+        except ValueError:
+            return None
+        return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+    deaths: Any = found.get("x-death") or []
+    when: Any = deaths[0].get("time") if deaths else None
+    if isinstance(when, datetime):
+        return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+    return None
+
+
+def _describe(message: AbstractIncomingMessage) -> DeadLetter:
+    found = message.headers or {}
     attempts: Any = found.get(headers.ATTEMPTS)
     return DeadLetter(
         message_id=message.message_id,
         correlation_id=message.correlation_id,
         type=message.type,
-        reason=_text(reason) or "",
+        event_type=_event_type(message),
+        reason=_reason(message),
         original_queue=_original_queue(message),
         dead_lettered_at=_text(found.get(headers.DEAD_LETTERED_AT)),
         attempts=int(attempts) if isinstance(attempts, int) else None,

@@ -5,5 +5,9 @@ ORIGINAL_QUEUE = "x-berdaya-original-queue"
 ORIGINAL_ROUTING_KEY = "x-berdaya-original-routing-key"
 DEAD_LETTERED_AT = "x-berdaya-dead-lettered-at"
 ATTEMPTS = "x-berdaya-attempts"
+# On a retry copy: how many times the handler has failed on this event so far. It
+# travels with the message, so the bound on attempts survives a consumer restart.
+FAILED_ATTEMPTS = "x-berdaya-failed-attempts"
+LAST_ERROR = "x-berdaya-last-error"
 # set by RabbitMQ on quorum-queue redeliveries
 DELIVERY_COUNT = "x-delivery-count"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import uuid
 from datetime import timedelta
 
@@ -12,21 +11,22 @@ from shared.messaging.publisher import EventPublisher
 from shared.metrics import EVENTS_PUBLISHED, OUTBOX_PENDING, PUBLISH_FAILURES
 from shared.storage import outbox
 from shared.storage.mongo import Database, Document
+from shared.workers import PollingWorker, backoff
 
 log = get_logger(__name__)
-MAX_RETRY_DELAY = timedelta(minutes=5)
-# How long stop() lets a publish cycle in flight finish before cancelling it, and how
-# long it then spends publishing what is still pending.
-STOP_GRACE_SECONDS = 5.0
-DRAIN_SECONDS = 5.0
+# A row the broker refused is tried again after 1 s, 2 s, 4 s … at most five minutes.
+FIRST_RETRY_SECONDS = 1.0
+MAX_RETRY_SECONDS = 300.0
 
 
 def retry_delay(attempts: int) -> timedelta:
-    """Exponential backoff: 1 s, 2 s, 4 s … capped at five minutes."""
-    return min(timedelta(seconds=2 ** max(attempts - 1, 0)), MAX_RETRY_DELAY)
+    """How long a row waits after its `attempts`-th failed publish."""
+    return timedelta(seconds=backoff(attempts, first=FIRST_RETRY_SECONDS, cap=MAX_RETRY_SECONDS))
 
 
-class OutboxRelay:
+class OutboxRelay(PollingWorker[str]):
+    """A `PollingWorker` with one lane; `stop(drain=True)` also publishes what is pending."""
+
     def __init__(
         self,
         db: Database,
@@ -36,21 +36,22 @@ class OutboxRelay:
         poll_seconds: float,
         lease_seconds: float,
         batch_size: int,
+        stop_grace_seconds: float,
+        drain_seconds: float,
     ) -> None:
+        super().__init__(
+            f"{service}-outbox-relay",
+            poll_seconds=poll_seconds,
+            stop_grace_seconds=stop_grace_seconds,
+            lanes=("",),
+        )
         self._db = db
         self._publisher = publisher
         self._service = service
-        self._poll_seconds = poll_seconds
         self._lease = timedelta(seconds=lease_seconds)
         self._batch_size = batch_size
+        self._drain_seconds = drain_seconds
         self._owner = f"{service}-{uuid.uuid4()}"
-        self._wake = asyncio.Event()
-        self._stopping = False
-        self._task: asyncio.Task[None] | None = None
-
-    def nudge(self) -> None:
-        """A transaction committed events: publish now rather than at the next poll."""
-        self._wake.set()
 
     async def relay_once(self) -> int:
         """Publish up to one batch; return how many rows were confirmed."""
@@ -88,49 +89,25 @@ class OutboxRelay:
             self._db, row["_id"], row["lease_owner"], repr(error), retry_delay(row["attempts"])
         )
 
-    async def run(self) -> None:
-        while not self._stopping:
-            self._wake.clear()  # before the cycle: a nudge during it is not lost
-            try:
-                published = await self.relay_once()
-                OUTBOX_PENDING.labels(self._service).set(await outbox.count_pending(self._db))
-            except Exception as error:  # MongoDB away: keep the loop alive
-                log.warning("outbox relay cycle failed", error=repr(error))
-                published = 0
-            if published == self._batch_size:
-                continue  # more are waiting
-            # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancel
-            # that arrives as a nudge completes the wait, and stop() then waits forever.
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self._poll_seconds):
-                    await self._wake.wait()
-
-    def start(self) -> None:
-        self._stopping = False
-        self._task = asyncio.create_task(self.run(), name=f"{self._service}-outbox-relay")
+    async def cycle(self, lane: str) -> bool:
+        published = await self.relay_once()
+        OUTBOX_PENDING.labels(self._service).set(await outbox.count_pending(self._db))
+        return published == self._batch_size  # a full batch: more are waiting
 
     async def stop(self, *, drain: bool = False) -> None:
-        """Stop the loop; with `drain`, first publish what is pending (a stopping
+        """Stop the loop (a cycle in flight finishes: cancelling a publish that waits
+        for its confirm closes the AMQP channel under everyone sharing the connection,
+        the consumers too); with `drain`, then publish what is pending (a stopping
         service's last events go out now, not when some replica next polls)."""
-        if self._task is None:
-            return
-        # Let a cycle in flight finish: cancelling a publish that waits for its confirm
-        # closes the AMQP channel under everyone sharing the connection (the consumers).
-        self._stopping = True
-        self._wake.set()
-        _, pending = await asyncio.wait({self._task}, timeout=STOP_GRACE_SECONDS)
-        for task in pending:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._task = None
-        if drain:
+        was_running = self.running
+        await super().stop()
+        if drain and was_running:
             await self._drain()
 
     async def _drain(self) -> None:
         published = 0
         try:
-            async with asyncio.timeout(DRAIN_SECONDS):
+            async with asyncio.timeout(self._drain_seconds):
                 while sent := await self.relay_once():
                     published += sent
         except Exception as error:  # the broker or MongoDB went away: the rows wait

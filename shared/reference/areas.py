@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import tomllib
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from shared.contracts.types import Area
+from shared.datafiles import parse_toml, read_toml
 
 DEFAULT_FILE = Path(__file__).with_name("areas.toml")
 
@@ -37,12 +37,26 @@ class AreaRegister:
         return None
 
 
-def parse_register(text: str) -> AreaRegister:
-    raw = tomllib.loads(text)
-    return AreaRegister({name: dict(body["kelurahan"]) for name, body in raw["kecamatan"].items()})
+_in_use: list[Path] = [DEFAULT_FILE]
+
+
+def use_areas_file(path: Path) -> None:
+    """Read the areas from `path` from now on: set at start-up from the settings
+    (`ServiceSettings.areas_file`, BERDAYA_AREAS_FILE) by `shared.runtime.build_runtime`."""
+    _in_use[0] = path
+
+
+def area_register() -> AreaRegister:
+    """The register of the areas file in use (by default the packaged one)."""
+    return load_register(_in_use[0])
 
 
 @cache
-def area_register() -> AreaRegister:
-    path = Path(os.environ.get("BERDAYA_AREAS_FILE", DEFAULT_FILE))
-    return parse_register(path.read_text(encoding="utf-8"))
+def load_register(path: Path) -> AreaRegister:
+    return parse_register(read_toml(path, what=f"the areas file {path}"))
+
+
+def parse_register(text: str | dict[str, Any]) -> AreaRegister:
+    """The register from the file's text (or its tables, already read)."""
+    raw = parse_toml(text, what="the areas file") if isinstance(text, str) else text
+    return AreaRegister({name: dict(body["kelurahan"]) for name, body in raw["kecamatan"].items()})

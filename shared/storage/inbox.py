@@ -3,12 +3,13 @@ transaction as the effect, so a redelivered or duplicated event has no second ef
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from pymongo import ASCENDING, IndexModel
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import DuplicateKeyError
 
+from shared.clock import utc_now
 from shared.contracts import Envelope
 from shared.storage.mongo import Database
 
@@ -44,7 +45,7 @@ async def record(
                 "event_id": str(envelope.event_id),
                 "type": envelope.type,
                 "correlation_id": envelope.correlation_id,
-                "handled_at": datetime.now(UTC),
+                "handled_at": utc_now(),
             },
             session=session,
         )

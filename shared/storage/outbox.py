@@ -10,11 +10,12 @@ again — the consumers' inbox makes that second copy harmless.
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from pymongo import ASCENDING, IndexModel
 from pymongo.asynchronous.client_session import AsyncClientSession
 
+from shared.clock import utc_now
 from shared.contracts import Envelope
 from shared.storage.mongo import Database, Document
 
@@ -37,7 +38,7 @@ async def create_indexes(db: Database) -> None:
 
 async def add(db: Database, session: AsyncClientSession, envelope: Envelope) -> None:
     """Write an event to the outbox inside the caller's transaction."""
-    now = datetime.now(UTC)
+    now = utc_now()
     row: Document = {
         "_id": str(envelope.event_id),
         "type": envelope.type,
@@ -61,7 +62,7 @@ async def claim(db: Database, owner: str, lease: timedelta, limit: int) -> list[
     (another relay may take some in between: the filter re-checks), read back what
     this very claim won (a fresh token, so an older lease of ours is not mixed in).
     """
-    now = datetime.now(UTC)
+    now = utc_now()
     free = {"status": PENDING, "lease_until": {"$lte": now}}
     candidates = [
         row["_id"]
@@ -82,7 +83,7 @@ async def mark_sent(db: Database, event_ids: list[str]) -> None:
     if event_ids:
         await db[COLLECTION].update_many(
             {"_id": {"$in": event_ids}, "status": PENDING},
-            {"$set": {"status": SENT, "sent_at": datetime.now(UTC), "last_error": None}},
+            {"$set": {"status": SENT, "sent_at": utc_now(), "last_error": None}},
         )
 
 
@@ -91,7 +92,7 @@ async def release_after_failure(
 ) -> None:
     await db[COLLECTION].update_one(
         {"_id": event_id, "lease_owner": lease_owner},
-        {"$set": {"lease_until": datetime.now(UTC) + retry_in, "last_error": error}},
+        {"$set": {"lease_until": utc_now() + retry_in, "last_error": error}},
     )
 
 

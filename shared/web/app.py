@@ -17,9 +17,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from shared.errors import DomainError
 from shared.identity import OPERATOR_ROLES, Role
 from shared.logs import correlation_scope
-from shared.messaging.dead_letters import DeadLetter
+from shared.messaging.dead_letters import DeadLetter, ReplayFilter, ReplayReport
 from shared.runtime import ServiceRuntime
 from shared.storage.mongo import Database
+from shared.validation import describe_problems
 from shared.web.auth import CurrentActor
 
 CORRELATION_HEADER = "X-Correlation-ID"
@@ -117,17 +118,9 @@ def create_app(
 
 
 def describe_invalid_request(error: RequestValidationError) -> str:
-    """`body.dimensions.width_m: Input should be less than or equal to 8; …`"""
-    problems = []
-    for item in error.errors()[:8]:
-        where = ".".join(str(part) for part in item.get("loc", ()))
-        problems.append(f"{where}: {item.get('msg', 'invalid')}")
-    more = len(error.errors()) - len(problems)
-    return (
-        "the request is not valid — "
-        + "; ".join(problems)
-        + (f" (and {more} more)" if more > 0 else "")
-    )
+    """`the request is not valid — body.dimensions.width_m: Input should be less than
+    or equal to 8; …`"""
+    return "the request is not valid — " + describe_problems(error.errors())
 
 
 def _operations_router(runtime: ServiceRuntime) -> APIRouter:
@@ -154,6 +147,27 @@ def _operations_router(runtime: ServiceRuntime) -> APIRouter:
     async def dead_letters(actor: CurrentActor, limit: int = 50) -> list[DeadLetter]:
         _require_operator(actor.role)
         return await runtime.dead_letters.peek(min(max(limit, 1), 500))
+
+    @router.post(
+        "/admin/dead-letters/replay",
+        summary="Send back every dead letter that matches a filter, in one pass",
+    )
+    async def replay_matching(
+        actor: CurrentActor, wanted: ReplayFilter, limit: int = 1000
+    ) -> ReplayReport:
+        """Every condition given must hold: `event_type`, `reason_contains` (any case),
+        `dead_lettered_from` (inclusive) / `dead_lettered_until` (exclusive). Each match
+        goes back to the queue it came from, with a fresh count of attempts; the answer
+        lists them, and `complete: false` says there may be more (run it again)."""
+        _require_operator(actor.role)
+        if not wanted.model_dump(exclude_none=True):
+            raise HTTPException(
+                422,
+                "say which dead letters to replay: event_type, reason_contains, "
+                "dead_lettered_from or dead_lettered_until (to replay them all on purpose, "
+                "give dead_lettered_until: now)",
+            )
+        return await runtime.dead_letters.replay_matching(wanted, limit=min(max(limit, 1), 10_000))
 
     @router.post(
         "/admin/dead-letters/{message_id}/replay",

@@ -8,7 +8,7 @@ Mint a development token:
 from __future__ import annotations
 
 import argparse
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Annotated, Any
 
 import jwt
@@ -16,6 +16,7 @@ from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import ValidationError
 
+from shared.clock import utc_now
 from shared.identity import Actor, Role
 from shared.settings import ServiceSettings
 
@@ -32,7 +33,7 @@ def mint_token(actor: Actor, secret: str, issuer: str, ttl: timedelta = timedelt
     problem = actor.area_problem()
     if problem is not None:
         raise ValueError(f"no token minted: {problem}")
-    now = datetime.now(UTC)
+    now = utc_now()
     claims: dict[str, Any] = {
         "sub": actor.id,
         "role": actor.role.value,

@@ -25,7 +25,7 @@ import hashlib
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Annotated, Any, Protocol, TypeVar
 
 from fastapi import Depends, Header, Request
@@ -33,6 +33,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from pymongo import ASCENDING, IndexModel
 
+from shared.clock import utc_now
 from shared.errors import Unprocessable
 from shared.storage.mongo import Database, Document
 from shared.storage.unit_of_work import UnitOfWork
@@ -177,7 +178,7 @@ class Recorder:
             "status_code": self._status_code,
             # Stored as JSON text: the body's keys are not BSON's business.
             "body": json.dumps(body),
-            "created_at": datetime.now(UTC),
+            "created_at": utc_now(),
         }
 
 

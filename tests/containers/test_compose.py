@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from deploy.broker.definitions import ADMIN, VHOST, dev_password
-from deploy.local.mongod import free_port
+from deploy.local.run import free_port
 from shared.messaging.topology import Topology
 from tests.support.containers import REPO, wait_until
 from tests.support.flow import road_journey

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +23,7 @@ from tests.support.events import proposal_approved, stock_received
 from tests.support.infrastructure import Infrastructure
 from tests.support.materials import CENTRAL, ROAD_BILL, job_lines
 from tests.support.people import CITY_OFFICER, RT_HEAD, WAREHOUSE_OFFICER, auth
-from tests.support.probe import EventProbe
+from tests.support.probe import EventProbe, until_async
 from tests.support.processes import ServiceProcess, start_service, wait_ready
 from tests.support.runtime import publish_envelope
 
@@ -41,17 +40,6 @@ async def materials(
         yield service
     finally:
         service.stop()
-
-
-async def until(
-    fetch: Callable[[], Awaitable[Any]], accept: Callable[[Any], bool], what: str
-) -> Any:
-    deadline = time.monotonic() + 30
-    while not accept(found := await fetch()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting for {what}; last seen: {found}")
-        await asyncio.sleep(0.2)
-    return found
 
 
 def data(probe: EventProbe, event_type: str) -> list[dict[str, Any]]:
@@ -77,13 +65,15 @@ async def test_a_shortage_is_resolved_by_a_stock_receipt_and_a_short_delivery_is
         )
         assert received.status_code == 201, received.text
 
-        # the city approves the brief's road
+        # the city approves the README's 150 m road
         approved = proposal_approved()
         job_path = f"/jobs/{approved.proposal_id}"
         await publish_envelope(
             infra, namespace, new_envelope(approved, producer="proposals", correlation_id="e2e")
         )
-        job = await until(lambda: api.get(job_path, headers=RT), lambda r: r.is_success, "job")
+        job = await until_async(
+            lambda: api.get(job_path, headers=RT), lambda r: r.is_success, 30, "job"
+        )
         assert job.json()["status"] == "waiting"
         assert job_lines(job.json())["sand"]["short"] == 21.1
         await probe.wait_for(lambda: len(probe.of_type("material.shortage")) == 1, what="short")

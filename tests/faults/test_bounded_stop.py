@@ -11,7 +11,7 @@ from contextlib import contextmanager
 
 import httpx
 
-from deploy.local.mongod import free_port
+from deploy.local.run import free_port
 from shared.web.serve import HARD_EXIT_STATUS
 from tests.support.processes import REPO
 

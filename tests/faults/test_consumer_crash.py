@@ -59,7 +59,7 @@ async def test_killed_consumer_loses_nothing_and_doubles_nothing(
             await eventually_async(
                 lambda: outbox.count_documents({"status": "pending"}), 0, what="outbox drained"
             )
-            await asyncio.sleep(1.0)
+            await asyncio.sleep(1.0)  # room for a doubled job or event to show up
 
             per_proposal = Counter([d["proposal_id"] async for d in jobs.find({})])
             assert len(per_proposal) == APPROVALS

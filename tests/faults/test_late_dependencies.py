@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 import httpx
 from pymongo import AsyncMongoClient
 
-from deploy.local import mongod
+from deploy.local import run
 from shared.contracts import new_envelope
 from tests.support.events import proposal_approved
 from tests.support.infrastructure import Infrastructure
@@ -55,9 +55,15 @@ async def _works(
     )
     try:
         jobs = client[f"{namespace}_materials"]["jobs"]
-        await eventually_async(
-            lambda: jobs.count_documents({"proposal_id": approved.proposal_id}), 1, what="the job"
-        )
+        try:
+            await eventually_async(
+                lambda: jobs.count_documents({"proposal_id": approved.proposal_id}),
+                1,
+                within=30,
+                what="the job",
+            )
+        except AssertionError as failure:
+            raise AssertionError(f"{failure}\n{materials.log_tail(60)}") from None
     finally:
         await client.close()
 
@@ -65,13 +71,13 @@ async def _works(
 async def test_started_before_mongodb_becomes_ready_when_it_answers(
     infra: Infrastructure, namespace: str, tmp_path: Path
 ) -> None:
-    port = mongod.free_port()
-    url = mongod.connection_url(port)
+    port = run.free_port()
+    url = run.connection_url(port)
     materials = start_service("materials", infra, namespace, tmp_path, MONGODB_URL=url)
     database = None
     try:
         await _waits_for(materials, "MongoDB")
-        database = await asyncio.to_thread(mongod.start_mongod, tmp_path / "db", port)
+        database = await asyncio.to_thread(run.start_mongod, tmp_path / "db", port)
         await _works(materials, infra, namespace, url)
     finally:
         materials.stop()

@@ -20,7 +20,7 @@ from services.notifications.adapters.senders import GatewaySender, Sender, SmtpS
 from services.notifications.domain.deliveries import Delivery, SendFailure, Status
 from services.notifications.domain.webhooks import Endpoint, verify
 from services.notifications.service.dispatcher import Dispatcher
-from shared.settings import ServiceSettings
+from services.notifications.settings import NotificationSettings
 from shared.storage.documents import from_document
 from shared.storage.mongo import Database
 from shared.storage.unit_of_work import Transactions
@@ -87,7 +87,7 @@ async def test_a_crash_after_sending_e_mail_and_sms_is_retried_with_the_same_ids
     infra: Infrastructure, namespace: str
 ) -> None:
     with smtp_sink() as smtp, http_sink() as gateway:
-        channels = ServiceSettings(
+        channels = NotificationSettings(
             smtp_host="127.0.0.1", smtp_port=smtp.port, sms_gateway_url=f"{gateway.url}/send"
         )
         senders: list[Sender] = [SmtpSender(channels), GatewaySender(channels)]

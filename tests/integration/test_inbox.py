@@ -39,7 +39,7 @@ async def test_the_same_event_published_five_times_reserves_materials_once(
             ),
             what="every copy to be taken",
         )
-        await asyncio.sleep(0.5)
+        await asyncio.sleep(0.5)  # room for a copy handled twice to show up
 
         assert consumed("handled") - handled_before == 1
         assert consumed("duplicate") - duplicates_before == COPIES - 1
@@ -49,5 +49,5 @@ async def test_the_same_event_published_five_times_reserves_materials_once(
             == 1
         )
         await probe.wait_for(lambda: len(probe.messages) == 1, what="material.reserved")
-        await asyncio.sleep(0.5)
+        await asyncio.sleep(0.5)  # room for a second announcement to show up
         assert len(probe.messages) == 1

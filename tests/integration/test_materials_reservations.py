@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 import pytest
 
@@ -13,7 +15,7 @@ from services.materials.adapters.stock import StockRepository
 from services.materials.domain.stock import Level
 from shared.contracts import ReceivedEvent, new_envelope
 from shared.contracts.events import ProposalApprovedV1, ProposalCancelledV1
-from shared.contracts.types import Dimensions
+from shared.contracts.types import Contract, Dimensions
 from shared.errors import Unprocessable
 from shared.storage.unit_of_work import UnitOfWork
 from tests.support.events import (
@@ -37,6 +39,9 @@ from tests.support.materials import (
 )
 from tests.support.probe import EventProbe, eventually_async
 from tests.support.runtime import publish_envelope, running_service
+
+Handler = Callable[[ReceivedEvent[Any], UnitOfWork], Awaitable[None]]
+D = TypeVar("D", ProposalApprovedV1, ProposalCancelledV1)
 
 # --------------------------------------------------------------------------------------------
 # approval
@@ -226,6 +231,59 @@ async def test_two_replicas_taking_approvals_from_the_broker_never_overspend(
 
 
 # --------------------------------------------------------------------------------------------
+# a receipt meeting a job that waits for it
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("first", ["approval", "receipt"])
+async def test_a_receipt_and_an_approval_short_of_it_at_once_never_miss_each_other(
+    materials: MaterialsApi, first: str
+) -> None:
+    """The job's transaction finds no stock; the receipt's transaction finds no waiting
+    job: each ran before the other committed. Unless they meet on a document (the job
+    touches the balances of what it lacks: `StockRepository.touch`), both commit and
+    the job waits for stock that sits on the shelf. With the guard, the second one
+    conflicts, is retried after the first commits, and sees it."""
+    approved = proposal_approved()
+    received = stock_received(ROAD_BILL)
+    work: dict[str, tuple[Contract, Handler]] = {
+        "approval": (approved, materials.handlers.on_proposal_approved),
+        "receipt": (received, materials.handlers.on_stock_received),
+    }
+    first_done, release_first, second_tried = asyncio.Event(), asyncio.Event(), asyncio.Event()
+
+    async def run_first(uow: UnitOfWork) -> None:
+        data, handler = work[first]
+        await handler(_received(data), uow)
+        first_done.set()
+        await release_first.wait()  # hold the transaction open, uncommitted
+
+    async def run_second(uow: UnitOfWork) -> None:
+        [(data, handler)] = [w for name, w in work.items() if name != first]
+        try:
+            await handler(_received(data), uow)
+        finally:
+            second_tried.set()  # its first attempt ran (to the end, or to a conflict)
+
+    transactions = materials.runtime.transactions
+    running_first = asyncio.create_task(transactions.run(run_first, correlation_id="first"))
+    await asyncio.wait_for(first_done.wait(), 10)
+    running_second = asyncio.create_task(transactions.run(run_second, correlation_id="second"))
+    await asyncio.wait_for(second_tried.wait(), 10)
+    release_first.set()
+    await asyncio.wait_for(asyncio.gather(running_first, running_second), 30)
+
+    assert (await materials.job(approved.proposal_id))["status"] == "reserved"
+    assert await materials.reserved(approved.proposal_id) == ROAD_BILL
+    await assert_levels_match_the_ledger(materials.runtime)
+
+
+def _received(data: Contract) -> ReceivedEvent[Any]:
+    envelope = new_envelope(data, producer="proposals", correlation_id="race")
+    return ReceivedEvent(envelope=envelope, data=data)
+
+
+# --------------------------------------------------------------------------------------------
 # exactly once
 # --------------------------------------------------------------------------------------------
 
@@ -330,7 +388,7 @@ async def test_an_approval_and_a_cancellation_handled_at_once_leave_nothing_rese
     cancelled = proposal_cancelled(approved.proposal_id)
     runtime, handlers = materials.runtime, materials.handlers
 
-    def received(data: ProposalApprovedV1 | ProposalCancelledV1) -> ReceivedEvent:
+    def received(data: D) -> ReceivedEvent[D]:
         return ReceivedEvent(
             envelope=new_envelope(data, producer="proposals", correlation_id="t"), data=data
         )

@@ -4,6 +4,7 @@ redelivered on request."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from typing import Any
@@ -253,3 +254,31 @@ async def test_a_row_of_an_endpoint_disabled_mid_batch_waits_unsent(
 
     assert receiver.requests == []
     assert [(r.status, r.attempts) for r in rows] == [(Status.PENDING, 0)]
+
+
+async def test_webhook_commands_retried_with_their_idempotency_key_act_once(
+    infra: Infrastructure, namespace: str
+) -> None:
+    started = journey_event("work.started", uuid.uuid4())
+    keyed = {**auth(CITY_OFFICER), "Idempotency-Key": "register-dashboard-1"}
+    wanted = {"url": "http://127.0.0.1:9/hook", "events": ["*"], "secret": SECRET}
+    with http_sink() as receiver:
+        async with notifications_api(infra, namespace, **channel_settings()) as (runtime, api):
+            registered = [await api.post("/webhooks", json=wanted, headers=keyed) for _ in "12"]
+            endpoint = await register_endpoint(api, receiver, ["*"])
+            await publish_envelope(infra, namespace, started)
+            await eventually(lambda: len(receiver.requests) == 1, what="the first delivery")
+            path = f"/webhooks/{endpoint['id']}/deliveries/{started.event_id}/redeliver"
+            again = {**auth(CITY_OFFICER), "Idempotency-Key": "redeliver-1"}
+            redelivered = [await api.post(path, headers=again) for _ in "12"]
+            await eventually(lambda: len(receiver.requests) == 2, what="the redelivery")
+            await asyncio.sleep(1.0)  # a second redelivery, if any, would be sent by now
+            endpoints = await runtime.db["webhook_endpoints"].count_documents({})
+
+    assert [r.status_code for r in registered] == [201, 201]
+    assert registered[0].json() == registered[1].json()
+    assert registered[1].headers["Idempotent-Replay"] == "true"
+    assert endpoints == 2  # the keyed one once, and the receiver's own
+    assert [r.status_code for r in redelivered] == [202, 202]
+    assert redelivered[0].json()["id"] == redelivered[1].json()["id"]
+    assert len(receiver.requests) == 2  # sent again once, not twice

@@ -14,7 +14,7 @@ from shared.storage import outbox
 from shared.storage.unit_of_work import UnitOfWork
 from tests.support.events import work_started
 from tests.support.infrastructure import Infrastructure
-from tests.support.probe import EventProbe
+from tests.support.probe import EventProbe, until_async
 from tests.support.runtime import running_service
 
 EVENTS = 150
@@ -88,7 +88,7 @@ async def test_rolled_back_transaction_publishes_nothing(
 
         with contextlib.suppress(RuntimeError):
             await runtime.transactions.run(failing_work, correlation_id=str(uuid.uuid4()))
-        await asyncio.sleep(1.0)
+        await asyncio.sleep(1.0)  # room for a wrongly published event to show up
         assert probe.messages == []
         assert await runtime.db[outbox.COLLECTION].count_documents({}) == 0
 
@@ -102,10 +102,14 @@ async def test_event_nobody_listens_to_stays_in_the_outbox_until_a_queue_is_boun
             await uow.emit(work_started())
 
         await runtime.transactions.run(work, correlation_id="unroutable")
-        await asyncio.sleep(0.5)  # the relay tries at once and is told NO_ROUTE
-        row = await runtime.db[outbox.COLLECTION].find_one({})
-        assert row is not None and row["status"] == outbox.PENDING
-        assert "NO_ROUTE" in (row["last_error"] or "")
+        # the relay tries at once and is told NO_ROUTE
+        row = await until_async(
+            lambda: runtime.db[outbox.COLLECTION].find_one({}),
+            lambda found: found is not None and found["last_error"] is not None,
+            what="a failed publish",
+        )
+        assert row["status"] == outbox.PENDING
+        assert "NO_ROUTE" in row["last_error"]
 
         async with EventProbe(infra.amqp_url, namespace, ["work.started"]) as probe:
             # the relay retries with backoff (1 s, 2 s, …) and now finds a queue

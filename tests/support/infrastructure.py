@@ -18,7 +18,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from deploy.local import mongod
+from deploy.local import run
 
 DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
 
@@ -55,7 +55,7 @@ def infrastructure() -> Iterator[Infrastructure]:
 @contextmanager
 def _throwaway_mongod() -> Iterator[str]:
     with tempfile.TemporaryDirectory(prefix="berdaya-test-mongo-") as directory:
-        handle = mongod.start_mongod(Path(directory), mongod.free_port())
+        handle = run.start_mongod(Path(directory), run.free_port())
         try:
             yield handle.url
         finally:

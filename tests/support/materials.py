@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -20,13 +20,14 @@ from shared.contracts.types import Contract
 from shared.identity import Actor
 from shared.runtime import ServiceRuntime
 from shared.storage import outbox
+from shared.storage.unit_of_work import UnitOfWork
 from tests.support.events import proposal_approved
 from tests.support.infrastructure import Infrastructure
 from tests.support.people import RT_HEAD, WAREHOUSE_OFFICER, auth
 from tests.support.runtime import asgi_client, running_service
 
 CENTRAL, SOUTH = "Gudang Kota Jambi", "Gudang Jambi Selatan"
-# The brief's road (150 m x 4 m x 0.12 m, K-175, 5 % waste) in the stocked units.
+# The README's road (150 m x 4 m x 0.12 m, K-175, 5 % waste) in the stocked units.
 ROAD_BILL = {"cement": 493.0, "sand": 41.1, "gravel": 43.3}
 
 
@@ -108,12 +109,13 @@ async def handle(
     """Run the materials handler of `data`'s event in a transaction, as the consumer does
     (without the broker and the inbox)."""
     envelope = new_envelope(data, producer=producer, correlation_id="test")
-    handler = {
+    by_type: dict[str, Callable[[ReceivedEvent[Any], UnitOfWork], Awaitable[None]]] = {
         "proposal.approved": handlers.on_proposal_approved,
         "proposal.rejected": handlers.on_proposal_rejected,
         "proposal.cancelled": handlers.on_proposal_cancelled,
         "stock.received": handlers.on_stock_received,
-    }[envelope.type]
+    }
+    handler = by_type[envelope.type]
     event = ReceivedEvent(envelope=envelope, data=data)
     await runtime.transactions.run(lambda uow: handler(event, uow), correlation_id="test")
     return envelope

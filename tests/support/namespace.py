@@ -5,13 +5,22 @@ from __future__ import annotations
 import uuid
 
 import aio_pika
+import httpx
 from pymongo import AsyncMongoClient
 
+from services.materials.settings import MaterialsSettings
+from services.notifications.settings import NotificationSettings
 from shared.contracts.catalogue import CATALOGUE
+from shared.messaging.policies import ManagementApi, PoliciesNotApplied
 from shared.messaging.topology import Topology
 from shared.settings import ServiceSettings
 
 SERVICES = ("proposals", "materials", "notifications")
+# A service with settings of its own (see its settings.py); the others use the shared ones.
+SETTINGS: dict[str, type[ServiceSettings]] = {
+    "materials": MaterialsSettings,
+    "notifications": NotificationSettings,
+}
 
 
 def new_namespace() -> str:
@@ -28,10 +37,12 @@ def settings_for(
         "mongodb_url": mongodb_url,
         "outbox_poll_seconds": 0.1,
         "max_delivery_attempts": 3,
+        # retried within a test's patience, not after 10 s, 1 min, 5 min
+        "retry_delays_seconds": (0.2, 0.5),
         "log_json": False,
         **overrides,
     }
-    return ServiceSettings(**values)  # type: ignore[arg-type]
+    return SETTINGS.get(service, ServiceSettings)(**values)  # type: ignore[arg-type]
 
 
 def possible_queue_names(namespace: str) -> list[str]:
@@ -43,18 +54,37 @@ def possible_queue_names(namespace: str) -> list[str]:
     for service in SERVICES:
         names += [topology.queue_name(service, event_type) for event_type, _ in CATALOGUE]
     names.append(topology.audit_queue.name)
+    for delays in (topology.retry_delays, (0.2, 0.5)):
+        for service in SERVICES:
+            names += [
+                r.queue.name for r in Topology(namespace, retry_delays=delays).retry_routes(service)
+            ]
     return names
 
 
 async def remove_namespace(namespace: str, amqp_url: str, mongodb_url: str) -> None:
     topology = Topology(namespace)
+    queues = possible_queue_names(namespace)
+    exchanges = [topology.events_exchange.name, topology.dead_letter_exchange.name]
+    exchanges += [q for q in queues if ".retry." in q]  # each retry queue has its exchange
+    api = ManagementApi(amqp_url)
+    try:
+        # everything of the namespace, whatever declared it (retry queues, test contracts)
+        prefix = f"{namespace}."
+        queues = [q for q in await api.queue_names() if q.startswith(prefix)]
+        exchanges = [e for e in await api.exchange_names() if e.startswith(prefix)]
+        for policy in await api.policy_names():
+            if topology.owns_policy(policy):
+                await api.delete_policy(policy)
+    except (PoliciesNotApplied, httpx.HTTPError):
+        pass  # no management API: the names the services are known to declare
     connection = await aio_pika.connect(amqp_url)
     async with connection:
         channel = await connection.channel()
-        for queue in possible_queue_names(namespace):
+        for queue in queues:
             await channel.queue_delete(queue)
-        for exchange in (topology.events_exchange, topology.dead_letter_exchange):
-            await channel.exchange_delete(exchange.name)
+        for exchange in exchanges:
+            await channel.exchange_delete(exchange)
     client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(mongodb_url)
     try:
         for name in await client.list_database_names():

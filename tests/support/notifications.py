@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 from aiosmtpd.controller import Controller
 
-from deploy.local.mongod import free_port
+from deploy.local.run import free_port
 from services.notifications.domain.deliveries import Delivery
 from services.notifications.domain.digests import DigestCalendar
 from services.notifications.service.digests import DigestScheduler

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 
-from deploy.local.mongod import free_port
+from deploy.local.run import free_port
 from tests.support.infrastructure import Infrastructure
 from tests.support.namespace import SERVICES
 

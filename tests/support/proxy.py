@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 from types import TracebackType
 
-from deploy.local.mongod import free_port
+from deploy.local.run import free_port
 
 
 class LateProxy:
@@ -22,6 +22,19 @@ class LateProxy:
 
     async def open(self) -> None:
         self._server = await asyncio.start_server(self._forward, "127.0.0.1", self.port)
+
+    async def close(self) -> None:
+        """Stop listening and cut every forwarded connection: the target is unreachable
+        until `open()` is called again (same port)."""
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        pipes = list(self._pipes)
+        for task in pipes:
+            task.cancel()
+        for task in pipes:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     async def __aenter__(self) -> LateProxy:
         return self

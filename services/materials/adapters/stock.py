@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections.abc import Collection, Iterable
-from datetime import UTC, datetime
 from typing import Any
 
 from bson import ObjectId
@@ -23,6 +22,7 @@ from pymongo.errors import DuplicateKeyError
 
 from services.materials.domain.catalogue import Catalogue
 from services.materials.domain.stock import EPSILON, LedgerEntry, LedgerKind, Level, rounded
+from shared.clock import utc_now
 from shared.errors import Conflict
 from shared.storage.mongo import Database, Document
 
@@ -52,7 +52,7 @@ async def create_indexes(db: Database) -> None:
 async def seed_balances(db: Database, catalogue: Catalogue) -> None:
     """A zero balance for every (warehouse, item) of the catalogue, created at start-up so
     that movements inside transactions only ever update existing documents."""
-    now = datetime.now(UTC)
+    now = utc_now()
     for warehouse in catalogue.warehouse_names:
         for code, item in catalogue.items.items():
             # another replica may seed the same balance at the same moment

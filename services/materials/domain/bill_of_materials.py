@@ -2,8 +2,7 @@
 
 Nothing here does I/O except :func:`load_norm_book`, which reads the packaged (or a given)
 TOML file. Handlers translate a ``proposal.approved`` event into :class:`WorkDimensions`, call
-:func:`compute_bill_of_materials` and persist / publish the result
-(:func:`lines_as_dicts` gives the event-ready form).
+:func:`compute_bill_of_materials` and persist / publish the result.
 
 Arithmetic is done in :class:`decimal.Decimal`, starting from the shortest decimal form of each
 float (``str(0.12) == "0.12"``), so that dimensions people type (0.12 m, 0.1 m...) are used as
@@ -21,13 +20,15 @@ Rounding to the shipping unit always goes UP, after the waste allowance is added
 from __future__ import annotations
 
 import re
-import tomllib
 from decimal import ROUND_CEILING, Decimal, localcontext
 from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Annotated, Literal, Self, TypeAlias
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from shared.datafiles import read_toml, validated
 
 __all__ = [
     "WORK_TYPES",
@@ -42,7 +43,6 @@ __all__ = [
     "WorkDimensions",
     "WorkTypeSpec",
     "compute_bill_of_materials",
-    "lines_as_dicts",
     "load_norm_book",
     "normalize_grade",
     "work_volume_m3",
@@ -58,7 +58,6 @@ Geometry: TypeAlias = Literal["slab", "u_channel", "box"]
 PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 NonEmptyStr = Annotated[str, Field(min_length=1)]
 Quantity: TypeAlias = int | float
-EventScalar: TypeAlias = str | int | float | bool | None
 
 _ITEM_CODE = re.compile(r"^[a-z][a-z0-9_]*$")
 _M3_STEP = Decimal("0.1")  # aggregates are ordered and shipped to the nearest 0.1 m³ (rounded up)
@@ -227,38 +226,18 @@ class NormBook(_Frozen):
         return key, self.norms[key]
 
 
-def _format_validation_error(exc: ValidationError) -> str:
-    parts = []
-    for err in exc.errors(include_url=False):
-        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        parts.append(f"{where}: {err['msg']}")
-    return "; ".join(parts)
-
-
 def load_norm_book(path: Path | None = None) -> NormBook:
     """Read and validate the norm book (by default the packaged ``norms.toml``).
 
     Raises NormBookError (a ValueError) naming the file and what is wrong.
     """
-    try:
-        if path is None:
-            where = "packaged services/materials/domain/norms.toml"
-            raw = resources.files(__package__ or __name__).joinpath("norms.toml").read_bytes()
-        else:
-            where = str(path)
-            raw = path.read_bytes()
-    except OSError as exc:
-        raise NormBookError(f"cannot read norm book {where}: {exc}") from exc
-    try:
-        data = tomllib.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise NormBookError(f"norm book {where} is not valid TOML: {exc}") from exc
-    try:
-        return NormBook.model_validate(data)
-    except ValidationError as exc:
-        raise NormBookError(
-            f"norm book {where} is invalid: {_format_validation_error(exc)}"
-        ) from exc
+    if path is None:
+        source: Path | Traversable = resources.files(__package__ or __name__) / "norms.toml"
+        where = "norm book packaged services/materials/domain/norms.toml"
+    else:
+        source, where = path, f"norm book {path}"
+    data = read_toml(source, what=where, error=NormBookError)
+    return validated(NormBook, data, what=where, error=NormBookError)
 
 
 def normalize_grade(grade: str) -> str:
@@ -373,25 +352,6 @@ class BillOfMaterials(_Frozen):
     def supplied_lines(self) -> tuple[BomLine, ...]:
         """The lines to reserve and ship (water excluded)."""
         return tuple(line for line in self.lines if line.supplied)
-
-
-def lines_as_dicts(
-    bill: BillOfMaterials, *, supplied_only: bool = False
-) -> list[dict[str, EventScalar]]:
-    """Lines as plain JSON-ready dicts for event payloads (``material.reserved`` ...)."""
-    lines = bill.supplied_lines if supplied_only else bill.lines
-    return [
-        {
-            "item": line.item,
-            "unit": line.unit,
-            "quantity": line.quantity,
-            "net_kg": line.net_kg,
-            "gross_kg": line.gross_kg,
-            "pack_kg": line.pack_kg,
-            "supplied": line.supplied,
-        }
-        for line in lines
-    ]
 
 
 # --------------------------------------------------------------------------------------------

@@ -7,15 +7,16 @@ for can be received, reserved and shipped.
 
 from __future__ import annotations
 
-import tomllib
 from decimal import Decimal
 from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Annotated, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from services.materials.domain.bill_of_materials import BomOptions, ItemSpec, NormBook
+from shared.datafiles import read_toml, validated
 from shared.errors import Unprocessable
 
 __all__ = [
@@ -181,17 +182,14 @@ def load_catalogue(book: NormBook, path: Path | None = None) -> Catalogue:
 
     Raises CatalogueError naming the file and what is wrong.
     """
-    where = str(path) if path else "packaged services/materials/domain/catalogue.toml"
+    if path is None:
+        source: Path | Traversable = resources.files(__package__ or __name__) / "catalogue.toml"
+        where = "catalogue packaged services/materials/domain/catalogue.toml"
+    else:
+        source, where = path, f"catalogue {path}"
+    raw = read_toml(source, what=where, error=CatalogueError)
+    data = validated(CatalogueFile, raw, what=where, error=CatalogueError)
     try:
-        if path is None:
-            raw = resources.files(__package__ or __name__).joinpath("catalogue.toml").read_bytes()
-        else:
-            raw = path.read_bytes()
-        data = CatalogueFile.model_validate(tomllib.loads(raw.decode("utf-8")))
         return build_catalogue(data, book)
-    except OSError as error:
-        raise CatalogueError(f"cannot read catalogue {where}: {error}") from error
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
-        raise CatalogueError(f"catalogue {where} is not valid TOML: {error}") from error
-    except (ValidationError, ValueError) as error:
-        raise CatalogueError(f"catalogue {where} is invalid: {error}") from error
+    except ValueError as error:
+        raise CatalogueError(f"{where} is invalid: {error}") from error

@@ -31,14 +31,16 @@ from services.materials.domain.stock import (
     rounded,
     totals,
 )
+from shared.clock import Timestamp
 from shared.contracts.events import ProposalKeys
 from shared.contracts.types import Area, MaterialLine, ReceivedLine
 from shared.errors import Conflict, Unprocessable
 
 JobStatus = Literal["waiting", "reserved", "fulfilled", "cancelled"]
 # How much more than was sent an RT head may confirm as arrived (over_shipped), as a
-# share of the line sent. Anything beyond is the warehouse's to count and adjust: an RT
-# head's word alone never moves warehouse stock.
+# share of the line sent: the default of BERDAYA_OVER_SHIPMENT_TOLERANCE. Anything
+# beyond is the warehouse's to count and adjust: an RT head's word alone never moves
+# warehouse stock.
 OVER_SHIPMENT_TOLERANCE = 0.05
 
 
@@ -82,11 +84,11 @@ class Shipment(BaseModel):
     lines: list[MaterialLine]
     note: str = ""
     dispatched_by: str
-    dispatched_at: datetime
+    dispatched_at: Timestamp
     status: Literal["in_transit", "received"] = "in_transit"
     received_lines: list[ReceivedLine] = Field(default_factory=list)
     received_by: str | None = None
-    received_at: datetime | None = None
+    received_at: Timestamp | None = None
 
 
 class MaterialJob(BaseModel):
@@ -97,7 +99,7 @@ class MaterialJob(BaseModel):
     proposer_id: str
     work_volume_m3: float
     norm: str
-    approved_at: datetime
+    approved_at: Timestamp
     """When the city approved it: waiting jobs get arriving stock oldest first."""
     lines: list[JobLine]
     in_transit: dict[str, float] = Field(default_factory=dict)  # item → quantity on the road
@@ -271,9 +273,16 @@ class MaterialJob(BaseModel):
         )
 
     def receive(
-        self, shipment: Shipment, receipts: list[Receipt], received_by: str, now: datetime
+        self,
+        shipment: Shipment,
+        receipts: list[Receipt],
+        received_by: str,
+        now: datetime,
+        *,
+        over_shipment_tolerance: float = OVER_SHIPMENT_TOLERANCE,
     ) -> list[ReceivedLine]:
-        """The RT head confirms what arrived; a difference needs a reason and stays owed."""
+        """The RT head confirms what arrived; a difference needs a reason and stays owed,
+        and at most `over_shipment_tolerance` (a fraction) more than was sent is taken."""
         if shipment.status == "received":
             raise Conflict(
                 f"shipment {shipment.id} was confirmed already "
@@ -287,7 +296,10 @@ class MaterialJob(BaseModel):
         unknown = set(by_item) - {line.item for line in shipment.lines}
         if unknown:
             raise Unprocessable(f"not on this shipment: {', '.join(sorted(unknown))}")
-        result = [_received(sent, by_item.get(sent.item)) for sent in shipment.lines]
+        result = [
+            _received(sent, by_item.get(sent.item), over_shipment_tolerance)
+            for sent in shipment.lines
+        ]
         for line in result:  # all lines checked: now count them
             left = self.in_transit.get(line.item, 0.0) - line.sent
             self.in_transit[line.item] = max(rounded(left), 0.0)
@@ -330,7 +342,7 @@ class MaterialJob(BaseModel):
         return f"{message}; the rest is on its way or has arrived"
 
 
-def _received(sent: MaterialLine, receipt: Receipt | None) -> ReceivedLine:
+def _received(sent: MaterialLine, receipt: Receipt | None, tolerance: float) -> ReceivedLine:
     """One confirmed line; a difference from what was sent needs a reason."""
     if receipt is None:
         raise Unprocessable(f"say how much {sent.item} arrived (0 if none)")
@@ -347,7 +359,7 @@ def _received(sent: MaterialLine, receipt: Receipt | None) -> ReceivedLine:
             f"{sent.item}: {receipt.received:g} received and {sent.quantity:g} sent; "
             "over_shipped is the reason for receiving more than was sent, and only for that"
         )
-    allowed = rounded(sent.quantity * (1 + OVER_SHIPMENT_TOLERANCE))
+    allowed = rounded(sent.quantity * (1 + tolerance))
     if receipt.received > allowed + EPSILON:
         raise Unprocessable(
             f"{sent.item}: {receipt.received:g} received but only {sent.quantity:g} sent; "

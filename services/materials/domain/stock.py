@@ -24,10 +24,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from shared.clock import Timestamp
 
 EPSILON = 1e-9
 LedgerKind = Literal["receipt", "reservation", "release", "dispatch", "adjustment"]
@@ -62,7 +63,7 @@ class LedgerEntry(BaseModel):
     shipment_id: uuid.UUID | None = None
     receipt_id: str | None = None
     by: str
-    at: datetime
+    at: Timestamp
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,7 @@ class Movement:
     unit: str
     quantity: float  # positive; the kind (and reason) gives the sign and the effects
     by: str
-    at: datetime
+    at: Timestamp
     reason: str = ""
     note: str = ""
     proposal_id: uuid.UUID | None = None

@@ -8,7 +8,6 @@ Every state-changing route takes an `Idempotency-Key` header (see
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, status
@@ -18,11 +17,19 @@ from pydantic import BaseModel, ConfigDict, Field
 from services.materials.adapters.repository import MaterialsRepository
 from services.materials.adapters.stock import StockRepository
 from services.materials.domain.catalogue import StockItem, Warehouse
-from services.materials.domain.job import JobStatus, MaterialJob, Receipt, Shipment, ShipmentLine
+from services.materials.domain.job import (
+    OVER_SHIPMENT_TOLERANCE,
+    JobStatus,
+    MaterialJob,
+    Receipt,
+    Shipment,
+    ShipmentLine,
+)
 from services.materials.domain.stock import CountReason, LedgerEntry, LedgerKind, Level
 from services.materials.service.commands import MaterialCommands
 from services.materials.service.stock_receipts import IncomingLine, StockReceiptOutcome
 from services.materials.service.stockroom import Reference
+from shared.clock import Timestamp
 from shared.contracts.types import Area
 from shared.errors import Forbidden
 from shared.identity import Actor, Role
@@ -134,7 +141,7 @@ class JobView(BaseModel):
     status: JobStatus
     norm: str
     work_volume_m3: float
-    approved_at: datetime
+    approved_at: Timestamp
     fulfilled: bool
     lines: list[JobLineView]
     shipments: list[Shipment]
@@ -144,7 +151,7 @@ class JobSummary(BaseModel):
     proposal_id: uuid.UUID
     status: JobStatus
     area: Area
-    approved_at: datetime
+    approved_at: Timestamp
     short: dict[str, float]
 
 
@@ -238,10 +245,10 @@ Commands = Annotated[MaterialCommands, app_state("commands")]
 References = Annotated[Reference, app_state("reference")]
 
 
-def build_router() -> APIRouter:
+def build_router(over_shipment_tolerance: float = OVER_SHIPMENT_TOLERANCE) -> APIRouter:
     router = APIRouter()
     _job_routes(router)
-    _shipment_routes(router)
+    _shipment_routes(router, over_shipment_tolerance)
     _stock_routes(router)
     return router
 
@@ -314,7 +321,7 @@ def _job_routes(router: APIRouter) -> None:
         )
 
 
-def _shipment_routes(router: APIRouter) -> None:
+def _shipment_routes(router: APIRouter, over_shipment_tolerance: float) -> None:
     @router.get("/shipments", tags=["shipments"], summary="Shipments, e.g. ?status=in_transit")
     async def list_shipments(
         db: ServiceDatabase,
@@ -357,7 +364,8 @@ def _shipment_routes(router: APIRouter) -> None:
             "A line that differs from what was sent needs a discrepancy_reason. The "
             "difference is recorded as an adjustment entry with that reason and moves no "
             "warehouse stock: goods short-shipped are not put back on the shelf, and at "
-            "most 5 % more than was sent can be confirmed (over_shipped). A warehouse "
+            f"most {over_shipment_tolerance * 100:g} % more than was sent can be confirmed "
+            "(over_shipped, BERDAYA_OVER_SHIPMENT_TOLERANCE). A warehouse "
             "officer counts and corrects the level (POST /stock/adjustments); what is "
             "still owed is reserved again for the job (or waits for stock)."
         ),

@@ -5,10 +5,15 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from typing import TypeVar
 
-from services.materials.domain.job import MaterialJob, Receipt, Shipment, ShipmentLine
+from services.materials.domain.job import (
+    OVER_SHIPMENT_TOLERANCE,
+    MaterialJob,
+    Receipt,
+    Shipment,
+    ShipmentLine,
+)
 from services.materials.domain.stock import (
     Allocation,
     CountReason,
@@ -21,6 +26,7 @@ from services.materials.service.stock_receipts import (
     receive_stock,
 )
 from services.materials.service.stockroom import Reference, Stockroom
+from shared.clock import utc_now
 from shared.contracts import events as ev
 from shared.contracts.types import MaterialLine, ReceivedLine
 from shared.errors import Forbidden, Unprocessable
@@ -37,9 +43,16 @@ def require_warehouse_officer(actor: Actor, doing: str) -> None:
 
 
 class MaterialCommands:
-    def __init__(self, transactions: Transactions, reference: Reference) -> None:
+    def __init__(
+        self,
+        transactions: Transactions,
+        reference: Reference,
+        *,
+        over_shipment_tolerance: float = OVER_SHIPMENT_TOLERANCE,
+    ) -> None:
         self._transactions = transactions
         self._reference = reference
+        self._over_shipment_tolerance = over_shipment_tolerance
 
     async def _run(
         self,
@@ -52,7 +65,7 @@ class MaterialCommands:
         `guard` (an Idempotency-Key's recorder) stores the answer in the same transaction."""
 
         async def in_stockroom(uow: UnitOfWork) -> T:
-            return await work(Stockroom(uow, self._reference, by=actor.id, now=datetime.now(UTC)))
+            return await work(Stockroom(uow, self._reference, by=actor.id, now=utc_now()))
 
         return await self._transactions.run(
             guard(in_stockroom) if guard else in_stockroom, correlation_id=correlation_id
@@ -190,7 +203,13 @@ class MaterialCommands:
             job = await room.jobs.get_job(shipment.proposal_id)
             if actor.role is not Role.RT_HEAD or not actor.covers(job.area):
                 raise Forbidden("only the RT head of the job's RT confirms what arrived")
-            received = job.receive(shipment, receipts, actor.id, room.now)
+            received = job.receive(
+                shipment,
+                receipts,
+                actor.id,
+                room.now,
+                over_shipment_tolerance=self._over_shipment_tolerance,
+            )
             await _record_differences(room, job, shipment, received)
             await room.uow.emit(
                 ev.MaterialDeliveredV1(

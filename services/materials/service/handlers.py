@@ -4,7 +4,7 @@ together with the inbox record of the event it handles."""
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 
 from services.materials.domain.bill_of_materials import (
     BillOfMaterials,
@@ -14,6 +14,7 @@ from services.materials.domain.bill_of_materials import (
 from services.materials.domain.job import JobLine, MaterialJob
 from services.materials.service.stock_receipts import IncomingLine, receive_stock
 from services.materials.service.stockroom import Reference, Stockroom
+from shared.clock import utc_now
 from shared.contracts import ReceivedEvent
 from shared.contracts import events as ev
 from shared.errors import Unprocessable
@@ -60,11 +61,12 @@ class EventHandlers:
     def __init__(self, reference: Reference) -> None:
         self._reference = reference
 
-    async def on_proposal_approved(self, event: ReceivedEvent, uow: UnitOfWork) -> None:
+    async def on_proposal_approved(
+        self, event: ReceivedEvent[ev.ProposalApprovedV1], uow: UnitOfWork
+    ) -> None:
         """Compute the bill of materials, reserve what stock exists, announce the outcome."""
-        assert isinstance(event.data, ev.ProposalApprovedV1)
         approved = event.data
-        room = Stockroom(uow, self._reference, by=approved.approved_by, now=_now())
+        room = Stockroom(uow, self._reference, by=approved.approved_by, now=utc_now())
         # written before anything is read: a cancellation handled at the same time writes
         # the same document, so one of the two transactions conflicts and is retried
         await room.jobs.mark(approved.proposal_id)
@@ -83,19 +85,22 @@ class EventHandlers:
         await room.announce_reserved(job)
         await room.announce_shortage(job)
 
-    async def on_proposal_rejected(self, event: ReceivedEvent, uow: UnitOfWork) -> None:
-        assert isinstance(event.data, ev.ProposalRejectedV1)
+    async def on_proposal_rejected(
+        self, event: ReceivedEvent[ev.ProposalRejectedV1], uow: UnitOfWork
+    ) -> None:
         await self._close(event, uow, event.data.rejected_by, event.data.reason)
 
-    async def on_proposal_cancelled(self, event: ReceivedEvent, uow: UnitOfWork) -> None:
-        assert isinstance(event.data, ev.ProposalCancelledV1)
+    async def on_proposal_cancelled(
+        self, event: ReceivedEvent[ev.ProposalCancelledV1], uow: UnitOfWork
+    ) -> None:
         await self._close(event, uow, event.data.cancelled_by, event.data.reason)
 
-    async def on_stock_received(self, event: ReceivedEvent, uow: UnitOfWork) -> None:
+    async def on_stock_received(
+        self, event: ReceivedEvent[ev.StockReceivedV1], uow: UnitOfWork
+    ) -> None:
         """The city's procurement or warehouse system received stock at a warehouse."""
-        assert isinstance(event.data, ev.StockReceivedV1)
         data = event.data
-        room = Stockroom(uow, self._reference, by=data.received_by, now=_now())
+        room = Stockroom(uow, self._reference, by=data.received_by, now=utc_now())
         if await room.stock.receipt_recorded(data.receipt_id) is not None:
             # the sender's retry of a receipt we counted already (under another event id)
             log.info("stock receipt already recorded", receipt_id=data.receipt_id)
@@ -109,11 +114,12 @@ class EventHandlers:
             source=f"event {event.envelope.event_id} from {event.envelope.producer}",
         )
 
-    async def _close(self, event: ReceivedEvent, uow: UnitOfWork, by: str, reason: str) -> None:
+    async def _close(
+        self, event: ReceivedEvent[ev.ProposalEvent], uow: UnitOfWork, by: str, reason: str
+    ) -> None:
         """The job will not be built: give its reserved stock back to waiting jobs."""
-        assert isinstance(event.data, ev.ProposalEvent)
         proposal_id: uuid.UUID = event.data.proposal_id
-        room = Stockroom(uow, self._reference, by=by, now=_now())
+        room = Stockroom(uow, self._reference, by=by, now=utc_now())
         # writes the proposal's marker document first, as the approval does (see `mark`)
         await room.jobs.close(proposal_id, event.envelope.type, room.now)
         job = await room.jobs.find_job(proposal_id)
@@ -125,7 +131,3 @@ class EventHandlers:
         if lines:
             await uow.emit(ev.MaterialReleasedV1(**job.keys(), lines=tuple(lines), reason=reason))
         await room.top_up_waiting({a.item for a in released})
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel
 from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.client_session import AsyncClientSession
 
+from shared.clock import Timestamp, utc_now
 from shared.storage.documents import from_document, to_document
 from shared.storage.mongo import Database
 
@@ -25,8 +25,8 @@ class FeedItem(BaseModel):
     proposal_id: uuid.UUID | None
     title: str
     body: str
-    created_at: datetime
-    read_at: datetime | None = None
+    created_at: Timestamp
+    read_at: Timestamp | None = None
 
 
 async def create_indexes(db: Database) -> None:
@@ -67,7 +67,7 @@ class Feed:
     async def mark_read(self, recipient_id: str, item_id: uuid.UUID) -> bool:
         result = await self._collection.update_one(
             {"_id": str(item_id), "recipient_id": recipient_id, "read_at": None},
-            {"$set": {"read_at": datetime.now(UTC)}},
+            {"$set": {"read_at": utc_now()}},
             session=self._session,
         )
         return result.modified_count == 1

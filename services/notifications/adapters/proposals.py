@@ -12,6 +12,7 @@ from pymongo import ASCENDING, IndexModel
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from services.notifications.domain.proposals import published_after
+from shared.clock import Timestamp
 from shared.contracts.events import ProposalEvent
 from shared.contracts.types import Area
 from shared.storage.documents import from_document
@@ -29,10 +30,10 @@ class KnownProposal(BaseModel):
     area: Area
     proposer_id: str
     title: str | None = None
-    first_seen_at: datetime
+    first_seen_at: Timestamp
     # the latest step heard of (by when it happened): whether the proposal is public
     last_event_type: str | None = None
-    last_event_at: datetime | None = None
+    last_event_at: Timestamp | None = None
 
     @property
     def published(self) -> bool:

@@ -8,8 +8,6 @@ from __future__ import annotations
 import asyncio
 import json
 import smtplib
-from collections.abc import Callable
-from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import formatdate
 from typing import Any, Protocol
@@ -29,7 +27,8 @@ from services.notifications.domain.webhooks import (
     Endpoint,
     signed_headers,
 )
-from shared.settings import ServiceSettings
+from services.notifications.settings import NotificationSettings
+from shared.clock import Clock, utc_now
 
 # HTTP answers that retrying the same request can change.
 RETRYABLE_STATUS = {408, 425, 429}
@@ -50,7 +49,7 @@ class Sender(Protocol):
 class SmtpSender:
     channel: DeliveryChannel = "email"
 
-    def __init__(self, settings: ServiceSettings) -> None:
+    def __init__(self, settings: NotificationSettings) -> None:
         self._settings = settings
         self._timeout = settings.notification_send_timeout_seconds
 
@@ -146,7 +145,7 @@ class GatewaySender(_HttpSender):
 
     channel: DeliveryChannel = "sms"
 
-    def __init__(self, settings: ServiceSettings) -> None:
+    def __init__(self, settings: NotificationSettings) -> None:
         super().__init__(settings.notification_send_timeout_seconds)
         self._settings = settings
         self._template_problem: str | None = None
@@ -209,9 +208,7 @@ class WebhookSender(_HttpSender):
 
     channel: DeliveryChannel = "webhook"
 
-    def __init__(
-        self, settings: ServiceSettings, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
-    ) -> None:
+    def __init__(self, settings: NotificationSettings, clock: Clock = utc_now) -> None:
         super().__init__(settings.notification_send_timeout_seconds)
         self._clock = clock
 

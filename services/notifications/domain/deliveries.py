@@ -27,6 +27,8 @@ from services.notifications.domain.people import (
     Person,
 )
 from services.notifications.domain.recipients import Route
+from shared.clock import Timestamp
+from shared.workers import backoff
 
 DeliveryChannel = Literal["email", "sms", "webhook"]
 # All deterministic ids of this service live under one namespace of its own.
@@ -53,7 +55,7 @@ class LogEntry(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    at: datetime
+    at: Timestamp
     outcome: Literal[
         "sent",
         "retrying",
@@ -83,20 +85,20 @@ class Delivery(BaseModel):
     event_type: str | None = None
     proposal_id: uuid.UUID | None = None
     proposal_label: str = ""
-    occurred_at: datetime | None = None
+    occurred_at: Timestamp | None = None
     correlation_id: str = ""
     title: str = ""
     body: str = Field(default="", description="the message; a webhook's JSON envelope")
     next_step: str = ""
     status: Status = Status.PENDING
-    created_at: datetime
-    next_attempt_at: datetime
+    created_at: Timestamp
+    next_attempt_at: Timestamp
     attempts: int = 0
     lease_owner: str | None = None
-    lease_until: datetime | None = None
+    lease_until: Timestamp | None = None
     possible_duplicate: bool = False
     last_error: str | None = None
-    sent_at: datetime | None = None
+    sent_at: Timestamp | None = None
     digest_id: uuid.UUID | None = Field(default=None, description="the digest that carried it")
     includes: list[uuid.UUID] = Field(default=[], description="a digest's deliveries")
     redelivery_of: uuid.UUID | None = None
@@ -133,9 +135,13 @@ class OutcomeUnknown(SendFailure):
     lease runs out; the next attempt is then logged as a possible duplicate."""
 
 
+FIRST_RETRY_SECONDS = 2.0
+
+
 def retry_delay(attempts: int, cap: timedelta) -> timedelta:
-    """Exponential backoff: 2 s, 4 s, 8 s … up to `cap`."""
-    return min(timedelta(seconds=2 ** min(max(attempts, 1), 30)), cap)
+    """How long a delivery (or a webhook endpoint) waits after its `attempts`-th
+    failure: 2 s, 4 s, 8 s … up to `cap` (BERDAYA_NOTIFICATION_RETRY_MAX_SECONDS)."""
+    return timedelta(seconds=backoff(attempts, first=FIRST_RETRY_SECONDS, cap=cap.total_seconds()))
 
 
 IDEMPOTENT_CHANNELS: frozenset[DeliveryChannel] = frozenset({"sms", "webhook"})
@@ -161,7 +167,7 @@ class About:
     event_id: uuid.UUID
     event_type: str
     proposal_id: uuid.UUID | None
-    occurred_at: datetime
+    occurred_at: Timestamp
     correlation_id: str
 
 

@@ -22,6 +22,7 @@ from services.notifications.domain.deliveries import (
 )
 from services.notifications.domain.messages import Message, phrase
 from services.notifications.domain.people import Frequency, Language
+from shared.clock import format_timestamp
 
 DAYS_PER_PERIOD = {Frequency.DAILY: 1, Frequency.WEEKLY: 7}
 
@@ -34,6 +35,8 @@ class Period:
 
     @property
     def key(self) -> str:
+        # part of a digest's unique id: keep it as it is (not `format_timestamp`), or a
+        # period's digest would be built again under a second id after an upgrade
         return f"{self.frequency.value}:{self.start.isoformat()}"
 
 
@@ -154,7 +157,7 @@ def digest_delivery(
                 outcome="waiting",
                 detail=(
                     f"{period.frequency.value} digest of {len(rows)} steps, period "
-                    f"{period.start.isoformat()} to {period.end.isoformat()}"
+                    f"{format_timestamp(period.start)} to {format_timestamp(period.end)}"
                 ),
             )
         ],

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 import string
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -17,6 +16,7 @@ from services.notifications.domain.people import Language
 from services.notifications.domain.recipients import Audience
 from shared.contracts.events import ProposalEvent
 from shared.contracts.types import Area, MaterialLine
+from shared.datafiles import read_toml
 
 Reader = Literal["proposer", "follower", "reviewer", "warehouse", "supervisor"]
 READERS: dict[Audience, Reader] = {
@@ -33,7 +33,7 @@ _MAX_SMS_CHARS = 480
 
 
 def _load(name: str) -> dict[str, Any]:
-    return tomllib.loads(Path(__file__).with_name(name).read_text(encoding="utf-8"))
+    return read_toml(Path(__file__).with_name(name))
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,6 @@ role and, having no address, only the in-app feed.
 
 from __future__ import annotations
 
-import tomllib
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Literal
@@ -16,6 +15,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_serializer
 
 from shared.contracts.types import Area
+from shared.datafiles import read_toml
 from shared.identity import Actor, Role
 
 Language = Literal["id", "en"]
@@ -98,7 +98,7 @@ class Person(BaseModel):
 
 
 def _load_defaults() -> dict[Role, Preferences]:
-    raw = tomllib.loads(Path(__file__).with_name("routing.toml").read_text(encoding="utf-8"))
+    raw = read_toml(Path(__file__).with_name("routing.toml"))
     return {Role(role): Preferences.model_validate(body) for role, body in raw["defaults"].items()}
 
 

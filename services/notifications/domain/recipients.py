@@ -7,7 +7,6 @@ decide.
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -15,6 +14,7 @@ from pathlib import Path
 
 from services.notifications.domain.people import Channel, Frequency, Person, unknown_person
 from shared.contracts.events import ProposalEvent, ProposalSubmittedV1
+from shared.datafiles import read_toml
 from shared.identity import Role
 
 
@@ -49,7 +49,7 @@ PRECEDENCE = [
 
 
 def _load_audiences() -> dict[str, tuple[Audience, ...]]:
-    raw = tomllib.loads(Path(__file__).with_name("routing.toml").read_text(encoding="utf-8"))
+    raw = read_toml(Path(__file__).with_name("routing.toml"))
     return {
         event_type: tuple(Audience(kind) for kind in kinds)
         for event_type, kinds in raw["audiences"].items()

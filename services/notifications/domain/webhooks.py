@@ -11,9 +11,10 @@ import hashlib
 import hmac
 import uuid
 from collections.abc import Iterable, Sequence
-from datetime import datetime
 
 from pydantic import BaseModel, Field
+
+from shared.clock import Timestamp
 
 TIMESTAMP_HEADER = "X-Berdaya-Timestamp"
 SIGNATURE_HEADER = "X-Berdaya-Signature"
@@ -33,10 +34,10 @@ class Endpoint(BaseModel):
     enabled: bool = True
     disabled_reason: str | None = None
     consecutive_failures: int = 0
-    retry_at: datetime | None = Field(default=None, description="held back after a failure")
+    retry_at: Timestamp | None = Field(default=None, description="held back after a failure")
     created_by: str
-    created_at: datetime
-    updated_at: datetime
+    created_at: Timestamp
+    updated_at: Timestamp
 
 
 def matches(patterns: Iterable[str], event_type: str) -> bool:

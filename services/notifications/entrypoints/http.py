@@ -4,10 +4,10 @@ preferences, following proposals, webhooks for city systems and the delivery log
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response, status
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.notifications.adapters.feed import Feed, FeedItem
@@ -25,9 +25,11 @@ from services.notifications.service.webhooks import (
     EndpointSettings,
     WebhookCommands,
 )
+from shared.clock import Timestamp
 from shared.identity import Role
 from shared.web.app import CorrelationId, ServiceDatabase, app_state
 from shared.web.auth import CurrentActor
+from shared.web.idempotency import IdempotencyKey, respond
 
 Limit = Annotated[int, Query(ge=1, le=500)]
 People = Annotated[PeopleCommands, app_state("people")]
@@ -183,10 +185,10 @@ class EndpointView(BaseModel):
     enabled: bool
     disabled_reason: str | None
     consecutive_failures: int
-    retry_at: datetime | None
+    retry_at: Timestamp | None
     created_by: str
-    created_at: datetime
-    updated_at: datetime
+    created_at: Timestamp
+    updated_at: Timestamp
     secret_hint: str = Field(description="the secret's last four characters")
 
     @classmethod
@@ -198,6 +200,14 @@ class EndpointView(BaseModel):
 class EndpointRegistered(BaseModel):
     endpoint: EndpointView
     secret: str = Field(description="shown this once: keep it to verify signatures")
+
+    @classmethod
+    def of(cls, endpoint: Endpoint) -> EndpointRegistered:
+        return cls(endpoint=EndpointView.of(endpoint), secret=endpoint.secret)
+
+
+def _as_it_is(delivery: Delivery) -> Delivery:
+    return delivery
 
 
 class EndpointChanges(BaseModel):
@@ -212,15 +222,25 @@ class EndpointChanges(BaseModel):
 def _webhooks() -> APIRouter:
     router = APIRouter(prefix="/webhooks", tags=["webhooks (city systems)"])
 
-    @router.post("", status_code=status.HTTP_201_CREATED, summary="Register an endpoint")
+    @router.post(
+        "",
+        status_code=status.HTTP_201_CREATED,
+        response_model=EndpointRegistered,
+        summary="Register an endpoint (a retry with the same Idempotency-Key registers once)",
+    )
     async def register(
         wanted: EndpointSettings,
         webhooks: Webhooks,
         actor: CurrentActor,
         correlation_id: CorrelationId,
-    ) -> EndpointRegistered:
-        endpoint = await webhooks.register(actor, wanted, correlation_id)
-        return EndpointRegistered(endpoint=EndpointView.of(endpoint), secret=endpoint.secret)
+        key: IdempotencyKey,
+    ) -> JSONResponse:
+        return await respond(
+            key,
+            status_code=status.HTTP_201_CREATED,
+            render=EndpointRegistered.of,
+            call=lambda guard: webhooks.register(actor, wanted, correlation_id, guard),
+        )
 
     @router.get("", summary="Every endpoint")
     async def all_endpoints(webhooks: Webhooks, actor: CurrentActor) -> list[EndpointView]:
@@ -269,6 +289,7 @@ def _webhooks() -> APIRouter:
     @router.post(
         "/{endpoint_id}/deliveries/{event_id}/redeliver",
         status_code=status.HTTP_202_ACCEPTED,
+        response_model=Delivery,
         summary="Send one event to the endpoint again (a new delivery id)",
     )
     async def redeliver(
@@ -277,8 +298,16 @@ def _webhooks() -> APIRouter:
         webhooks: Webhooks,
         actor: CurrentActor,
         correlation_id: CorrelationId,
-    ) -> Delivery:
-        return await webhooks.redeliver(actor, endpoint_id, event_id, correlation_id)
+        key: IdempotencyKey,
+    ) -> JSONResponse:
+        return await respond(
+            key,
+            status_code=status.HTTP_202_ACCEPTED,
+            render=_as_it_is,
+            call=lambda guard: webhooks.redeliver(
+                actor, endpoint_id, event_id, correlation_id, guard
+            ),
+        )
 
     return router
 
@@ -329,13 +358,23 @@ def _deliveries() -> APIRouter:
     async def get(delivery_id: uuid.UUID, log: Log, actor: CurrentActor) -> Delivery:
         return await log.get(actor, delivery_id)
 
-    @router.post("/{delivery_id}/retry", summary="Try a failed delivery again (city officers)")
+    @router.post(
+        "/{delivery_id}/retry",
+        response_model=Delivery,
+        summary="Try a failed delivery again (city officers)",
+    )
     async def retry(
         delivery_id: uuid.UUID,
         log: Log,
         actor: CurrentActor,
         correlation_id: CorrelationId,
-    ) -> Delivery:
-        return await log.retry(actor, delivery_id, correlation_id)
+        key: IdempotencyKey,
+    ) -> JSONResponse:
+        return await respond(
+            key,
+            status_code=status.HTTP_200_OK,
+            render=_as_it_is,
+            call=lambda guard: log.retry(actor, delivery_id, correlation_id, guard),
+        )
 
     return router

@@ -9,10 +9,7 @@ replicas. The dispatcher then sends it like any other delivery.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import Callable
-from datetime import UTC, datetime
 
 from pymongo.errors import DuplicateKeyError
 
@@ -21,19 +18,19 @@ from services.notifications.domain.deliveries import DeliveryChannel, LogEntry
 from services.notifications.domain.digests import DigestCalendar, Period, digest_delivery
 from services.notifications.domain.people import DIGEST_FREQUENCIES
 from services.notifications.metrics import DIGESTS_BUILT
+from shared.clock import Clock, utc_now
 from shared.logs import get_logger
 from shared.storage.mongo import Database
 from shared.storage.unit_of_work import Transactions, UnitOfWork
+from shared.workers import DEFAULT_STOP_GRACE_SECONDS, PollingWorker
 
 log = get_logger(__name__)
-Clock = Callable[[], datetime]
 
 
-def utc_now() -> datetime:
-    return datetime.now(UTC)
+class DigestScheduler(PollingWorker[str]):
+    """A `PollingWorker` with one lane. A stop lets the digest being built commit
+    (each digest is its own transaction) and builds no more."""
 
-
-class DigestScheduler:
     def __init__(
         self,
         db: Database,
@@ -43,23 +40,32 @@ class DigestScheduler:
         poll_seconds: float,
         clock: Clock = utc_now,
         on_built: Callable[[], None] = lambda: None,
+        stop_grace_seconds: float = DEFAULT_STOP_GRACE_SECONDS,
     ) -> None:
+        super().__init__(
+            "notifications-digests",
+            poll_seconds=poll_seconds,
+            stop_grace_seconds=stop_grace_seconds,
+            lanes=("",),
+        )
         self._db = db
         self._transactions = transactions
         self._calendar = calendar
-        self._poll_seconds = poll_seconds
         self._clock = clock
         self._on_built = on_built
-        self._task: asyncio.Task[None] | None = None
 
     async def run_once(self) -> int:
         """Build every digest that is due now; return how many this call built."""
         now = self._clock()
         built = 0
         for frequency in DIGEST_FREQUENCIES:
+            if self.stopping:
+                break
             period = self._calendar.last_ended(now, frequency)
             groups = await Deliveries(self._db).digest_groups(frequency, before=period.end)
             for recipient_id, channel in groups:
+                if self.stopping:
+                    break  # what is left waits for the next cycle (of some replica)
                 if await self._build(recipient_id, channel, period):
                     built += 1
         if built:
@@ -90,20 +96,6 @@ class DigestScheduler:
             log.info("digest built", recipient_id=recipient_id, channel=channel, period=period.key)
         return built
 
-    async def run(self) -> None:
-        while True:
-            try:
-                await self.run_once()
-            except Exception as error:  # MongoDB away: keep the loop alive
-                log.warning("digest cycle failed", error=repr(error))
-            await asyncio.sleep(self._poll_seconds)
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self.run(), name="notifications-digests")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+    async def cycle(self, lane: str) -> bool:
+        await self.run_once()
+        return False  # what was due is built; the next period ends later

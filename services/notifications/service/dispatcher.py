@@ -14,11 +14,10 @@ while the other endpoints are served.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 import uuid
-from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 
 from services.notifications.adapters.deliveries import Claimed, Deliveries
 from services.notifications.adapters.endpoints import Endpoints
@@ -42,24 +41,21 @@ from services.notifications.metrics import (
     SEND_SECONDS,
     WEBHOOKS_DISABLED,
 )
+from shared.clock import Clock, format_timestamp, utc_now
 from shared.contracts.events import NotificationFailedV1, NotificationSentV1
 from shared.contracts.types import Contract
 from shared.logs import correlation_scope, get_logger
 from shared.storage.mongo import Database, Document
 from shared.storage.unit_of_work import Transactions, UnitOfWork
+from shared.workers import DEFAULT_STOP_GRACE_SECONDS, PollingWorker
 
 log = get_logger(__name__)
-Clock = Callable[[], datetime]
 MAX_CHANNEL_PAUSE = timedelta(seconds=30)
-# Within uvicorn's graceful shutdown (10 s): an attempt still running then is cut off.
-STOP_GRACE_SECONDS = 8.0
 
 
-def utc_now() -> datetime:
-    return datetime.now(UTC)
+class Dispatcher(PollingWorker[DeliveryChannel]):
+    """A `PollingWorker` with one lane per channel."""
 
-
-class Dispatcher:
     def __init__(
         self,
         db: Database,
@@ -74,11 +70,17 @@ class Dispatcher:
         max_endpoint_failures: int,
         batch_size: int = 50,
         clock: Clock = utc_now,
+        stop_grace_seconds: float = DEFAULT_STOP_GRACE_SECONDS,
     ) -> None:
+        super().__init__(
+            "notifications-dispatch",
+            poll_seconds=poll_seconds,
+            stop_grace_seconds=stop_grace_seconds,
+            lanes=[sender.channel for sender in senders],
+        )
         self._db = db
         self._transactions = transactions
         self._senders = {sender.channel: sender for sender in senders}
-        self._poll_seconds = poll_seconds
         self._lease = timedelta(seconds=lease_seconds)
         self._send_timeout = send_timeout_seconds
         self._retry_cap = timedelta(seconds=retry_max_seconds)
@@ -86,19 +88,11 @@ class Dispatcher:
         self._batch_size = batch_size
         self._clock = clock
         self.owner = f"{service}-dispatcher-{uuid.uuid4()}"
-        self._wake = {channel: asyncio.Event() for channel in self._senders}
         self._failures_in_a_row = dict.fromkeys(self._senders, 0)
-        self._stopping = asyncio.Event()
-        self._tasks: list[asyncio.Task[None]] = []
 
     @property
     def channels(self) -> list[DeliveryChannel]:
         return list(self._senders)
-
-    def nudge(self) -> None:
-        """Deliveries were committed: look now rather than at the next poll."""
-        for event in self._wake.values():
-            event.set()
 
     async def dispatch_once(self, channel: DeliveryChannel) -> int:
         """Attempt up to one batch of due deliveries of `channel`; return how many."""
@@ -112,7 +106,7 @@ class Dispatcher:
             return 0
         held = await Endpoints(self._db).held(self._clock()) if channel == "webhook" else set()
         attempted = 0
-        while attempted < self._batch_size and not self._stopping.is_set():
+        while attempted < self._batch_size and not self.stopping:
             claimed = await repository.claim(
                 channel, self.owner, self._lease, self._clock(), held_recipients=held
             )
@@ -246,7 +240,7 @@ class Dispatcher:
             return changes, entries, "failed"
         retry_at = now + retry_delay(attempt, self._retry_cap)
         changes |= {"status": Status.PENDING.value, "next_attempt_at": retry_at}
-        detail = f"{failure.reason}; next attempt at {retry_at.isoformat(timespec='seconds')}"
+        detail = f"{failure.reason}; next attempt at {format_timestamp(retry_at)}"
         entries.append(LogEntry(at=now, outcome="retrying", attempt=attempt, detail=detail))
         return changes, entries, "retrying"
 
@@ -265,25 +259,17 @@ class Dispatcher:
             WEBHOOKS_DISABLED.inc()
             log.warning("webhook endpoint disabled", endpoint_id=str(endpoint.id), url=endpoint.url)
 
-    async def run(self, channel: DeliveryChannel) -> None:
-        while not self._stopping.is_set():
-            try:
-                attempted = await self.dispatch_once(channel)
-                DELIVERIES_WAITING.labels(channel).set(
-                    await Deliveries(self._db).count_waiting(channel)
-                )
-            except Exception as error:  # MongoDB away: keep the loop alive
-                log.warning("dispatch cycle failed", channel=channel, error=repr(error))
-                attempted = 0
-            if attempted == self._batch_size and not self._failures_in_a_row[channel]:
-                continue  # more are waiting
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake[channel].wait(), timeout=self._pause(channel))
-            self._wake[channel].clear()
+    async def cycle(self, lane: DeliveryChannel) -> bool:
+        attempted = await self.dispatch_once(lane)
+        DELIVERIES_WAITING.labels(lane).set(await Deliveries(self._db).count_waiting(lane))
+        # a full batch: more are waiting, unless the channel just failed (it pauses)
+        return attempted == self._batch_size and not self._failures_in_a_row[lane]
 
-    def _pause(self, channel: DeliveryChannel) -> float:
-        failures = self._failures_in_a_row[channel]
-        if channel == "webhook" or failures == 0:
+    def pause(self, lane: DeliveryChannel) -> float:
+        """A channel that keeps failing waits longer each time (up to 30 s); a failing
+        webhook endpoint is held back on its own instead (see `dispatch_once`)."""
+        failures = self._failures_in_a_row[lane]
+        if lane == "webhook" or failures == 0:
             return self._poll_seconds
         cap = min(self._retry_cap, MAX_CHANNEL_PAUSE)
         return max(self._poll_seconds, retry_delay(failures, cap).total_seconds())
@@ -293,25 +279,11 @@ class Dispatcher:
             problem = sender.problem()
             if problem is not None:
                 log.warning("notification channel not sending", channel=sender.channel, why=problem)
-        self._stopping.clear()
-        self._tasks = [
-            asyncio.create_task(self.run(channel), name=f"notifications-dispatch-{channel}")
-            for channel in self._senders
-        ]
+        super().start()
 
-    async def stop(self) -> None:
-        """Let attempts in flight finish and record their outcome (a cut-off attempt
-        would be sent again as a possible duplicate), then stop."""
-        self._stopping.set()
-        self.nudge()
-        if self._tasks:
-            _, unfinished = await asyncio.wait(self._tasks, timeout=STOP_GRACE_SECONDS)
-            for task in unfinished:
-                task.cancel()
-            for task in unfinished:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-        self._tasks = []
+    async def finish(self) -> None:
+        """Attempts in flight finished and recorded their outcome (a cut-off attempt
+        would be sent again as a possible duplicate): close the channels."""
         for sender in self._senders.values():
             await sender.close()
 

@@ -8,7 +8,7 @@ e-mail, SMS and webhooks. It sends nothing itself; the dispatcher does, after co
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 
 from services.notifications.adapters.deliveries import Deliveries
 from services.notifications.adapters.directory import Directory, Follows
@@ -28,7 +28,8 @@ from services.notifications.domain.recipients import (
     roles_to_look_up,
     routes_for,
 )
-from shared.contracts import ReceivedEvent
+from shared.clock import utc_now
+from shared.contracts import CATALOGUE, ReceivedEvent
 from shared.contracts.events import NotificationSentV1, ProposalEvent
 from shared.identity import Role
 from shared.storage.unit_of_work import UnitOfWork
@@ -37,10 +38,23 @@ from shared.storage.unit_of_work import UnitOfWork
 NOTIFIED_EVENTS = sorted(TEMPLATES)
 
 
-async def notify(event: ReceivedEvent, uow: UnitOfWork) -> None:
-    assert isinstance(event.data, ProposalEvent)
+def _notified_models() -> list[type[ProposalEvent]]:
+    """The payload model (newest version) of each notified event."""
+    models: list[type[ProposalEvent]] = []
+    for event_type in NOTIFIED_EVENTS:
+        model = CATALOGUE.newest(event_type).data_model
+        if not issubclass(model, ProposalEvent):
+            raise TypeError(f"{event_type} has a template but is no proposal event")
+        models.append(model)
+    return models
+
+
+NOTIFIED_MODELS = _notified_models()
+
+
+async def notify(event: ReceivedEvent[ProposalEvent], uow: UnitOfWork) -> None:
     data, envelope = event.data, event.envelope
-    now = datetime.now(UTC)
+    now = utc_now()
     about = About(
         event_id=envelope.event_id,
         event_type=envelope.type,

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
-from datetime import UTC, datetime
 
 from pydantic import BaseModel
 
@@ -19,18 +17,13 @@ from services.notifications.domain.people import (
     from_actor,
     problem_with_scope,
 )
+from shared.clock import Clock, utc_now
 from shared.contracts.types import Area
 from shared.errors import Forbidden, NotFound, Unprocessable
 from shared.identity import OPERATOR_ROLES, Actor, Role
 from shared.reference.areas import area_register
 from shared.storage.mongo import Database
 from shared.storage.unit_of_work import Transactions, UnitOfWork
-
-Clock = Callable[[], datetime]
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 class FollowedProposal(BaseModel):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import secrets
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from typing import TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -22,17 +21,14 @@ from services.notifications.domain.webhooks import (
 )
 from services.notifications.service.handlers import NOTIFIED_EVENTS
 from services.notifications.service.people import require_operator
+from shared.clock import Clock, utc_now
 from shared.errors import Conflict, NotFound, Unprocessable
 from shared.identity import OPERATOR_ROLES, Actor
 from shared.storage.mongo import Database, Document
 from shared.storage.unit_of_work import Transactions, UnitOfWork
+from shared.web.idempotency import Guard
 
-Clock = Callable[[], datetime]
 T = TypeVar("T")
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 class EndpointSettings(BaseModel):
@@ -66,17 +62,27 @@ class _Operations:
         self._on_due = on_due  # deliveries became due: wake the dispatcher
 
     async def _run_and_wake(
-        self, work: Callable[[UnitOfWork], Awaitable[T]], correlation_id: str
+        self,
+        work: Callable[[UnitOfWork], Awaitable[T]],
+        correlation_id: str,
+        guard: Guard | None = None,
     ) -> T:
-        """Run `work` in a transaction; once it committed, wake the dispatcher."""
-        done = await self._transactions.run(work, correlation_id=correlation_id)
+        """Run `work` in a transaction (with the Idempotency-Key's record, if any); once
+        it committed, wake the dispatcher."""
+        done = await self._transactions.run(
+            guard(work) if guard else work, correlation_id=correlation_id
+        )
         self._on_due()
         return done
 
 
 class WebhookCommands(_Operations):
     async def register(
-        self, actor: Actor, wanted: EndpointSettings, correlation_id: str
+        self,
+        actor: Actor,
+        wanted: EndpointSettings,
+        correlation_id: str,
+        guard: Guard | None = None,
     ) -> Endpoint:
         require_operator(actor, "register webhooks")
         now = self._clock()
@@ -91,7 +97,7 @@ class WebhookCommands(_Operations):
             updated_at=now,
         )
         _check(endpoint)
-        await self._save(endpoint, correlation_id)
+        await self._save(endpoint, correlation_id, guard)
         return endpoint
 
     async def change(
@@ -181,7 +187,12 @@ class WebhookCommands(_Operations):
         return await Deliveries(self._db).search(query, limit)
 
     async def redeliver(
-        self, actor: Actor, endpoint_id: uuid.UUID, event_id: uuid.UUID, correlation_id: str
+        self,
+        actor: Actor,
+        endpoint_id: uuid.UUID,
+        event_id: uuid.UUID,
+        correlation_id: str,
+        guard: Guard | None = None,
     ) -> Delivery:
         """Send one event to the endpoint again, as a new delivery with its own id."""
         await self.get(actor, endpoint_id)
@@ -198,13 +209,18 @@ class WebhookCommands(_Operations):
             await repository.insert(again)
             return again
 
-        return await self._run_and_wake(work, correlation_id)
+        return await self._run_and_wake(work, correlation_id, guard)
 
-    async def _save(self, endpoint: Endpoint, correlation_id: str) -> None:
-        async def work(uow: UnitOfWork) -> None:
+    async def _save(
+        self, endpoint: Endpoint, correlation_id: str, guard: Guard | None = None
+    ) -> Endpoint:
+        async def work(uow: UnitOfWork) -> Endpoint:
             await Endpoints(uow.db, uow.session).save(endpoint)
+            return endpoint
 
-        await self._transactions.run(work, correlation_id=correlation_id)
+        return await self._transactions.run(
+            guard(work) if guard else work, correlation_id=correlation_id
+        )
 
 
 class DeliveryLog(_Operations):
@@ -244,7 +260,13 @@ class DeliveryLog(_Operations):
             require_operator(actor, "read other people's deliveries")
         return found
 
-    async def retry(self, actor: Actor, delivery_id: uuid.UUID, correlation_id: str) -> Delivery:
+    async def retry(
+        self,
+        actor: Actor,
+        delivery_id: uuid.UUID,
+        correlation_id: str,
+        guard: Guard | None = None,
+    ) -> Delivery:
         """Try a failed delivery again (say, once the person's address is fixed)."""
         require_operator(actor, "retry deliveries")
         entry = LogEntry(at=self._clock(), outcome="retrying", detail=f"retry asked by {actor.id}")
@@ -263,7 +285,7 @@ class DeliveryLog(_Operations):
             assert found is not None
             return found
 
-        return await self._run_and_wake(work, correlation_id)
+        return await self._run_and_wake(work, correlation_id, guard)
 
 
 async def _existing(endpoints: Endpoints, endpoint_id: uuid.UUID) -> Endpoint:

@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.clock import Timestamp
 from shared.errors import Conflict, Forbidden
 from shared.identity import Actor, Role
 
@@ -36,7 +37,7 @@ class Allocation(BaseModel):
     by: str
     source: Literal["http", "city-finance"]
     reference: str = ""  # the finance system's own document number
-    at: datetime
+    at: Timestamp
 
 
 class Budget(BaseModel):
@@ -49,7 +50,7 @@ class Budget(BaseModel):
     allocations: list[Allocation] = Field(default_factory=list)
     # When the allocation that set the current ceiling happened (its `at`): an event
     # from the finance system older than this arrived late and must not win.
-    ceiling_set_at: datetime | None = None
+    ceiling_set_at: Timestamp | None = None
 
     @property
     def key(self) -> str:

@@ -125,7 +125,6 @@ RULES: dict[Action, Rule] = {
     ]
 }
 
-OPEN_STATES = frozenset({S.SUBMITTED, S.VERIFIED, S.ENDORSED, S.RETURNED})
 # An approved job holds its cost against the kecamatan's ceiling until it is cancelled.
 HOLDS_BUDGET = frozenset(
     {S.APPROVED, S.MATERIALS_FULFILLED, S.IN_PROGRESS, S.COMPLETED, S.VALIDATED}

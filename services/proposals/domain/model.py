@@ -16,6 +16,7 @@ from services.proposals.domain.lifecycle import (
     allowed_actions,
 )
 from services.proposals.domain.rules import proposal_rules
+from shared.clock import Timestamp
 from shared.contracts.types import (
     Area,
     ConcreteGrade,
@@ -40,7 +41,7 @@ class Transition(BaseModel):
     to_state: State
     actor_id: str
     actor_role: Role | None
-    at: datetime
+    at: Timestamp
     reason: str = ""
 
 
@@ -53,7 +54,7 @@ class ProgressReport(BaseModel):
     volunteers: Annotated[int, Field(ge=0)] = 0
     labour_days: Annotated[float, Field(ge=0)] = 0
     reported_by: str
-    at: datetime
+    at: Timestamp
 
 
 class ProposalDraft(BaseModel):
@@ -121,7 +122,7 @@ class Delivery(BaseModel):
 
     shipment_id: uuid.UUID
     status: Literal["dispatched", "delivered"]
-    at: datetime
+    at: Timestamp
     warehouse: str = ""
     note: str = ""
     confirmed_by: str | None = None  # the RT head who confirmed receipt
@@ -136,8 +137,8 @@ class Proposal(BaseModel):
     draft: ProposalDraft
     proposer_id: str
     state: State
-    created_at: datetime
-    updated_at: datetime
+    created_at: Timestamp
+    updated_at: Timestamp
     budget_idr: int | None = None
     fiscal_year: int | None = None
     progress: list[ProgressReport] = Field(default_factory=list)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -14,6 +13,7 @@ from pydantic import BaseModel, ConfigDict
 from services.proposals.domain.budget import Budget
 from services.proposals.domain.lifecycle import PUBLISHED_STATES, Action, State
 from services.proposals.domain.model import Delivery, ProgressReport, Proposal, Transition
+from shared.clock import Timestamp, format_timestamp
 from shared.contracts.types import (
     Area,
     ConcreteGrade,
@@ -37,7 +37,7 @@ class TimelineEntry(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    at: datetime
+    at: Timestamp
     kind: Literal["submitted", "transition", "progress", "dispatched", "delivered"]
     actor_id: str | None = None
     actor_role: Role | None = None
@@ -150,8 +150,8 @@ class PublicProposal(BaseModel):
     swadaya_pledged: SwadayaPledge
     state: State
     programme_year: int
-    submitted_at: datetime
-    updated_at: datetime
+    submitted_at: Timestamp
+    updated_at: Timestamp
     budget_idr: int | None
     fiscal_year: int | None
     percent_done: int
@@ -267,8 +267,8 @@ def csv_row(p: PublicProposal) -> list[str]:
         _number(p.swadaya_pledged.labour_days),
         str(p.volunteers_contributed),
         _number(p.labour_days_contributed),
-        p.submitted_at.isoformat(),
-        p.updated_at.isoformat(),
+        format_timestamp(p.submitted_at),
+        format_timestamp(p.updated_at),
     ]
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tomllib
 from functools import cache
 from pathlib import Path
 from typing import Annotated, Literal
@@ -10,6 +9,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from shared.contracts.types import WorkType
+from shared.datafiles import parse_toml
 
 RULES_FILE = Path(__file__).with_name("rules.toml")
 Dimension = Literal["length_m", "width_m", "thickness_m", "depth_m"]
@@ -57,7 +57,7 @@ class ProposalRules(_Strict):
 
 
 def parse_rules(text: str) -> ProposalRules:
-    raw = tomllib.loads(text)
+    raw = parse_toml(text, what="rules.toml")
     return ProposalRules.model_validate(_ranges(raw))
 
 

@@ -12,7 +12,6 @@ import io
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, status
@@ -38,6 +37,7 @@ from services.proposals.domain.reads import (
     timeline_of,
 )
 from services.proposals.service.commands import BudgetCommands, ProgressFigures, ProposalCommands
+from shared.clock import utc_now
 from shared.contracts.types import WorkType
 from shared.errors import NotFound, Unprocessable
 from shared.identity import Actor
@@ -64,7 +64,7 @@ class Decision(BaseModel):
 class Approval(BaseModel):
     model_config = ConfigDict(extra="forbid")
     budget_idr: Annotated[int, Field(gt=0, le=10**12, description="rupiah reserved for the job")]
-    fiscal_year: Year = Field(default_factory=lambda: datetime.now(UTC).year)
+    fiscal_year: Year = Field(default_factory=lambda: utc_now().year)
 
 
 class Progress(BaseModel):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from services.proposals.adapters.budgets import BudgetRepository
 from services.proposals.domain.budget import Allocation, Budget, no_ceiling
 from services.proposals.domain.model import Proposal
+from shared.clock import format_timestamp
 from shared.errors import Conflict, Unprocessable
 from shared.logs import get_logger
 from shared.reference.areas import area_register
@@ -35,7 +36,7 @@ async def allocate(
             kecamatan=kecamatan,
             fiscal_year=fiscal_year,
             ignored_ceiling_idr=allocation.ceiling_idr,
-            ignored_at=allocation.at.isoformat(),
+            ignored_at=format_timestamp(allocation.at),
             ignored_reference=allocation.reference,
             ceiling_idr=budget.ceiling_idr,
             ceiling_set_at=str(budget.ceiling_at),

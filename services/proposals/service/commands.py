@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TypeVar
 
 from services.proposals.adapters.repository import ProposalRepository
@@ -19,18 +19,14 @@ from services.proposals.domain.duplicates import possible_duplicates
 from services.proposals.domain.lifecycle import Action
 from services.proposals.domain.model import ProgressReport, Proposal, ProposalDraft
 from services.proposals.service import budgeting, events
+from shared.clock import Clock, utc_now
 from shared.errors import Unprocessable
 from shared.identity import Actor
 from shared.reference.areas import area_register
 from shared.storage.unit_of_work import Transactions, UnitOfWork
 from shared.web.idempotency import Guard, Work
 
-Clock = Callable[[], datetime]
 T = TypeVar("T")
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)

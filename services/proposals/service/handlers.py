@@ -27,18 +27,18 @@ from shared.storage.unit_of_work import UnitOfWork
 log = get_logger(__name__)
 
 
-async def on_material_fulfilled(event: ReceivedEvent, uow: UnitOfWork) -> None:
+async def on_material_fulfilled(event: ReceivedEvent[MaterialFulfilledV1], uow: UnitOfWork) -> None:
     """Every line of the bill of materials arrived: the RT may start building."""
-    assert isinstance(event.data, MaterialFulfilledV1)
     at = event.envelope.occurred_at
     if not await _record(uow, event.data.proposal_id, lambda p: p.record_materials_fulfilled(at)):
         log.info("materials fulfilled for a cancelled job; nothing to start")
 
 
-async def on_material_dispatched(event: ReceivedEvent, uow: UnitOfWork) -> None:
+async def on_material_dispatched(
+    event: ReceivedEvent[MaterialDispatchedV1], uow: UnitOfWork
+) -> None:
     """A shipment left the warehouse: the proposal's timeline shows it on its way."""
     data = event.data
-    assert isinstance(data, MaterialDispatchedV1)
     delivery = Delivery(
         shipment_id=data.shipment_id,
         status="dispatched",
@@ -50,10 +50,9 @@ async def on_material_dispatched(event: ReceivedEvent, uow: UnitOfWork) -> None:
     await _record(uow, data.proposal_id, lambda p: p.record_delivery(delivery))
 
 
-async def on_material_delivered(event: ReceivedEvent, uow: UnitOfWork) -> None:
+async def on_material_delivered(event: ReceivedEvent[MaterialDeliveredV1], uow: UnitOfWork) -> None:
     """The RT confirmed a shipment, discrepancies included: into the timeline."""
     data = event.data
-    assert isinstance(data, MaterialDeliveredV1)
     delivery = Delivery(
         shipment_id=data.shipment_id,
         status="delivered",
@@ -76,10 +75,9 @@ async def _record(
     return True
 
 
-async def on_budget_allocated(event: ReceivedEvent, uow: UnitOfWork) -> None:
+async def on_budget_allocated(event: ReceivedEvent[BudgetAllocatedV1], uow: UnitOfWork) -> None:
     """The city's finance system set a kecamatan's ceiling (pagu) for a year."""
     data = event.data
-    assert isinstance(data, BudgetAllocatedV1)
     budgeting.check_kecamatan(data.kecamatan)
     allocation = Allocation(
         ceiling_idr=data.ceiling_idr,

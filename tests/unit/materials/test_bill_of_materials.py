@@ -21,7 +21,6 @@ from services.materials.domain.bill_of_materials import (
     NormBookError,
     WorkDimensions,
     compute_bill_of_materials,
-    lines_as_dicts,
     load_norm_book,
     normalize_grade,
 )
@@ -52,7 +51,7 @@ def raw_book() -> dict[str, Any]:
 # --------------------------------------------------------------------------------------------
 
 
-def test_packaged_book_carries_the_brief_norms_with_sources() -> None:
+def test_packaged_book_carries_the_sni_norms_with_sources() -> None:
     k175 = {m.item: (m.amount, m.unit) for m in BOOK.norms["K-175"].materials}
     k225 = {m.item: (m.amount, m.unit) for m in BOOK.norms["K-225"].materials}
     assert k175 == {
@@ -85,7 +84,7 @@ def test_packaged_book_carries_the_brief_norms_with_sources() -> None:
 # --------------------------------------------------------------------------------------------
 
 
-def test_brief_example_k175_without_waste() -> None:
+def test_the_150_m_road_k175_without_waste() -> None:
     # 150 x 4 x 0.12 = 72 m³; cement 72 x 326 = 23 472 kg / 50 = 469.44 -> 470 bags;
     # sand 72 x 760 = 54 720 kg / 1400 = 39.09 -> 39.1 m³; gravel 72 x 1029 = 74 088 kg
     # / 1800 = 41.16 -> 41.2 m³; water 72 x 215 = 15 480 L.
@@ -104,14 +103,14 @@ def test_brief_example_k175_without_waste() -> None:
     assert [line.item for line in bill.supplied_lines] == ["cement", "sand", "gravel"]
 
 
-def test_brief_example_with_40_kg_bags() -> None:
+def test_the_150_m_road_with_40_kg_bags() -> None:
     # 23 472 kg / 40 = 586.8 -> 587 bags
     bill = compute_bill_of_materials(road(), BOOK, BomOptions(cement_bag_kg=40, waste_allowance=0))
     assert bill.line("cement").quantity == 587
     assert bill.line("cement").pack_kg == 40
 
 
-def test_brief_example_with_default_five_percent_waste() -> None:
+def test_the_150_m_road_with_default_five_percent_waste() -> None:
     # cement 23 472 x 1.05 = 24 645.6 kg / 50 = 492.9 -> 493 bags
     # sand 54 720 x 1.05 = 57 456 kg / 1400 = 41.04 -> 41.1 m³
     # gravel 74 088 x 1.05 = 77 792.4 kg / 1800 = 43.218 -> 43.3 m³
@@ -197,28 +196,6 @@ def test_grade_spelling_is_normalised() -> None:
     assert normalize_grade("K225") == "K-225"
     bill = compute_bill_of_materials(road(concrete_grade="k225"), BOOK, NO_WASTE)
     assert bill.norm == "K-225"
-
-
-def test_lines_as_dicts_are_plain_and_complete() -> None:
-    bill = compute_bill_of_materials(road(), BOOK, NO_WASTE)
-    dicts = lines_as_dicts(bill)
-    assert dicts[0] == {
-        "item": "cement",
-        "unit": "bag",
-        "quantity": 470,
-        "net_kg": 23472.0,
-        "gross_kg": 23472.0,
-        "pack_kg": 50,
-        "supplied": True,
-    }
-    assert [d["item"] for d in lines_as_dicts(bill, supplied_only=True)] == [
-        "cement",
-        "sand",
-        "gravel",
-    ]
-    assert all(
-        isinstance(v, str | int | float | bool | type(None)) for d in dicts for v in d.values()
-    )
 
 
 def test_models_are_frozen() -> None:

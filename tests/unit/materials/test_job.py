@@ -22,7 +22,7 @@ REQUIRED = {"cement": 493.0, "sand": 41.1, "gravel": 43.3}
 
 
 def new_job(reserved_at: str | None = CENTRAL) -> MaterialJob:
-    """The brief's road with its whole bill reserved at one warehouse (or nothing)."""
+    """The 150 m road with its whole bill reserved at one warehouse (or nothing)."""
     job = job_for(REQUIRED)
     if reserved_at is not None:
         job.reserve([Allocation(reserved_at, item, q) for item, q in REQUIRED.items()])

@@ -12,7 +12,7 @@ from services.notifications.adapters.senders import (
     fill_template,
 )
 from services.notifications.domain.deliveries import Delivery
-from shared.settings import ServiceSettings
+from services.notifications.settings import NotificationSettings
 
 NOW = datetime(2026, 5, 4, 10, 0, tzinfo=UTC)
 
@@ -55,8 +55,8 @@ def test_the_gateway_template_takes_any_text_safely() -> None:
 
 
 def test_an_unconfigured_channel_says_which_setting_is_missing() -> None:
-    assert "BERDAYA_SMTP_HOST" in (SmtpSender(ServiceSettings()).problem() or "")
-    assert "BERDAYA_SMS_GATEWAY_URL" in (GatewaySender(ServiceSettings()).problem() or "")
-    bad = ServiceSettings(sms_gateway_url="http://gw", sms_gateway_template="{not json")
+    assert "BERDAYA_SMTP_HOST" in (SmtpSender(NotificationSettings()).problem() or "")
+    assert "BERDAYA_SMS_GATEWAY_URL" in (GatewaySender(NotificationSettings()).problem() or "")
+    bad = NotificationSettings(sms_gateway_url="http://gw", sms_gateway_template="{not json")
     assert "not JSON" in (GatewaySender(bad).problem() or "")
-    assert GatewaySender(ServiceSettings(sms_gateway_url="http://gw")).problem() is None
+    assert GatewaySender(NotificationSettings(sms_gateway_url="http://gw")).problem() is None

@@ -1,4 +1,4 @@
-"""Webhook filters and signatures (the README's verification snippet included)."""
+"""Webhook filters and signatures (the notifications README's verification snippet included)."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from services.notifications.service.handlers import NOTIFIED_EVENTS
 
 SECRET = "s3cret-s3cret-s3cret"
 BODY = b'{"event_id": "e1", "type": "work.started"}'
-README = Path(__file__).resolve().parents[3] / "README.md"
+README = Path(__file__).resolve().parents[3] / "services" / "notifications" / "README.md"
 
 
 @pytest.mark.parametrize(

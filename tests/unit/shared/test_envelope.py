@@ -7,10 +7,11 @@ from typing import Any
 
 import pytest
 
+from shared.contracts import Envelope, InvalidEvent, new_envelope, parse_event
 from shared.contracts.catalogue import CATALOGUE, contract_for, contract_of
-from shared.contracts.envelope import Envelope, InvalidEvent, new_envelope, parse_event
 from shared.contracts.events import ProposalEvent, WorkProgressReportedV1
 from shared.contracts.types import Contract
+from shared.validation import MOST_PROBLEMS_NAMED
 from tests.unit.shared.samples import sample_events
 
 MAX_BYTES = 256 * 1024
@@ -212,7 +213,7 @@ def test_an_unknown_field_in_nested_data_is_named() -> None:
 
 def test_many_problems_are_summarised_with_a_count_of_the_rest() -> None:
     body = as_dict(progress_envelope())
-    for extra in range(8):
+    for extra in range(MOST_PROBLEMS_NAMED + 3):
         body["data"][f"extra_{extra}"] = extra
     assert "(and 3 more)" in refusal(encode(body))
 

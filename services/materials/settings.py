@@ -1,0 +1,25 @@
+"""The materials service's settings: the shared ones, plus its own (each an
+environment variable prefixed `BERDAYA_`)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from services.materials.domain.job import OVER_SHIPMENT_TOLERANCE
+from shared.settings import ServiceSettings
+
+
+class MaterialsSettings(ServiceSettings):
+    service_name: str = "materials"
+
+    # How much more than was sent an RT head may confirm as arrived (over_shipped), as
+    # a fraction of what was sent; anything more is the warehouse's to count.
+    over_shipment_tolerance: float = Field(default=OVER_SHIPMENT_TOLERANCE, ge=0, le=1)
+
+    @classmethod
+    def extending(cls, settings: ServiceSettings) -> MaterialsSettings:
+        """`settings` as materials settings: the fields it lacks come from the
+        environment (or their defaults)."""
+        if isinstance(settings, cls):
+            return settings
+        return cls(**settings.model_dump())

@@ -1,0 +1,63 @@
+"""The notifications service's settings: the shared ones, plus its channels,
+dispatcher and digests (each an environment variable prefixed `BERDAYA_`)."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr, model_validator
+
+from shared.settings import ServiceSettings
+
+
+class NotificationSettings(ServiceSettings):
+    service_name: str = "notifications"
+
+    # Channels. Unconfigured means nothing is sent on that channel: its deliveries
+    # stay pending, with the reason in their log.
+    smtp_host: str = ""
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_sender: str = "Berdaya Kota Jambi <berdaya@localhost>"
+    smtp_username: str = ""
+    smtp_password: SecretStr = SecretStr("")
+    smtp_starttls: bool = False
+    # Any HTTP SMS/WhatsApp gateway: the JSON body is the template with {to}, {text},
+    # {via} (sms or whatsapp) and {delivery_id} filled in; the token goes in
+    # `<auth header>: <auth scheme> <token>`.
+    sms_gateway_url: str = ""
+    sms_gateway_token: SecretStr = SecretStr("")
+    sms_gateway_auth_header: str = "Authorization"
+    sms_gateway_auth_scheme: str = "Bearer"
+    sms_gateway_template: str = (
+        '{"to": "{to}", "text": "{text}", "channel": "{via}", "reference": "{delivery_id}"}'
+    )
+    notification_poll_seconds: float = Field(default=0.5, gt=0)
+    # Longer than any send may take (see the send timeout): a lease that expires means
+    # the sender died, and the next attempt is logged as a possible duplicate.
+    notification_lease_seconds: float = Field(default=60.0, gt=0)
+    notification_send_timeout_seconds: float = Field(default=15.0, gt=0)
+    notification_retry_max_seconds: float = Field(default=900.0, gt=0)
+    webhook_max_consecutive_failures: int = Field(default=10, ge=1)
+    # Digests go out when a period ends: each day at `digest_hour` in `digest_timezone`,
+    # each week on Monday at that hour. `digest_day_seconds` shortens the "day" so that
+    # digests can be seen without waiting (tests, demos); leave it alone in production.
+    digest_timezone: str = "Asia/Jakarta"
+    digest_hour: int = Field(default=7, ge=0, le=23)
+    digest_day_seconds: int = Field(default=86_400, ge=1)
+    digest_poll_seconds: float = Field(default=30.0, gt=0)
+
+    @model_validator(mode="after")
+    def _a_lease_outlasts_a_send(self) -> NotificationSettings:
+        # a lease shorter than a send would let a second replica send it meanwhile
+        if self.notification_lease_seconds <= self.notification_send_timeout_seconds:
+            raise ValueError(
+                "BERDAYA_NOTIFICATION_LEASE_SECONDS must be longer than "
+                "BERDAYA_NOTIFICATION_SEND_TIMEOUT_SECONDS"
+            )
+        return self
+
+    @classmethod
+    def extending(cls, settings: ServiceSettings) -> NotificationSettings:
+        """`settings` as notification settings: the notification fields it lacks come
+        from the environment (or their defaults)."""
+        if isinstance(settings, cls):
+            return settings
+        return cls(**settings.model_dump())
