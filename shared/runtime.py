@@ -102,8 +102,10 @@ class ServiceRuntime:
         self._starting = asyncio.create_task(self.start(), name="service-start")
 
     async def _create_indexes(self) -> None:
+        await mongo.check_usable(self.settings.mongodb_url)
         for setup in [outbox.create_indexes, inbox.create_indexes, *self.index_setups]:
             await setup(self.db)
+        await mongo.check_transactions(self.mongo_client, self.db[outbox.COLLECTION])
 
     async def _run_start_hooks(self) -> None:
         try:
@@ -149,6 +151,10 @@ class ServiceRuntime:
         log.info("service stopped")
 
     async def readiness(self) -> dict[str, bool]:
+        if not self.started.is_set():
+            # Not checked before the start is done: the start itself waits for both, and
+            # a ping now could pool a connection to a MongoDB not yet a replica set.
+            return {"started": False, "rabbitmq": False, "mongodb": False}
         rabbit_ok, mongo_ok = await asyncio.gather(
             self.broker.ping(timeout=2.0), mongo.ping(self.mongo_client)
         )

@@ -14,7 +14,7 @@ from services.materials.domain.catalogue import load_catalogue
 from services.materials.entrypoints.http import build_router
 from services.materials.service.commands import MaterialCommands
 from services.materials.service.handlers import EventHandlers
-from services.materials.service.stockroom import Reference
+from services.materials.service.stock_transaction import Reference
 from services.materials.settings import MaterialsSettings
 from shared.contracts import events as ev
 from shared.runtime import ServiceRuntime, build_runtime, documented_app

@@ -21,17 +21,18 @@ from shared.contracts.types import (
     ConcreteGrade,
     Contract,
     Dimensions,
+    FiscalYear,
     Location,
     MaterialLine,
     Name,
+    ProgressFields,
     ReceivedLine,
+    Rupiah,
     SwadayaPledge,
     Text,
     WorkType,
 )
 
-Rupiah = Annotated[int, Field(ge=0, le=10**13, description="Indonesian rupiah, whole")]
-Percent = Annotated[int, Field(ge=0, le=100)]
 ReviewLevel = Literal["kelurahan", "kecamatan", "city"]
 
 # The public event catalogue: every contract below, and the upcasters between versions.
@@ -123,7 +124,7 @@ class ProposalApprovedV1(ProposalEvent):
     concrete_grade: ConcreteGrade | None
     location: Location
     budget_idr: Rupiah
-    fiscal_year: Annotated[int, Field(ge=2000, le=2100)]
+    fiscal_year: FiscalYear
     swadaya: SwadayaPledge
     approved_by: Name
 
@@ -202,14 +203,10 @@ class WorkStartedV1(ProposalEvent):
 
 
 @event("work.progress_reported", version=1, producer="proposals")
-class WorkProgressReportedV1(ProposalEvent):
+class WorkProgressReportedV1(ProgressFields, ProposalEvent):
     """Progress was reported: percent, note, photos, volunteers, labour days."""
 
-    percent: Percent
-    note: Text = ""
-    photos: tuple[Annotated[str, Field(max_length=500)], ...] = ()
-    volunteers: Annotated[int, Field(ge=0)] = 0
-    labour_days: Annotated[float, Field(ge=0)] = 0
+    # ProgressFields first among the bases, so the keys of ProposalEvent come first.
     reported_by: Name
 
 
@@ -243,7 +240,7 @@ class BudgetAllocatedV1(Contract):
     """The city's finance system set a kecamatan's yearly budget ceiling (pagu)."""
 
     kecamatan: Name
-    fiscal_year: Annotated[int, Field(ge=2000, le=2100)]
+    fiscal_year: FiscalYear
     ceiling_idr: Rupiah
     allocated_by: Name
     reference: Name = Field(description="the finance system's own document number")

@@ -2,14 +2,39 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
+# The work types of the program: the one list. Data files that key on them (the
+# materials norm book, the proposals size rules) are checked against it by a unit test.
 WorkType = Literal["concrete_road", "drain", "culvert"]
+WORK_TYPES: tuple[WorkType, ...] = get_args(WorkType)
 ConcreteGrade = Literal["K-175", "K-225"]
 Name = Annotated[str, Field(min_length=1, max_length=120)]
 Text = Annotated[str, Field(max_length=2000)]
+Percent = Annotated[int, Field(ge=0, le=100)]
+
+# Fiscal years the program accepts. The constants are for FastAPI `Query`/`Path`
+# parameters, which take the bounds themselves; models use `FiscalYear`.
+FIRST_FISCAL_YEAR = 2000
+LAST_FISCAL_YEAR = 2100
+FiscalYear = Annotated[int, Field(ge=FIRST_FISCAL_YEAR, le=LAST_FISCAL_YEAR)]
+
+# Rupiah amounts, whole. Two limits on purpose: `Rupiah` bounds any amount, up to a
+# kecamatan's yearly ceiling (pagu), and is what published payloads accept; `JobRupiah`
+# bounds what one job may be estimated at or given (Rp 1 trillion), a sanity check on
+# what people type in, ten times tighter than the largest ceiling.
+RUPIAH_MAX = 10**13
+JOB_RUPIAH_MAX = 10**12
+Rupiah = Annotated[int, Field(ge=0, le=RUPIAH_MAX, description="Indonesian rupiah, whole")]
+JobRupiah = Annotated[int, Field(ge=0, le=JOB_RUPIAH_MAX, description="Indonesian rupiah, whole")]
+
+# People and their work, as an RT head may enter them (pledged or reported).
+Volunteers = Annotated[int, Field(ge=0, le=10_000)]
+LabourDays = Annotated[float, Field(ge=0, le=100_000)]
+# A reference to a photo or document (not the file itself).
+Reference = Annotated[str, Field(max_length=500)]
 
 
 class Contract(BaseModel):
@@ -42,9 +67,25 @@ class Location(Contract):
 class SwadayaPledge(Contract):
     """What residents promise to contribute themselves (gotong royong)."""
 
-    volunteers: Annotated[int, Field(ge=0, le=10_000)] = 0
-    labour_days: Annotated[float, Field(ge=0, le=100_000)] = 0
+    volunteers: Volunteers = 0
+    labour_days: LabourDays = 0
     local_materials: Text = ""
+
+
+class ProgressFields(BaseModel):
+    """What a progress report from the site says: the one place its fields are declared.
+
+    The bounds here are those of the published `work.progress_reported` payload; the HTTP
+    input tightens volunteers, labour days and photos (see `Volunteers`, `LabourDays`).
+    No config of its own: each model that extends it keeps its own (the event contract
+    strict and closed, the stored report lenient, the request body closed).
+    """
+
+    percent: Percent
+    note: Text = ""
+    photos: tuple[Reference, ...] = ()
+    volunteers: Annotated[int, Field(ge=0)] = 0
+    labour_days: Annotated[float, Field(ge=0)] = 0
 
 
 class MaterialLine(Contract):

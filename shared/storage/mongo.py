@@ -6,6 +6,7 @@ import asyncio
 from typing import Any
 
 from pymongo import AsyncMongoClient
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
 Document = dict[str, Any]
@@ -34,3 +35,34 @@ async def ping(client: AsyncMongoClient[Document]) -> bool:
     except Exception:
         return False
     return True
+
+
+class NotUsableYet(Exception):
+    """MongoDB answers but cannot take this service's work yet."""
+
+
+async def check_usable(url: str) -> None:
+    """Raise unless `url` leads to a writable primary that offers sessions.
+
+    Asked with a client of its own, closed afterwards: a connection made to a node not
+    yet initiated as a replica set stays in a client's pool without session support,
+    and every transaction on it would then fail ("Sessions are not supported")."""
+    probe: AsyncMongoClient[Document] = AsyncMongoClient(url, serverSelectionTimeoutMS=5000)
+    try:
+        hello = await probe.admin.command("hello")
+    finally:
+        await probe.close()
+    if not hello.get("isWritablePrimary"):
+        raise NotUsableYet("not a writable primary (yet): is the replica set initiated?")
+    if hello.get("logicalSessionTimeoutMinutes") is None:
+        raise NotUsableYet("it offers no sessions: transactions need a replica set")
+
+
+async def check_transactions(
+    client: AsyncMongoClient[Document], collection: AsyncCollection[Document]
+) -> None:
+    """Raise unless a transaction can read `collection`: a replica set just initiated
+    can take writes while this client still sees no session support (until its next
+    heartbeat), and every consumer and command needs a transaction."""
+    async with client.start_session() as session, await session.start_transaction():
+        await collection.find_one({"_id": None}, session=session)

@@ -13,10 +13,15 @@ its retry runs again. Keys expire after `KEYS_KEPT` (a TTL index).
 Use in a route::
 
     async def verify(..., key: IdempotencyKey) -> JSONResponse:
-        return await respond(key, status_code=200, render=to_view,
-                             call=lambda guard: commands.verify(..., guard=guard))
+        return await respond(
+            key, status_code=200, render=to_view,
+            call=lambda record_answer: commands.verify(..., record_answer=record_answer),
+        )
 
-where the use case runs its work as `transactions.run(guard(work) if guard else work)`.
+where the use case runs its work as
+`transactions.run(record_answer(work) if record_answer else work)`: `record_answer` (a
+`RecordAnswer`, or None without a key) wraps the work so that the answer is stored with
+the effect, in the same transaction.
 """
 
 from __future__ import annotations
@@ -51,8 +56,9 @@ T = TypeVar("T")
 Work = Callable[[UnitOfWork], Awaitable[T]]
 
 
-class Guard(Protocol):
-    """Wraps a use case's transactional work (see `Recorder.wrap`)."""
+class RecordAnswer(Protocol):
+    """Wraps a use case's transactional work so that it also stores (or replays) the
+    answer to an Idempotency-Key (see `Recorder.wrap`)."""
 
     def __call__(self, work: Work[T]) -> Work[T]: ...
 
@@ -144,7 +150,7 @@ class Recorder:
         self.body: Any = None
 
     def wrap(self, work: Work[T]) -> Work[T]:
-        async def guarded(uow: UnitOfWork) -> T:
+        async def recording(uow: UnitOfWork) -> T:
             await self._replay_if_known(uow)
             result = await work(uow)
             body = self._render(result).model_dump(mode="json")
@@ -153,7 +159,7 @@ class Recorder:
             self.body = body
             return result
 
-        return guarded
+        return recording
 
     async def _replay_if_known(self, uow: UnitOfWork) -> None:
         stored = await uow.db[COLLECTION].find_one(
@@ -187,9 +193,9 @@ async def respond(
     *,
     status_code: int,
     render: Callable[[T], BaseModel],
-    call: Callable[[Guard | None], Awaitable[T]],
+    call: Callable[[RecordAnswer | None], Awaitable[T]],
 ) -> JSONResponse:
-    """Run the use case `call(guard)`, answering a retried key with its first response."""
+    """Run the use case `call(record_answer)`, answering a retried key with its first response."""
     if key is None:
         result = await call(None)
         return JSONResponse(render(result).model_dump(mode="json"), status_code=status_code)

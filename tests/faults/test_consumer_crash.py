@@ -9,12 +9,10 @@ from pathlib import Path
 
 from pymongo import AsyncMongoClient
 
-from shared.contracts import new_envelope
-from tests.support.events import proposal_approved
 from tests.support.infrastructure import Infrastructure
+from tests.support.materials import queued_approvals
 from tests.support.probe import EventProbe, eventually_async, until_async
 from tests.support.processes import start_service, wait_ready
-from tests.support.runtime import publish_envelopes
 
 APPROVALS = 200
 FAST_RECOVERY = {"BERDAYA_OUTBOX_LEASE_SECONDS": "2"}
@@ -26,20 +24,12 @@ async def test_killed_consumer_loses_nothing_and_doubles_nothing(
     client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(infra.mongodb_url)
     jobs = client[f"{namespace}_materials"]["jobs"]
     outbox = client[f"{namespace}_materials"]["outbox"]
-    # a first run declares the queue; the approvals then wait there, all at once
-    materials = start_service("materials", infra, namespace, tmp_path, **FAST_RECOVERY)
-    await asyncio.to_thread(wait_ready, materials)
-    materials.stop()
+    # the approvals wait on the queue, all at once, before the service starts
+    await queued_approvals(infra, namespace, tmp_path, APPROVALS, **FAST_RECOVERY)
+    materials = None
     try:
-        # no stock was received: each approval announces its (empty) reservation and a
-        # shortage; the probe takes both, so that neither stays unroutable in the outbox
         announcements = ["material.reserved", "material.shortage"]
         async with EventProbe(infra.amqp_url, namespace, announcements) as probe:
-            approvals = [
-                new_envelope(proposal_approved(), producer="proposals", correlation_id=f"c{i}")
-                for i in range(APPROVALS)
-            ]
-            await publish_envelopes(infra, namespace, approvals)
             materials = start_service("materials", infra, namespace, tmp_path, **FAST_RECOVERY)
 
             # let it get part of the way, then kill it mid-stream
@@ -71,5 +61,6 @@ async def test_killed_consumer_loses_nothing_and_doubles_nothing(
                 announced = {m.message_id for m in probe.of_type(event_type)}
                 assert len(announced) == APPROVALS, event_type
     finally:
-        materials.stop()
+        if materials is not None:
+            materials.stop()
         await client.close()

@@ -12,13 +12,11 @@ from pathlib import Path
 
 from pymongo import AsyncMongoClient
 
-from shared.contracts import new_envelope
 from shared.settings import ServiceSettings
-from tests.support.events import proposal_approved
 from tests.support.infrastructure import Infrastructure
+from tests.support.materials import queued_approvals
 from tests.support.probe import EventProbe, eventually_async, until_async
 from tests.support.processes import metric, start_service, wait_ready
-from tests.support.runtime import publish_envelopes
 
 APPROVALS = 400
 BOUND_SECONDS = ServiceSettings().shutdown_seconds
@@ -31,17 +29,11 @@ async def test_sigterm_under_load_drains_and_loses_nothing(
     client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(infra.mongodb_url)
     jobs = client[f"{namespace}_materials"]["jobs"]
     outbox = client[f"{namespace}_materials"]["outbox"]
-    materials = start_service("materials", infra, namespace, tmp_path)  # declares the queue
-    await asyncio.to_thread(wait_ready, materials)
-    materials.stop()
+    await queued_approvals(infra, namespace, tmp_path, APPROVALS)
+    materials = None
     try:
         announcements = ["material.reserved", "material.shortage"]
         async with EventProbe(infra.amqp_url, namespace, announcements) as probe:
-            approvals = [
-                new_envelope(proposal_approved(), producer="proposals", correlation_id=f"c{i}")
-                for i in range(APPROVALS)
-            ]
-            await publish_envelopes(infra, namespace, approvals)
             materials = start_service("materials", infra, namespace, tmp_path)
             await until_async(
                 lambda: jobs.count_documents({}), lambda n: n >= APPROVALS // 10, what="progress"
@@ -98,5 +90,6 @@ async def test_sigterm_under_load_drains_and_loses_nothing(
                     what=f"every {event_type}",
                 )
     finally:
-        materials.stop()
+        if materials is not None:
+            materials.stop()
         await client.close()

@@ -17,7 +17,7 @@ from prometheus_client import REGISTRY
 from pymongo import AsyncMongoClient
 
 from services.notifications.adapters.senders import GatewaySender, Sender, SmtpSender
-from services.notifications.domain.deliveries import Delivery, SendFailure, Status
+from services.notifications.domain.deliveries import NotificationDelivery, SendFailure, Status
 from services.notifications.domain.webhooks import Endpoint, verify
 from services.notifications.service.dispatcher import Dispatcher
 from services.notifications.settings import NotificationSettings
@@ -175,7 +175,7 @@ async def test_a_service_killed_mid_webhook_resends_with_the_same_delivery_id_af
             service.stop()
         await client.close()
 
-    row = from_document(Delivery, found)
+    row = from_document(NotificationDelivery, found)
     first, second = receiver.requests
     assert first.headers["X-Berdaya-Delivery-Id"] == second.headers["X-Berdaya-Delivery-Id"]
     assert second.headers["Idempotency-Key"] == str(row.id)

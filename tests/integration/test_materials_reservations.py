@@ -242,7 +242,7 @@ async def test_a_receipt_and_an_approval_short_of_it_at_once_never_miss_each_oth
     """The job's transaction finds no stock; the receipt's transaction finds no waiting
     job: each ran before the other committed. Unless they meet on a document (the job
     touches the balances of what it lacks: `StockRepository.touch`), both commit and
-    the job waits for stock that sits on the shelf. With the guard, the second one
+    the job waits for stock that sits on the shelf. With that touch, the second one
     conflicts, is retried after the first commits, and sees it."""
     approved = proposal_approved()
     received = stock_received(ROAD_BILL)

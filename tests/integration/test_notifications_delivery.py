@@ -8,8 +8,8 @@ import json
 import uuid
 
 from services.notifications.domain.deliveries import (
-    Delivery,
     DeliveryChannel,
+    NotificationDelivery,
     OutcomeUnknown,
     Status,
 )
@@ -206,7 +206,7 @@ class SlowSmtp:
     def problem(self) -> str | None:
         return None
 
-    async def send(self, delivery: Delivery, endpoint: object = None) -> None:
+    async def send(self, delivery: NotificationDelivery, endpoint: object = None) -> None:
         self.sent.append(delivery.id)
         if len(self.sent) == 1:
             raise OutcomeUnknown("the mail server did not answer within 15 s")

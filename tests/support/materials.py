@@ -3,11 +3,13 @@ receive stock, run a handler, read what it wrote and emitted."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from httpx import AsyncClient, Response
@@ -24,7 +26,8 @@ from shared.storage.unit_of_work import UnitOfWork
 from tests.support.events import proposal_approved
 from tests.support.infrastructure import Infrastructure
 from tests.support.people import RT_HEAD, WAREHOUSE_OFFICER, auth
-from tests.support.runtime import asgi_client, running_service
+from tests.support.processes import start_service, wait_ready
+from tests.support.runtime import asgi_client, publish_envelopes, running_service
 
 CENTRAL, SOUTH = "Gudang Kota Jambi", "Gudang Jambi Selatan"
 # The README's road (150 m x 4 m x 0.12 m, K-175, 5 % waste) in the stocked units.
@@ -151,3 +154,19 @@ async def assert_levels_match_the_ledger(runtime: ServiceRuntime) -> None:
 
 def job_lines(job: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {line["item"]: line for line in job["lines"]}
+
+
+async def queued_approvals(
+    infra: Infrastructure, namespace: str, log_dir: Path, count: int, **env: str
+) -> None:
+    """`count` approvals waiting on the materials service's queue, none handled yet: a
+    first run of the service declares its queues, then the approvals are published.
+    No stock is received, so each one announces an (empty) reservation and a shortage."""
+    first = start_service("materials", infra, namespace, log_dir, **env)
+    await asyncio.to_thread(wait_ready, first)
+    first.stop()
+    approvals = [
+        new_envelope(proposal_approved(), producer="proposals", correlation_id=f"c{i}")
+        for i in range(count)
+    ]
+    await publish_envelopes(infra, namespace, approvals)

@@ -19,7 +19,7 @@ import httpx
 from aiosmtpd.controller import Controller
 
 from deploy.local.run import free_port
-from services.notifications.domain.deliveries import Delivery
+from services.notifications.domain.deliveries import NotificationDelivery
 from services.notifications.domain.digests import DigestCalendar
 from services.notifications.service.digests import DigestScheduler
 from services.notifications.service.dispatcher import Dispatcher
@@ -215,9 +215,9 @@ def dispatcher_of(runtime: ServiceRuntime) -> Dispatcher:
     return next(w for w in runtime.workers if isinstance(w, Dispatcher))
 
 
-async def deliveries_of(runtime: ServiceRuntime, **query: Any) -> list[Delivery]:
+async def deliveries_of(runtime: ServiceRuntime, **query: Any) -> list[NotificationDelivery]:
     cursor = runtime.db["deliveries"].find(query).sort("created_at", 1)
-    return [from_document(Delivery, d) async for d in cursor]
+    return [from_document(NotificationDelivery, d) async for d in cursor]
 
 
 @asynccontextmanager

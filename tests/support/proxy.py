@@ -42,14 +42,7 @@ class LateProxy:
     async def __aexit__(
         self, *_: type[BaseException] | BaseException | TracebackType | None
     ) -> None:
-        if self._server is not None:
-            self._server.close()
-        pipes = list(self._pipes)
-        for task in pipes:
-            task.cancel()
-        for task in pipes:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self.close()
 
     async def _forward(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         target_reader, target_writer = await asyncio.open_connection(*self._target)

@@ -81,12 +81,15 @@ class StockRepository:
         self._receipts = db[RECEIPTS]
         self._session = session
 
-    async def record(self, entry: LedgerEntry, *, guard_available: bool = True) -> None:
+    async def record(self, entry: LedgerEntry, *, require_available: bool = True) -> None:
         """Apply one movement to its balance and write it to the ledger.
 
-        Raises Conflict (naming the level) when the balance cannot take it.
-        ``guard_available=False`` is for facts that already happened (what a delivery
-        revealed), which must be recorded even when they leave the books short.
+        Raises Conflict (naming the level) when the balance cannot take it: on hand and
+        reserved never go below zero, and with ``require_available`` (the default) a
+        movement that takes availability away must find it (``on_hand - reserved`` stays
+        at or above zero). ``require_available=False`` is for facts that already happened
+        (what a delivery revealed), which must be recorded even when they leave the books
+        short.
         """
         d_on, d_res = entry.on_hand_change, entry.reserved_change
         on_hand = {"$add": ["$on_hand", d_on]}
@@ -95,7 +98,7 @@ class StockRepository:
             {"$gte": [on_hand, -EPSILON]},
             {"$gte": [reserved, -EPSILON]},
         ]
-        if guard_available and d_on - d_res < 0:
+        if require_available and d_on - d_res < 0:
             conditions.append({"$gte": [{"$subtract": [on_hand, reserved]}, -EPSILON]})
         result = await self._balances.update_one(
             {"_id": balance_id(entry.warehouse, entry.item), "$expr": {"$and": conditions}},

@@ -28,6 +28,7 @@ from typing import Annotated, Literal, Self, TypeAlias
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from shared.contracts.types import WORK_TYPES, WorkType
 from shared.datafiles import read_toml, validated
 
 __all__ = [
@@ -48,8 +49,6 @@ __all__ = [
     "work_volume_m3",
 ]
 
-WorkType: TypeAlias = Literal["concrete_road", "drain", "culvert"]
-WORK_TYPES: tuple[WorkType, ...] = ("concrete_road", "drain", "culvert")
 
 ShipUnit: TypeAlias = Literal["bag", "m3", "litre"]
 NormUnit: TypeAlias = Literal["kg", "m3", "litre"]

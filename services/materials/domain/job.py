@@ -26,8 +26,8 @@ from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 from services.materials.domain.stock import (
     EPSILON,
-    Allocation,
     DeliveryReason,
+    StockQuantity,
     rounded,
     totals,
 )
@@ -70,7 +70,10 @@ class ShipmentLine(BaseModel):
     quantity: Annotated[float, Field(gt=0)]
 
 
-class Receipt(BaseModel):
+class ShipmentReceiptLine(BaseModel):
+    """One item of a shipment as the RT head confirms it arrived at the site (not stock
+    received at a warehouse: that is `stock_receipts.receive_stock`)."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
     item: str
     received: Annotated[float, Field(ge=0)]
@@ -150,25 +153,25 @@ class MaterialJob(BaseModel):
         short = {line.item: rounded(self.unsent(line.item) - line.reserved) for line in self.lines}
         return {item: q for item, q in short.items() if q > EPSILON}
 
-    def reserve(self, allocations: Iterable[Allocation]) -> None:
+    def reserve(self, portions: Iterable[StockQuantity]) -> None:
         """Hold stock for the job; never beyond its bill."""
-        allocations = list(allocations)
+        portions = list(portions)
         short = self.shortfall()
-        for item, quantity in totals(allocations).items():
+        for item, quantity in totals(portions).items():
             room = short.get(item, 0.0)
             if quantity > room + EPSILON:
                 raise Conflict(
                     f"cannot reserve {quantity:g} {self.line(item).unit} of {item} for job "
                     f"{self.proposal_id}: only {room:g} is still unreserved"
                 )
-        for a in allocations:
+        for a in portions:
             held = self.line(a.item).reserved_at
             held[a.warehouse] = rounded(held.get(a.warehouse, 0.0) + a.quantity)
 
-    def release_all(self) -> list[Allocation]:
+    def release_all(self) -> list[StockQuantity]:
         """Give every reservation back; returns what was released."""
         released = [
-            Allocation(warehouse, line.item, quantity)
+            StockQuantity(warehouse, line.item, quantity)
             for line in self.lines
             for warehouse, quantity in line.reserved_at.items()
             if quantity > EPSILON
@@ -177,22 +180,22 @@ class MaterialJob(BaseModel):
             line.reserved_at = {}
         return released
 
-    def cancel(self) -> list[Allocation]:
+    def cancel(self) -> list[StockQuantity]:
         """The job will not be built: nothing more is reserved or sent."""
         self.cancelled = True
         return self.release_all()
 
-    def surplus(self) -> list[Allocation]:
+    def surplus(self) -> list[StockQuantity]:
         """Reservations beyond what the site is still owed (after an over-delivery), taken
         off the job — most recent warehouse first — and returned for release."""
-        released: list[Allocation] = []
+        released: list[StockQuantity] = []
         for line in self.lines:
             excess = rounded(line.reserved - self.unsent(line.item))
             for warehouse in reversed(list(line.reserved_at)):
                 if excess <= EPSILON:
                     break
                 take = min(excess, line.reserved_at[warehouse])
-                released.append(Allocation(warehouse, line.item, rounded(take)))
+                released.append(StockQuantity(warehouse, line.item, rounded(take)))
                 self._unhold(line, warehouse, take)
                 excess = rounded(excess - take)
         return released
@@ -244,7 +247,7 @@ class MaterialJob(BaseModel):
         ]
         if not wanted:
             raise Conflict(self._nothing_reserved_at(warehouse))
-        quantities = totals(Allocation(warehouse, r.item, r.quantity) for r in wanted)
+        quantities = totals(StockQuantity(warehouse, r.item, r.quantity) for r in wanted)
         for item, quantity in quantities.items():  # check every line before changing anything
             room = self.line(item).reserved_at.get(warehouse, 0.0)
             if quantity > room + EPSILON:
@@ -275,7 +278,7 @@ class MaterialJob(BaseModel):
     def receive(
         self,
         shipment: Shipment,
-        receipts: list[Receipt],
+        receipts: list[ShipmentReceiptLine],
         received_by: str,
         now: datetime,
         *,
@@ -342,7 +345,9 @@ class MaterialJob(BaseModel):
         return f"{message}; the rest is on its way or has arrived"
 
 
-def _received(sent: MaterialLine, receipt: Receipt | None, tolerance: float) -> ReceivedLine:
+def _received(
+    sent: MaterialLine, receipt: ShipmentReceiptLine | None, tolerance: float
+) -> ReceivedLine:
     """One confirmed line; a difference from what was sent needs a reason."""
     if receipt is None:
         raise Unprocessable(f"say how much {sent.item} arrived (0 if none)")

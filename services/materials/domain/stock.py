@@ -149,8 +149,9 @@ def levels_from_ledger(entries: Iterable[LedgerEntry]) -> dict[tuple[str, str], 
 
 
 @dataclass(frozen=True)
-class Allocation:
-    """``quantity`` of ``item`` held (or to hold, or given back) at ``warehouse`` for a job."""
+class StockQuantity:
+    """``quantity`` of ``item`` at ``warehouse``: what one movement reserves for a job,
+    releases, receives or adjusts (not the city's budget allocation of the proposals)."""
 
     warehouse: str
     item: str
@@ -161,7 +162,7 @@ def plan_reservation(
     needs: Mapping[str, float],
     available: Mapping[str, Mapping[str, float]],
     warehouses: Sequence[str],
-) -> list[Allocation]:
+) -> list[StockQuantity]:
     """Where to reserve ``needs`` (item → quantity) from ``available`` (warehouse → item →
     quantity), never more than either.
 
@@ -169,38 +170,38 @@ def plan_reservation(
     supplies it — one truck rather than two; when none can, the need is split over the
     warehouses in order, and whatever is left stays short.
     """
-    plan: list[Allocation] = []
+    plan: list[StockQuantity] = []
     for item, need in needs.items():
         if need <= EPSILON:
             continue
         stocks = [(w, max(available.get(w, {}).get(item, 0.0), 0.0)) for w in warehouses]
         whole = next((w for w, stock in stocks if stock >= need - EPSILON), None)
         if whole is not None:
-            plan.append(Allocation(whole, item, rounded(need)))
+            plan.append(StockQuantity(whole, item, rounded(need)))
             continue
         remaining = need
         for warehouse, stock in stocks:
             take = rounded(min(remaining, stock))
             if take > EPSILON:
-                plan.append(Allocation(warehouse, item, take))
+                plan.append(StockQuantity(warehouse, item, take))
                 remaining = rounded(remaining - take)
     return plan
 
 
 def subtract(
-    available: dict[str, dict[str, float]], allocations: Iterable[Allocation]
+    available: dict[str, dict[str, float]], portions: Iterable[StockQuantity]
 ) -> dict[str, dict[str, float]]:
-    """``available`` after ``allocations`` are reserved from it (a new mapping)."""
+    """``available`` after ``portions`` are reserved from it (a new mapping)."""
     left = {w: dict(items) for w, items in available.items()}
-    for a in allocations:
+    for a in portions:
         stock = left.setdefault(a.warehouse, {})
         stock[a.item] = rounded(stock.get(a.item, 0.0) - a.quantity)
     return left
 
 
-def totals(allocations: Iterable[Allocation]) -> dict[str, float]:
+def totals(portions: Iterable[StockQuantity]) -> dict[str, float]:
     """Quantity per item over all warehouses."""
     result: dict[str, float] = {}
-    for a in allocations:
+    for a in portions:
         result[a.item] = rounded(result.get(a.item, 0.0) + a.quantity)
     return result

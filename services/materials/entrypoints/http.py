@@ -21,14 +21,14 @@ from services.materials.domain.job import (
     OVER_SHIPMENT_TOLERANCE,
     JobStatus,
     MaterialJob,
-    Receipt,
     Shipment,
     ShipmentLine,
+    ShipmentReceiptLine,
 )
 from services.materials.domain.stock import CountReason, LedgerEntry, LedgerKind, Level
 from services.materials.service.commands import MaterialCommands
 from services.materials.service.stock_receipts import IncomingLine, StockReceiptOutcome
-from services.materials.service.stockroom import Reference
+from services.materials.service.stock_transaction import Reference
 from shared.clock import Timestamp
 from shared.contracts.types import Area
 from shared.errors import Forbidden
@@ -83,9 +83,11 @@ class DispatchRequest(BaseModel):
     )
 
 
-class ReceiptRequest(BaseModel):
+class ShipmentReceiptRequest(BaseModel):
+    """The RT head's confirmation of what a shipment brought (POST /shipments/{id}/receipt)."""
+
     model_config = ConfigDict(extra="forbid")
-    lines: Annotated[list[Receipt], Field(min_length=1)]
+    lines: Annotated[list[ShipmentReceiptLine], Field(min_length=1)]
 
 
 class StockLine(BaseModel):
@@ -309,14 +311,14 @@ def _job_routes(router: APIRouter) -> None:
             key,
             status_code=status.HTTP_201_CREATED,
             render=_same,
-            call=lambda guard: commands.dispatch(
+            call=lambda record_answer: commands.dispatch(
                 proposal_id,
                 actor,
                 correlation_id,
                 warehouse=body.warehouse,
                 lines=body.lines,
                 note=body.note,
-                guard=guard,
+                record_answer=record_answer,
             ),
         )
 
@@ -372,7 +374,7 @@ def _shipment_routes(router: APIRouter, over_shipment_tolerance: float) -> None:
     )
     async def confirm_receipt(
         shipment_id: uuid.UUID,
-        body: ReceiptRequest,
+        body: ShipmentReceiptRequest,
         commands: Commands,
         actor: CurrentActor,
         correlation_id: CorrelationId,
@@ -382,8 +384,8 @@ def _shipment_routes(router: APIRouter, over_shipment_tolerance: float) -> None:
             key,
             status_code=status.HTTP_200_OK,
             render=_same,
-            call=lambda guard: commands.confirm_receipt(
-                shipment_id, actor, correlation_id, body.lines, guard=guard
+            call=lambda record_answer: commands.confirm_shipment_receipt(
+                shipment_id, actor, correlation_id, body.lines, record_answer=record_answer
             ),
         )
 
@@ -456,7 +458,7 @@ def _stock_routes(router: APIRouter) -> None:
             key,
             status_code=status.HTTP_201_CREATED,
             render=_receipt_view,
-            call=lambda guard: commands.receive_stock(
+            call=lambda record_answer: commands.receive_stock(
                 actor,
                 correlation_id,
                 receipt_id=body.receipt_id,
@@ -464,7 +466,7 @@ def _stock_routes(router: APIRouter) -> None:
                 supplier=body.supplier,
                 lines=[IncomingLine(item=ln.item, quantity=ln.quantity) for ln in body.lines],
                 note=body.note,
-                guard=guard,
+                record_answer=record_answer,
             ),
         )
 
@@ -487,7 +489,7 @@ def _stock_routes(router: APIRouter) -> None:
             key,
             status_code=status.HTTP_201_CREATED,
             render=_same,
-            call=lambda guard: commands.adjust_stock(
+            call=lambda record_answer: commands.adjust_stock(
                 actor,
                 correlation_id,
                 warehouse=body.warehouse,
@@ -495,6 +497,6 @@ def _stock_routes(router: APIRouter) -> None:
                 quantity=body.quantity,
                 reason=body.reason,
                 note=body.note,
-                guard=guard,
+                record_answer=record_answer,
             ),
         )

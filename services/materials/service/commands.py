@@ -10,14 +10,14 @@ from typing import TypeVar
 from services.materials.domain.job import (
     OVER_SHIPMENT_TOLERANCE,
     MaterialJob,
-    Receipt,
     Shipment,
     ShipmentLine,
+    ShipmentReceiptLine,
 )
 from services.materials.domain.stock import (
-    Allocation,
     CountReason,
     LedgerEntry,
+    StockQuantity,
     rounded,
 )
 from services.materials.service.stock_receipts import (
@@ -25,14 +25,14 @@ from services.materials.service.stock_receipts import (
     StockReceiptOutcome,
     receive_stock,
 )
-from services.materials.service.stockroom import Reference, Stockroom
+from services.materials.service.stock_transaction import Reference, StockTransaction
 from shared.clock import utc_now
 from shared.contracts import events as ev
 from shared.contracts.types import MaterialLine, ReceivedLine
 from shared.errors import Forbidden, Unprocessable
 from shared.identity import Actor, Role
 from shared.storage.unit_of_work import Transactions, UnitOfWork
-from shared.web.idempotency import Guard
+from shared.web.idempotency import RecordAnswer
 
 T = TypeVar("T")
 
@@ -58,17 +58,19 @@ class MaterialCommands:
         self,
         actor: Actor,
         correlation_id: str,
-        work: Callable[[Stockroom], Awaitable[T]],
-        guard: Guard | None = None,
+        work: Callable[[StockTransaction], Awaitable[T]],
+        record_answer: RecordAnswer | None = None,
     ) -> T:
-        """Run `work` in one transaction, in a stockroom where `actor` moves stock now;
-        `guard` (an Idempotency-Key's recorder) stores the answer in the same transaction."""
+        """Run `work` in one transaction, as a `StockTransaction` where `actor` moves stock
+        now; `record_answer` (an Idempotency-Key's recorder) stores the answer in the same
+        transaction."""
 
-        async def in_stockroom(uow: UnitOfWork) -> T:
-            return await work(Stockroom(uow, self._reference, by=actor.id, now=utc_now()))
+        async def in_stock_transaction(uow: UnitOfWork) -> T:
+            return await work(StockTransaction(uow, self._reference, by=actor.id, now=utc_now()))
 
         return await self._transactions.run(
-            guard(in_stockroom) if guard else in_stockroom, correlation_id=correlation_id
+            record_answer(in_stock_transaction) if record_answer else in_stock_transaction,
+            correlation_id=correlation_id,
         )
 
     # ----------------------------------------------------------------------------------
@@ -85,14 +87,14 @@ class MaterialCommands:
         supplier: str,
         lines: list[IncomingLine],
         note: str = "",
-        guard: Guard | None = None,
+        record_answer: RecordAnswer | None = None,
     ) -> StockReceiptOutcome:
         require_warehouse_officer(actor, "receives stock")
         key = receipt_id or str(uuid.uuid4())
 
-        async def work(room: Stockroom) -> StockReceiptOutcome:
+        async def work(stock_tx: StockTransaction) -> StockReceiptOutcome:
             return await receive_stock(
-                room,
+                stock_tx,
                 receipt_id=key,
                 warehouse=warehouse,
                 supplier=supplier,
@@ -101,7 +103,7 @@ class MaterialCommands:
                 note=note,
             )
 
-        return await self._run(actor, correlation_id, work, guard)
+        return await self._run(actor, correlation_id, work, record_answer)
 
     async def adjust_stock(
         self,
@@ -113,7 +115,7 @@ class MaterialCommands:
         quantity: float,
         reason: CountReason,
         note: str = "",
-        guard: Guard | None = None,
+        record_answer: RecordAnswer | None = None,
     ) -> LedgerEntry:
         """Correct a level after counting the shelves: + found, - gone."""
         require_warehouse_officer(actor, "adjusts stock")
@@ -123,20 +125,20 @@ class MaterialCommands:
         if checked == 0:
             raise Unprocessable("an adjustment of 0 changes nothing; give the difference counted")
 
-        async def work(room: Stockroom) -> LedgerEntry:
-            movement = room.movement(
+        async def work(stock_tx: StockTransaction) -> LedgerEntry:
+            movement = stock_tx.movement(
                 "adjustment",
-                Allocation(name, item, abs(checked)),
+                StockQuantity(name, item, abs(checked)),
                 reason=reason,
                 note=note,
                 outward=checked < 0,
             )
-            recorded = await room.move(movement)
+            recorded = await stock_tx.move(movement)
             if checked > 0:
-                await room.top_up_waiting({item})
+                await stock_tx.top_up_waiting({item})
             return recorded
 
-        return await self._run(actor, correlation_id, work, guard)
+        return await self._run(actor, correlation_id, work, record_answer)
 
     # ----------------------------------------------------------------------------------
     # shipments
@@ -151,7 +153,7 @@ class MaterialCommands:
         warehouse: str,
         lines: list[ShipmentLine] | None,
         note: str = "",
-        guard: Guard | None = None,
+        record_answer: RecordAnswer | None = None,
     ) -> Shipment:
         require_warehouse_officer(actor, "dispatches materials")
         catalogue = self._reference.catalogue
@@ -159,22 +161,22 @@ class MaterialCommands:
         for line in lines or []:
             catalogue.quantity(line.item, line.quantity)
 
-        async def work(room: Stockroom) -> Shipment:
-            job = await room.jobs.get_job(proposal_id)
-            shipment = job.dispatch(uuid.uuid4(), name, lines, actor.id, room.now, note)
+        async def work(stock_tx: StockTransaction) -> Shipment:
+            job = await stock_tx.jobs.get_job(proposal_id)
+            shipment = job.dispatch(uuid.uuid4(), name, lines, actor.id, stock_tx.now, note)
             for sent in shipment.lines:
-                await room.move(
-                    room.movement(
+                await stock_tx.move(
+                    stock_tx.movement(
                         "dispatch",
-                        Allocation(name, sent.item, sent.quantity),
+                        StockQuantity(name, sent.item, sent.quantity),
                         note=note,
                         proposal_id=job.proposal_id,
                         shipment_id=shipment.id,
                     )
                 )
-            await room.jobs.save_job(job)
-            await room.jobs.add_shipment(shipment)
-            await room.uow.emit(
+            await stock_tx.jobs.save_job(job)
+            await stock_tx.jobs.add_shipment(shipment)
+            await stock_tx.uow.emit(
                 ev.MaterialDispatchedV1(
                     **job.keys(),
                     shipment_id=shipment.id,
@@ -185,33 +187,33 @@ class MaterialCommands:
             )
             return shipment
 
-        return await self._run(actor, correlation_id, work, guard)
+        return await self._run(actor, correlation_id, work, record_answer)
 
-    async def confirm_receipt(
+    async def confirm_shipment_receipt(
         self,
         shipment_id: uuid.UUID,
         actor: Actor,
         correlation_id: str,
-        receipts: list[Receipt],
-        guard: Guard | None = None,
+        receipts: list[ShipmentReceiptLine],
+        record_answer: RecordAnswer | None = None,
     ) -> Shipment:
         for receipt in receipts:
             self._reference.catalogue.quantity(receipt.item, receipt.received)
 
-        async def work(room: Stockroom) -> Shipment:
-            shipment = await room.jobs.get_shipment(shipment_id)
-            job = await room.jobs.get_job(shipment.proposal_id)
+        async def work(stock_tx: StockTransaction) -> Shipment:
+            shipment = await stock_tx.jobs.get_shipment(shipment_id)
+            job = await stock_tx.jobs.get_job(shipment.proposal_id)
             if actor.role is not Role.RT_HEAD or not actor.covers(job.area):
                 raise Forbidden("only the RT head of the job's RT confirms what arrived")
             received = job.receive(
                 shipment,
                 receipts,
                 actor.id,
-                room.now,
+                stock_tx.now,
                 over_shipment_tolerance=self._over_shipment_tolerance,
             )
-            await _record_differences(room, job, shipment, received)
-            await room.uow.emit(
+            await _record_differences(stock_tx, job, shipment, received)
+            await stock_tx.uow.emit(
                 ev.MaterialDeliveredV1(
                     **job.keys(),
                     shipment_id=shipment.id,
@@ -220,18 +222,18 @@ class MaterialCommands:
                 )
             )
             surplus = job.surplus()
-            await room.release(job, surplus, reason="delivered_in_excess")
-            await _fulfil_or_reopen(room, job)
-            await room.jobs.save_job(job)
-            await room.jobs.save_shipment(shipment)
-            await room.top_up_waiting({a.item for a in surplus})
+            await stock_tx.release(job, surplus, reason="delivered_in_excess")
+            await _fulfil_or_reopen(stock_tx, job)
+            await stock_tx.jobs.save_job(job)
+            await stock_tx.jobs.save_shipment(shipment)
+            await stock_tx.top_up_waiting({a.item for a in surplus})
             return shipment
 
-        return await self._run(actor, correlation_id, work, guard)
+        return await self._run(actor, correlation_id, work, record_answer)
 
 
 async def _record_differences(
-    room: Stockroom, job: MaterialJob, shipment: Shipment, received: list[ReceivedLine]
+    stock_tx: StockTransaction, job: MaterialJob, shipment: Shipment, received: list[ReceivedLine]
 ) -> None:
     """An adjustment entry, with its reason, for each line that arrived different from
     what was sent. It records what the RT head said and moves no stock: the RT head's
@@ -242,9 +244,9 @@ async def _record_differences(
         difference = rounded(line.sent - line.received)
         if line.discrepancy_reason is None or difference == 0:
             continue
-        movement = room.movement(
+        movement = stock_tx.movement(
             "adjustment",
-            Allocation(shipment.warehouse, line.item, abs(difference)),
+            StockQuantity(shipment.warehouse, line.item, abs(difference)),
             reason=line.discrepancy_reason,
             note=(
                 f"confirmed by the RT head: {line.received:g} of {line.sent:g} arrived; "
@@ -256,14 +258,14 @@ async def _record_differences(
             # the dispatch already took the goods off the warehouse's books: no effect
             in_transit=True,
         )
-        await room.move(movement, guard_available=False)
+        await stock_tx.move(movement, require_available=False)
 
 
-async def _fulfil_or_reopen(room: Stockroom, job: MaterialJob) -> None:
+async def _fulfil_or_reopen(stock_tx: StockTransaction, job: MaterialJob) -> None:
     """Everything arrived: announce it. Otherwise what a short delivery re-opened needs a
     reservation of its own (the job's own stock went out on the truck)."""
     if job.fulfil():
-        await room.uow.emit(
+        await stock_tx.uow.emit(
             ev.MaterialFulfilledV1(
                 **job.keys(),
                 lines=tuple(
@@ -275,6 +277,6 @@ async def _fulfil_or_reopen(room: Stockroom, job: MaterialJob) -> None:
         return
     if not job.shortfall():
         return
-    if await room.reserve_for(job):
-        await room.announce_reserved(job)
-    await room.announce_shortage(job)
+    if await stock_tx.reserve_for(job):
+        await stock_tx.announce_reserved(job)
+    await stock_tx.announce_shortage(job)

@@ -13,7 +13,7 @@ from services.materials.domain.bill_of_materials import (
 )
 from services.materials.domain.job import JobLine, MaterialJob
 from services.materials.service.stock_receipts import IncomingLine, receive_stock
-from services.materials.service.stockroom import Reference, Stockroom
+from services.materials.service.stock_transaction import Reference, StockTransaction
 from shared.clock import utc_now
 from shared.contracts import ReceivedEvent
 from shared.contracts import events as ev
@@ -66,24 +66,24 @@ class EventHandlers:
     ) -> None:
         """Compute the bill of materials, reserve what stock exists, announce the outcome."""
         approved = event.data
-        room = Stockroom(uow, self._reference, by=approved.approved_by, now=utc_now())
+        stock_tx = StockTransaction(uow, self._reference, by=approved.approved_by, now=utc_now())
         # written before anything is read: a cancellation handled at the same time writes
         # the same document, so one of the two transactions conflicts and is retried
-        await room.jobs.mark(approved.proposal_id)
-        if await room.jobs.find_job(approved.proposal_id) is not None:
+        await stock_tx.jobs.mark(approved.proposal_id)
+        if await stock_tx.jobs.find_job(approved.proposal_id) is not None:
             # the same approval sent again under another event id: one job, one reservation
             log.info("approval of an existing job ignored", proposal_id=str(approved.proposal_id))
             return
         job = new_job(approved, bill_for(approved, self._reference), event.envelope.occurred_at)
-        if await room.jobs.is_closed(approved.proposal_id):
+        if await stock_tx.jobs.is_closed(approved.proposal_id):
             # cancelled before its approval reached us: keep the bill, reserve nothing
             job.cancelled = True
-            await room.jobs.add_job(job)
+            await stock_tx.jobs.add_job(job)
             return
-        await room.reserve_for(job)
-        await room.jobs.add_job(job)
-        await room.announce_reserved(job)
-        await room.announce_shortage(job)
+        await stock_tx.reserve_for(job)
+        await stock_tx.jobs.add_job(job)
+        await stock_tx.announce_reserved(job)
+        await stock_tx.announce_shortage(job)
 
     async def on_proposal_rejected(
         self, event: ReceivedEvent[ev.ProposalRejectedV1], uow: UnitOfWork
@@ -100,13 +100,13 @@ class EventHandlers:
     ) -> None:
         """The city's procurement or warehouse system received stock at a warehouse."""
         data = event.data
-        room = Stockroom(uow, self._reference, by=data.received_by, now=utc_now())
-        if await room.stock.receipt_recorded(data.receipt_id) is not None:
+        stock_tx = StockTransaction(uow, self._reference, by=data.received_by, now=utc_now())
+        if await stock_tx.stock.receipt_recorded(data.receipt_id) is not None:
             # the sender's retry of a receipt we counted already (under another event id)
             log.info("stock receipt already recorded", receipt_id=data.receipt_id)
             return
         await receive_stock(
-            room,
+            stock_tx,
             receipt_id=data.receipt_id,
             warehouse=data.warehouse,
             supplier=data.supplier,
@@ -119,15 +119,15 @@ class EventHandlers:
     ) -> None:
         """The job will not be built: give its reserved stock back to waiting jobs."""
         proposal_id: uuid.UUID = event.data.proposal_id
-        room = Stockroom(uow, self._reference, by=by, now=utc_now())
+        stock_tx = StockTransaction(uow, self._reference, by=by, now=utc_now())
         # writes the proposal's marker document first, as the approval does (see `mark`)
-        await room.jobs.close(proposal_id, event.envelope.type, room.now)
-        job = await room.jobs.find_job(proposal_id)
+        await stock_tx.jobs.close(proposal_id, event.envelope.type, stock_tx.now)
+        job = await stock_tx.jobs.find_job(proposal_id)
         if job is None or job.cancelled:
             return
         released = job.cancel()
-        lines = await room.release(job, released, reason=event.envelope.type, note=reason)
-        await room.jobs.save_job(job)
+        lines = await stock_tx.release(job, released, reason=event.envelope.type, note=reason)
+        await stock_tx.jobs.save_job(job)
         if lines:
             await uow.emit(ev.MaterialReleasedV1(**job.keys(), lines=tuple(lines), reason=reason))
-        await room.top_up_waiting({a.item for a in released})
+        await stock_tx.top_up_waiting({a.item for a in released})

@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from services.materials.domain.job import MaterialJob
-from services.materials.domain.stock import Allocation, LedgerEntry, rounded
-from services.materials.service.stockroom import Stockroom
+from services.materials.domain.stock import LedgerEntry, StockQuantity, rounded
+from services.materials.service.stock_transaction import StockTransaction
 from shared.errors import Unprocessable
 
 
@@ -26,7 +26,7 @@ class StockReceiptOutcome:
 
 
 async def receive_stock(
-    room: Stockroom,
+    stock_tx: StockTransaction,
     *,
     receipt_id: str,
     warehouse: str,
@@ -36,26 +36,26 @@ async def receive_stock(
     note: str = "",
 ) -> StockReceiptOutcome:
     """Put received stock on the books, then serve the jobs waiting for it."""
-    catalogue = room.catalogue
+    catalogue = stock_tx.catalogue
     name = catalogue.warehouse(warehouse)
-    quantities = _checked(room, lines)
-    await room.stock.add_receipt(
+    quantities = _checked(stock_tx, lines)
+    await stock_tx.stock.add_receipt(
         receipt_id,
         {
             "warehouse": name,
             "supplier": supplier,
             "lines": [{"item": i, "quantity": q} for i, q in quantities.items()],
-            "received_by": room.by,
+            "received_by": stock_tx.by,
             "source": source,
             "note": note,
-            "at": room.now,
+            "at": stock_tx.now,
         },
     )
     entries = [
-        await room.move(
-            room.movement(
+        await stock_tx.move(
+            stock_tx.movement(
                 "receipt",
-                Allocation(name, item, quantity),
+                StockQuantity(name, item, quantity),
                 reason=f"from {supplier}",
                 note=note,
                 receipt_id=receipt_id,
@@ -63,15 +63,15 @@ async def receive_stock(
         )
         for item, quantity in quantities.items()
     ]
-    topped_up = await room.top_up_waiting(set(quantities))
+    topped_up = await stock_tx.top_up_waiting(set(quantities))
     return StockReceiptOutcome(receipt_id=receipt_id, entries=entries, topped_up=topped_up)
 
 
-def _checked(room: Stockroom, lines: list[IncomingLine]) -> dict[str, float]:
+def _checked(stock_tx: StockTransaction, lines: list[IncomingLine]) -> dict[str, float]:
     """Item → quantity received, each checked against the catalogue; repeated items add up."""
     quantities: dict[str, float] = {}
     for line in lines:
-        quantity = room.catalogue.quantity(line.item, line.quantity, line.unit)
+        quantity = stock_tx.catalogue.quantity(line.item, line.quantity, line.unit)
         if quantity <= 0:
             raise Unprocessable(f"{line.item}: a received quantity must be more than 0")
         quantities[line.item] = rounded(quantities.get(line.item, 0.0) + quantity)

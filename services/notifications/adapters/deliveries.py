@@ -16,7 +16,12 @@ from typing import Any
 from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
 from pymongo.asynchronous.client_session import AsyncClientSession
 
-from services.notifications.domain.deliveries import Delivery, DeliveryChannel, LogEntry, Status
+from services.notifications.domain.deliveries import (
+    DeliveryChannel,
+    LogEntry,
+    NotificationDelivery,
+    Status,
+)
 from services.notifications.domain.people import Frequency
 from shared.storage.documents import from_document, to_document
 from shared.storage.mongo import Database, Document
@@ -62,7 +67,7 @@ async def create_indexes(db: Database) -> None:
 
 @dataclass(frozen=True)
 class Claimed:
-    delivery: Delivery  # as leased: status sending, attempts counted
+    delivery: NotificationDelivery  # as leased: status sending, attempts counted
     resumed: bool  # the previous attempt's lease ran out without an outcome
     previous_owner: str | None
 
@@ -78,25 +83,25 @@ class Deliveries:
         self._collection = db[COLLECTION]
         self._session = session
 
-    async def add(self, rows: Sequence[Delivery]) -> None:
+    async def add(self, rows: Sequence[NotificationDelivery]) -> None:
         if rows:
             await self._collection.insert_many(
                 [to_document(row, row.id) for row in rows], session=self._session
             )
 
-    async def insert(self, row: Delivery) -> None:
+    async def insert(self, row: NotificationDelivery) -> None:
         """One row; raises DuplicateKeyError if its key exists."""
         await self._collection.insert_one(to_document(row, row.id), session=self._session)
 
-    async def get(self, delivery_id: uuid.UUID) -> Delivery | None:
+    async def get(self, delivery_id: uuid.UUID) -> NotificationDelivery | None:
         found = await self._collection.find_one({"_id": str(delivery_id)}, session=self._session)
-        return None if found is None else from_document(Delivery, found)
+        return None if found is None else from_document(NotificationDelivery, found)
 
-    async def get_many(self, ids: Collection[uuid.UUID]) -> list[Delivery]:
+    async def get_many(self, ids: Collection[uuid.UUID]) -> list[NotificationDelivery]:
         cursor = self._collection.find(
             {"_id": {"$in": [str(i) for i in ids]}}, session=self._session
         )
-        return [from_document(Delivery, d) async for d in cursor]
+        return [from_document(NotificationDelivery, d) async for d in cursor]
 
     async def claim(
         self,
@@ -133,7 +138,7 @@ class Deliveries:
         )
         if before is None:
             return None
-        previous = from_document(Delivery, before)
+        previous = from_document(NotificationDelivery, before)
         leased = previous.model_copy(
             update={
                 "status": Status.SENDING,
@@ -230,14 +235,14 @@ class Deliveries:
 
     async def batched(
         self, recipient_id: str, channel: DeliveryChannel, frequency: Frequency, before: datetime
-    ) -> list[Delivery]:
+    ) -> list[NotificationDelivery]:
         query = {
             **self._batched_query(frequency, before),
             "recipient_id": recipient_id,
             "channel": channel,
         }
         cursor = self._collection.find(query, session=self._session).sort("created_at", ASCENDING)
-        return [from_document(Delivery, d) async for d in cursor]
+        return [from_document(NotificationDelivery, d) async for d in cursor]
 
     async def mark_digested(
         self, ids: Collection[uuid.UUID], digest_id: uuid.UUID, entry: LogEntry
@@ -253,12 +258,12 @@ class Deliveries:
 
     async def of_recipient_and_event(
         self, recipient_id: str, event_id: uuid.UUID, channel: DeliveryChannel
-    ) -> list[Delivery]:
+    ) -> list[NotificationDelivery]:
         cursor = self._collection.find(
             {"recipient_id": recipient_id, "event_id": event_id, "channel": channel},
             session=self._session,
         ).sort("created_at", ASCENDING)
-        return [from_document(Delivery, d) async for d in cursor]
+        return [from_document(NotificationDelivery, d) async for d in cursor]
 
     async def release_held(self, recipient_id: str, now: datetime) -> int:
         """Make a recipient's waiting rows due now (an endpoint was re-enabled)."""
@@ -292,13 +297,13 @@ class Deliveries:
         )
         return result.modified_count == 1
 
-    async def search(self, filters: Document, limit: int = 100) -> list[Delivery]:
+    async def search(self, filters: Document, limit: int = 100) -> list[NotificationDelivery]:
         cursor = (
             self._collection.find(filters, session=self._session)
             .sort("created_at", DESCENDING)
             .limit(limit)
         )
-        return [from_document(Delivery, d) async for d in cursor]
+        return [from_document(NotificationDelivery, d) async for d in cursor]
 
     @staticmethod
     def _batched_query(frequency: Frequency, before: datetime) -> dict[str, Any]:

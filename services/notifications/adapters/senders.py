@@ -15,8 +15,8 @@ from typing import Any, Protocol
 import httpx
 
 from services.notifications.domain.deliveries import (
-    Delivery,
     DeliveryChannel,
+    NotificationDelivery,
     OutcomeUnknown,
     SendFailure,
 )
@@ -40,7 +40,7 @@ class Sender(Protocol):
     def problem(self) -> str | None:
         """Why this channel cannot send at all (not configured), or None."""
 
-    async def send(self, delivery: Delivery, endpoint: Endpoint | None) -> None:
+    async def send(self, delivery: NotificationDelivery, endpoint: Endpoint | None) -> None:
         """Deliver, or raise SendFailure."""
 
     async def close(self) -> None: ...
@@ -58,7 +58,7 @@ class SmtpSender:
             return "e-mail is not configured (set BERDAYA_SMTP_HOST); waiting"
         return None
 
-    async def send(self, delivery: Delivery, endpoint: Endpoint | None = None) -> None:
+    async def send(self, delivery: NotificationDelivery, endpoint: Endpoint | None = None) -> None:
         if not delivery.address:
             raise SendFailure("no e-mail address", permanent=True)
         message = compose_email(delivery, self._settings.smtp_sender)
@@ -98,7 +98,7 @@ class SmtpSender:
         return None
 
 
-def compose_email(delivery: Delivery, sender: str) -> EmailMessage:
+def compose_email(delivery: NotificationDelivery, sender: str) -> EmailMessage:
     message = EmailMessage()
     message["From"] = sender
     message["To"] = delivery.address or ""
@@ -159,7 +159,7 @@ class GatewaySender(_HttpSender):
             return "SMS/WhatsApp is not configured (set BERDAYA_SMS_GATEWAY_URL); waiting"
         return self._template_problem
 
-    async def send(self, delivery: Delivery, endpoint: Endpoint | None = None) -> None:
+    async def send(self, delivery: NotificationDelivery, endpoint: Endpoint | None = None) -> None:
         if not delivery.address:
             raise SendFailure("no phone number", permanent=True)
         values = {
@@ -176,7 +176,7 @@ class GatewaySender(_HttpSender):
                 permanent=response.is_client_error and response.status_code not in RETRYABLE_STATUS,
             )
 
-    def _headers(self, delivery: Delivery) -> dict[str, str]:
+    def _headers(self, delivery: NotificationDelivery) -> dict[str, str]:
         headers = {
             "Content-Type": "application/json",
             IDEMPOTENCY_HEADER: str(delivery.id),
@@ -215,7 +215,7 @@ class WebhookSender(_HttpSender):
     def problem(self) -> str | None:
         return None
 
-    async def send(self, delivery: Delivery, endpoint: Endpoint | None) -> None:
+    async def send(self, delivery: NotificationDelivery, endpoint: Endpoint | None) -> None:
         if endpoint is None:
             raise SendFailure("the endpoint was removed", permanent=True)
         body = delivery.body.encode()

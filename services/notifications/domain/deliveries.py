@@ -70,7 +70,10 @@ class LogEntry(BaseModel):
     detail: str = ""
 
 
-class Delivery(BaseModel):
+class NotificationDelivery(BaseModel):
+    """One notification sent (or to send) to one recipient on one channel — not a
+    delivery of materials (`material.delivered`)."""
+
     id: uuid.UUID = Field(description="also the idempotency key sent with it")
     key: str = Field(description="what makes it unique: event, recipient and channel")
     kind: Kind = Kind.EVENT
@@ -178,13 +181,13 @@ def for_person(
     message: Message,
     proposal_label: str,
     now: datetime,
-) -> Delivery:
+) -> NotificationDelivery:
     """What one person gets about one event on one channel (e-mail or SMS)."""
     assert route.channel is not Channel.IN_APP, "the in-app feed is written directly"
     channel: DeliveryChannel = "email" if route.channel is Channel.EMAIL else "sms"
     key = event_key(about.event_id, recipient.id, channel)
     batched = route.frequency in DIGEST_FREQUENCIES
-    return Delivery(
+    return NotificationDelivery(
         id=delivery_id(key),
         key=key,
         channel=channel,
@@ -211,10 +214,10 @@ def for_person(
 
 def for_endpoint(
     about: About, endpoint_id: uuid.UUID, envelope_json: str, now: datetime
-) -> Delivery:
+) -> NotificationDelivery:
     """What a webhook endpoint gets about one event: the event's envelope itself."""
     key = event_key(about.event_id, str(endpoint_id), "webhook")
-    return Delivery(
+    return NotificationDelivery(
         id=delivery_id(key),
         key=key,
         channel="webhook",
@@ -231,7 +234,9 @@ def for_endpoint(
     )
 
 
-def redelivery(original: Delivery, requested_by: str, now: datetime) -> Delivery:
+def redelivery(
+    original: NotificationDelivery, requested_by: str, now: datetime
+) -> NotificationDelivery:
     """A new delivery of the same event to the same endpoint, with its own id: an
     operator asked for it again, so the receiver must not drop it as a repeat."""
     key = f"redelivery:{original.event_id}:{original.recipient_id}:{uuid.uuid4()}"

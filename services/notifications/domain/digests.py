@@ -14,10 +14,10 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from services.notifications.domain.deliveries import (
-    Delivery,
     DeliveryChannel,
     Kind,
     LogEntry,
+    NotificationDelivery,
     delivery_id,
 )
 from services.notifications.domain.messages import Message, phrase
@@ -78,20 +78,22 @@ class DigestCalendar:
 @dataclass(frozen=True)
 class ProposalNews:
     label: str
-    steps: list[Delivery]  # latest first
+    steps: list[NotificationDelivery]  # latest first
 
 
-def group_latest_first(rows: Sequence[Delivery]) -> list[ProposalNews]:
+def group_latest_first(rows: Sequence[NotificationDelivery]) -> list[ProposalNews]:
     """Steps grouped by proposal; the proposal with the latest step first, and inside
     each group the latest step first."""
     ordered = sorted(rows, key=_when, reverse=True)
-    groups: dict[str, list[Delivery]] = {}
+    groups: dict[str, list[NotificationDelivery]] = {}
     for row in ordered:
         groups.setdefault(str(row.proposal_id), []).append(row)
     return [ProposalNews(label=steps[0].proposal_label, steps=steps) for steps in groups.values()]
 
 
-def render_digest(rows: Sequence[Delivery], frequency: Frequency, language: Language) -> Message:
+def render_digest(
+    rows: Sequence[NotificationDelivery], frequency: Frequency, language: Language
+) -> Message:
     """One message for every step in `rows`. Only a proposal's latest step says what
     to do next: what older steps asked may be done already."""
     news = group_latest_first(rows)
@@ -114,7 +116,7 @@ def _section(news: ProposalNews) -> str:
     return "\n".join(lines)
 
 
-def _when(row: Delivery) -> tuple[datetime, datetime]:
+def _when(row: NotificationDelivery) -> tuple[datetime, datetime]:
     return (row.occurred_at or row.created_at, row.created_at)
 
 
@@ -126,14 +128,14 @@ def digest_delivery(
     recipient_id: str,
     channel: DeliveryChannel,
     period: Period,
-    rows: Sequence[Delivery],
+    rows: Sequence[NotificationDelivery],
     now: datetime,
-) -> Delivery:
+) -> NotificationDelivery:
     """One digest carrying `rows`, to the address and in the language of the latest."""
     latest = max(rows, key=lambda row: row.created_at)
     message = render_digest(rows, period.frequency, latest.language)
     key = digest_key(recipient_id, channel, period)
-    return Delivery(
+    return NotificationDelivery(
         id=delivery_id(key),
         key=key,
         kind=Kind.DIGEST,

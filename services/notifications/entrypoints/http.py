@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.notifications.adapters.feed import Feed, FeedItem
-from services.notifications.domain.deliveries import Delivery, DeliveryChannel, Status
+from services.notifications.domain.deliveries import DeliveryChannel, NotificationDelivery, Status
 from services.notifications.domain.people import (
     DirectoryEntry,
     Person,
@@ -206,7 +206,7 @@ class EndpointRegistered(BaseModel):
         return cls(endpoint=EndpointView.of(endpoint), secret=endpoint.secret)
 
 
-def _as_it_is(delivery: Delivery) -> Delivery:
+def _as_it_is(delivery: NotificationDelivery) -> NotificationDelivery:
     return delivery
 
 
@@ -239,7 +239,9 @@ def _webhooks() -> APIRouter:
             key,
             status_code=status.HTTP_201_CREATED,
             render=EndpointRegistered.of,
-            call=lambda guard: webhooks.register(actor, wanted, correlation_id, guard),
+            call=lambda record_answer: webhooks.register(
+                actor, wanted, correlation_id, record_answer
+            ),
         )
 
     @router.get("", summary="Every endpoint")
@@ -283,13 +285,13 @@ def _webhooks() -> APIRouter:
         actor: CurrentActor,
         status: Status | None = None,
         limit: Limit = 100,
-    ) -> list[Delivery]:
+    ) -> list[NotificationDelivery]:
         return await webhooks.deliveries(actor, endpoint_id, status, limit)
 
     @router.post(
         "/{endpoint_id}/deliveries/{event_id}/redeliver",
         status_code=status.HTTP_202_ACCEPTED,
-        response_model=Delivery,
+        response_model=NotificationDelivery,
         summary="Send one event to the endpoint again (a new delivery id)",
     )
     async def redeliver(
@@ -304,8 +306,8 @@ def _webhooks() -> APIRouter:
             key,
             status_code=status.HTTP_202_ACCEPTED,
             render=_as_it_is,
-            call=lambda guard: webhooks.redeliver(
-                actor, endpoint_id, event_id, correlation_id, guard
+            call=lambda record_answer: webhooks.redeliver(
+                actor, endpoint_id, event_id, correlation_id, record_answer
             ),
         )
 
@@ -344,7 +346,7 @@ def _deliveries() -> APIRouter:
         status: Status | None = None,
         event_id: uuid.UUID | None = None,
         limit: Limit = 100,
-    ) -> list[Delivery]:
+    ) -> list[NotificationDelivery]:
         return await log.search(
             actor,
             recipient_id=recipient_id,
@@ -355,12 +357,12 @@ def _deliveries() -> APIRouter:
         )
 
     @router.get("/{delivery_id}", summary="One delivery with its log")
-    async def get(delivery_id: uuid.UUID, log: Log, actor: CurrentActor) -> Delivery:
+    async def get(delivery_id: uuid.UUID, log: Log, actor: CurrentActor) -> NotificationDelivery:
         return await log.get(actor, delivery_id)
 
     @router.post(
         "/{delivery_id}/retry",
-        response_model=Delivery,
+        response_model=NotificationDelivery,
         summary="Try a failed delivery again (city officers)",
     )
     async def retry(
@@ -374,7 +376,7 @@ def _deliveries() -> APIRouter:
             key,
             status_code=status.HTTP_200_OK,
             render=_as_it_is,
-            call=lambda guard: log.retry(actor, delivery_id, correlation_id, guard),
+            call=lambda record_answer: log.retry(actor, delivery_id, correlation_id, record_answer),
         )
 
     return router

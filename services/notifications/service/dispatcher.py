@@ -23,10 +23,10 @@ from services.notifications.adapters.deliveries import Claimed, Deliveries
 from services.notifications.adapters.endpoints import Endpoints
 from services.notifications.adapters.senders import Sender
 from services.notifications.domain.deliveries import (
-    Delivery,
     DeliveryChannel,
     Kind,
     LogEntry,
+    NotificationDelivery,
     OutcomeUnknown,
     SendFailure,
     Status,
@@ -166,7 +166,7 @@ class Dispatcher(PollingWorker[DeliveryChannel]):
         return SendFailure("the endpoint is disabled")
 
     async def _send(
-        self, sender: Sender, delivery: Delivery, endpoint: Endpoint | None
+        self, sender: Sender, delivery: NotificationDelivery, endpoint: Endpoint | None
     ) -> SendFailure | None:
         try:
             # the channels time out on their own; this bounds a sender that does not
@@ -288,7 +288,7 @@ class Dispatcher(PollingWorker[DeliveryChannel]):
             await sender.close()
 
 
-def _audit(row: Delivery, failure: SendFailure | None, outcome: str) -> Contract:
+def _audit(row: NotificationDelivery, failure: SendFailure | None, outcome: str) -> Contract:
     """The audit event of one attempt on one row (for a digest: on each step it carried)."""
     facts = {
         "notification_id": row.id,

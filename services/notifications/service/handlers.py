@@ -16,7 +16,7 @@ from services.notifications.adapters.endpoints import Endpoints
 from services.notifications.adapters.feed import Feed, FeedItem
 from services.notifications.adapters.proposals import KnownProposal, KnownProposals
 from services.notifications.domain import deliveries
-from services.notifications.domain.deliveries import About, Delivery
+from services.notifications.domain.deliveries import About, NotificationDelivery
 from services.notifications.domain.messages import READERS, TEMPLATES, proposal_label, render
 from services.notifications.domain.people import Channel, unknown_person
 from services.notifications.domain.recipients import (
@@ -65,7 +65,7 @@ async def notify(event: ReceivedEvent[ProposalEvent], uow: UnitOfWork) -> None:
     known = await KnownProposals(uow.db, uow.session).remember(
         data, envelope.type, envelope.occurred_at, now
     )
-    rows: list[Delivery] = []
+    rows: list[NotificationDelivery] = []
     for recipient in await _recipients(envelope.type, data, uow):
         rows += await _notify_person(recipient, about, data, known, uow, now)
     for endpoint in await Endpoints(uow.db, uow.session).subscribed_to(envelope.type):
@@ -96,7 +96,7 @@ async def _notify_person(
     known: KnownProposal,
     uow: UnitOfWork,
     now: datetime,
-) -> list[Delivery]:
+) -> list[NotificationDelivery]:
     """Write the person's in-app entry; return their e-mail/SMS deliveries."""
     person = recipient.person
     message = render(
@@ -106,7 +106,7 @@ async def _notify_person(
         reader=READERS[recipient.audience],
         title=known.title,
     )
-    rows: list[Delivery] = []
+    rows: list[NotificationDelivery] = []
     for route in routes_for(recipient, actor_of(data)):
         if route.channel is Channel.IN_APP:
             item = FeedItem(

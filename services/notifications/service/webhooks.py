@@ -12,7 +12,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from services.notifications.adapters.deliveries import Deliveries
 from services.notifications.adapters.endpoints import Endpoints
 from services.notifications.domain import deliveries
-from services.notifications.domain.deliveries import Delivery, DeliveryChannel, LogEntry, Status
+from services.notifications.domain.deliveries import (
+    DeliveryChannel,
+    LogEntry,
+    NotificationDelivery,
+    Status,
+)
 from services.notifications.domain.webhooks import (
     Endpoint,
     problem_with_filter,
@@ -26,7 +31,7 @@ from shared.errors import Conflict, NotFound, Unprocessable
 from shared.identity import OPERATOR_ROLES, Actor
 from shared.storage.mongo import Database, Document
 from shared.storage.unit_of_work import Transactions, UnitOfWork
-from shared.web.idempotency import Guard
+from shared.web.idempotency import RecordAnswer
 
 T = TypeVar("T")
 
@@ -65,12 +70,12 @@ class _Operations:
         self,
         work: Callable[[UnitOfWork], Awaitable[T]],
         correlation_id: str,
-        guard: Guard | None = None,
+        record_answer: RecordAnswer | None = None,
     ) -> T:
         """Run `work` in a transaction (with the Idempotency-Key's record, if any); once
         it committed, wake the dispatcher."""
         done = await self._transactions.run(
-            guard(work) if guard else work, correlation_id=correlation_id
+            record_answer(work) if record_answer else work, correlation_id=correlation_id
         )
         self._on_due()
         return done
@@ -82,7 +87,7 @@ class WebhookCommands(_Operations):
         actor: Actor,
         wanted: EndpointSettings,
         correlation_id: str,
-        guard: Guard | None = None,
+        record_answer: RecordAnswer | None = None,
     ) -> Endpoint:
         require_operator(actor, "register webhooks")
         now = self._clock()
@@ -97,7 +102,7 @@ class WebhookCommands(_Operations):
             updated_at=now,
         )
         _check(endpoint)
-        await self._save(endpoint, correlation_id, guard)
+        await self._save(endpoint, correlation_id, record_answer)
         return endpoint
 
     async def change(
@@ -178,7 +183,7 @@ class WebhookCommands(_Operations):
 
     async def deliveries(
         self, actor: Actor, endpoint_id: uuid.UUID, status: Status | None, limit: int
-    ) -> list[Delivery]:
+    ) -> list[NotificationDelivery]:
         """The endpoint's delivery log, newest first."""
         await self.get(actor, endpoint_id)
         query: Document = {"recipient_id": str(endpoint_id), "channel": "webhook"}
@@ -192,12 +197,12 @@ class WebhookCommands(_Operations):
         endpoint_id: uuid.UUID,
         event_id: uuid.UUID,
         correlation_id: str,
-        guard: Guard | None = None,
-    ) -> Delivery:
+        record_answer: RecordAnswer | None = None,
+    ) -> NotificationDelivery:
         """Send one event to the endpoint again, as a new delivery with its own id."""
         await self.get(actor, endpoint_id)
 
-        async def work(uow: UnitOfWork) -> Delivery:
+        async def work(uow: UnitOfWork) -> NotificationDelivery:
             repository = Deliveries(uow.db, uow.session)
             earlier = await repository.of_recipient_and_event(str(endpoint_id), event_id, "webhook")
             if not earlier:
@@ -209,17 +214,17 @@ class WebhookCommands(_Operations):
             await repository.insert(again)
             return again
 
-        return await self._run_and_wake(work, correlation_id, guard)
+        return await self._run_and_wake(work, correlation_id, record_answer)
 
     async def _save(
-        self, endpoint: Endpoint, correlation_id: str, guard: Guard | None = None
+        self, endpoint: Endpoint, correlation_id: str, record_answer: RecordAnswer | None = None
     ) -> Endpoint:
         async def work(uow: UnitOfWork) -> Endpoint:
             await Endpoints(uow.db, uow.session).save(endpoint)
             return endpoint
 
         return await self._transactions.run(
-            guard(work) if guard else work, correlation_id=correlation_id
+            record_answer(work) if record_answer else work, correlation_id=correlation_id
         )
 
 
@@ -235,7 +240,7 @@ class DeliveryLog(_Operations):
         status: Status | None,
         event_id: uuid.UUID | None,
         limit: int,
-    ) -> list[Delivery]:
+    ) -> list[NotificationDelivery]:
         """City officers read every log; anybody else only their own deliveries."""
         if recipient_id not in (None, actor.id):
             require_operator(actor, "read other people's deliveries")
@@ -252,7 +257,7 @@ class DeliveryLog(_Operations):
                 query[name] = value
         return await Deliveries(self._db).search(query, limit)
 
-    async def get(self, actor: Actor, delivery_id: uuid.UUID) -> Delivery:
+    async def get(self, actor: Actor, delivery_id: uuid.UUID) -> NotificationDelivery:
         found = await Deliveries(self._db).get(delivery_id)
         if found is None:
             raise NotFound(f"no delivery {delivery_id}")
@@ -265,13 +270,13 @@ class DeliveryLog(_Operations):
         actor: Actor,
         delivery_id: uuid.UUID,
         correlation_id: str,
-        guard: Guard | None = None,
-    ) -> Delivery:
+        record_answer: RecordAnswer | None = None,
+    ) -> NotificationDelivery:
         """Try a failed delivery again (say, once the person's address is fixed)."""
         require_operator(actor, "retry deliveries")
         entry = LogEntry(at=self._clock(), outcome="retrying", detail=f"retry asked by {actor.id}")
 
-        async def work(uow: UnitOfWork) -> Delivery:
+        async def work(uow: UnitOfWork) -> NotificationDelivery:
             repository = Deliveries(uow.db, uow.session)
             if not await repository.retry_now(delivery_id, entry, self._clock()):
                 found = await repository.get(delivery_id)
@@ -285,7 +290,7 @@ class DeliveryLog(_Operations):
             assert found is not None
             return found
 
-        return await self._run_and_wake(work, correlation_id, guard)
+        return await self._run_and_wake(work, correlation_id, record_answer)
 
 
 async def _existing(endpoints: Endpoints, endpoint_id: uuid.UUID) -> Endpoint:

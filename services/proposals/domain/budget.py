@@ -8,15 +8,14 @@ city's finance system (`budget.allocated`), and never below what is reserved.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.clock import Timestamp
+from shared.contracts.types import FiscalYear, Rupiah
 from shared.errors import Conflict, Forbidden
 from shared.identity import Actor, Role
-
-Rupiah = Annotated[int, Field(ge=0, le=10**13)]
 
 
 def rupiah(amount: int) -> str:
@@ -44,7 +43,7 @@ class Budget(BaseModel):
     model_config = ConfigDict(validate_assignment=True)
 
     kecamatan: str
-    fiscal_year: int
+    fiscal_year: FiscalYear
     ceiling_idr: Rupiah
     reserved_idr: Rupiah = 0
     allocations: list[Allocation] = Field(default_factory=list)

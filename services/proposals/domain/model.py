@@ -21,8 +21,10 @@ from shared.contracts.types import (
     Area,
     ConcreteGrade,
     Dimensions,
+    JobRupiah,
     Location,
     MaterialLine,
+    ProgressFields,
     ReceivedLine,
     SwadayaPledge,
     WorkType,
@@ -45,14 +47,11 @@ class Transition(BaseModel):
     reason: str = ""
 
 
-class ProgressReport(BaseModel):
+class ProgressReport(ProgressFields):
+    """A progress report as recorded: its figures, who reported them and when."""
+
     model_config = ConfigDict(frozen=True)
 
-    percent: Annotated[int, Field(ge=0, le=100)]
-    note: str = ""
-    photos: tuple[str, ...] = ()
-    volunteers: Annotated[int, Field(ge=0)] = 0
-    labour_days: Annotated[float, Field(ge=0)] = 0
     reported_by: str
     at: Timestamp
 
@@ -70,7 +69,7 @@ class ProposalDraft(BaseModel):
     location: Location
     problem: Annotated[str, Field(min_length=10, max_length=4000)]
     households_served: Annotated[int, Field(ge=1, le=100_000)]
-    estimated_cost_idr: Annotated[int, Field(ge=0, le=10**12)]
+    estimated_cost_idr: JobRupiah
     swadaya: SwadayaPledge = SwadayaPledge()
     attachments: Annotated[
         tuple[Annotated[str, Field(min_length=1, max_length=500)], ...],

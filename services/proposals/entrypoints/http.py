@@ -38,18 +38,31 @@ from services.proposals.domain.reads import (
 )
 from services.proposals.service.commands import BudgetCommands, ProgressFigures, ProposalCommands
 from shared.clock import utc_now
-from shared.contracts.types import WorkType
+from shared.contracts.types import (
+    FIRST_FISCAL_YEAR,
+    LAST_FISCAL_YEAR,
+    FiscalYear,
+    JobRupiah,
+    LabourDays,
+    Percent,
+    ProgressFields,
+    Reference,
+    Rupiah,
+    Text,
+    Volunteers,
+    WorkType,
+)
 from shared.errors import NotFound, Unprocessable
 from shared.identity import Actor
 from shared.reference.areas import area_register
 from shared.web.app import CorrelationId, ServiceDatabase, app_state
 from shared.web.auth import CurrentActor
-from shared.web.idempotency import Guard, IdempotencyKey, KeyedRequest, respond
+from shared.web.idempotency import IdempotencyKey, KeyedRequest, RecordAnswer, respond
 from shared.web.pages import Page
 
-Year = Annotated[int, Field(ge=2000, le=2100)]
-Note = Annotated[str, Field(max_length=2000)]
-Photos = tuple[Annotated[str, Field(min_length=1, max_length=500)], ...]
+Note = Text
+# At most 20 photos a report, none empty.
+Photos = Annotated[tuple[Annotated[Reference, Field(min_length=1)], ...], Field(max_length=20)]
 
 # --------------------------------------------------------------------------------------------
 # Request and response bodies
@@ -63,31 +76,28 @@ class Decision(BaseModel):
 
 class Approval(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    budget_idr: Annotated[int, Field(gt=0, le=10**12, description="rupiah reserved for the job")]
-    fiscal_year: Year = Field(default_factory=lambda: utc_now().year)
+    budget_idr: Annotated[JobRupiah, Field(gt=0, description="rupiah reserved for the job")]
+    fiscal_year: FiscalYear = Field(default_factory=lambda: utc_now().year)
 
 
-class Progress(BaseModel):
+class Progress(ProgressFields):
+    """A progress report as an RT head sends it: the report's fields, with the input
+    limits on photos, volunteers and labour days."""
+
     model_config = ConfigDict(extra="forbid")
-    percent: Annotated[int, Field(ge=0, le=100)]
-    note: Note = ""
-    photos: Annotated[Photos, Field(max_length=20)] = ()
-    volunteers: Annotated[int, Field(ge=0, le=10_000)] = 0
-    labour_days: Annotated[float, Field(ge=0, le=100_000)] = 0
+    photos: Photos = ()
+    volunteers: Volunteers = 0
+    labour_days: LabourDays = 0
 
     def figures(self) -> ProgressFigures:
         return ProgressFigures(**self.model_dump())
 
 
-class Completion(BaseModel):
+class Completion(Progress):
     """The RT reports the job done; with `percent`, this is also its final report."""
 
-    model_config = ConfigDict(extra="forbid")
-    note: Note = ""
-    percent: Annotated[int | None, Field(ge=0, le=100)] = None
-    photos: Annotated[Photos, Field(max_length=20)] = ()
-    volunteers: Annotated[int, Field(ge=0, le=10_000)] = 0
-    labour_days: Annotated[float, Field(ge=0, le=100_000)] = 0
+    # Optional here: without it, the completion carries no final report.
+    percent: Percent | None = None  # type: ignore[assignment]
 
     @model_validator(mode="after")
     def _figures_come_with_a_percent(self) -> Completion:
@@ -98,18 +108,12 @@ class Completion(BaseModel):
     def final_report(self) -> ProgressFigures | None:
         if self.percent is None:
             return None
-        return ProgressFigures(
-            percent=self.percent,
-            note=self.note,
-            photos=self.photos,
-            volunteers=self.volunteers,
-            labour_days=self.labour_days,
-        )
+        return self.figures()
 
 
 class Ceiling(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    ceiling_idr: Annotated[int, Field(ge=0, le=10**13, description="the yearly pagu in rupiah")]
+    ceiling_idr: Annotated[Rupiah, Field(description="the yearly pagu in rupiah")]
 
 
 class ProposalView(BaseModel):
@@ -165,7 +169,7 @@ Proposals = Annotated[ProposalRepository, Depends(_proposals)]
 async def _answer(
     key: KeyedRequest | None,
     actor: Actor,
-    call: Callable[[Guard | None], Awaitable[Proposal]],
+    call: Callable[[RecordAnswer | None], Awaitable[Proposal]],
     status_code: int = status.HTTP_200_OK,
 ) -> JSONResponse:
     """Run a proposal command (once per Idempotency-Key): the caller's view of the result."""
@@ -199,7 +203,7 @@ def _list_filters(
     kelurahan: str | None = None,
     rt: str | None = None,
     state: State | None = None,
-    year: Annotated[int | None, Query(ge=2000, le=2100)] = None,
+    year: Annotated[int | None, Query(ge=FIRST_FISCAL_YEAR, le=LAST_FISCAL_YEAR)] = None,
     work_type: WorkType | None = None,
 ) -> ListFilters:
     area = AreaFilter(kecamatan=kecamatan, kelurahan=kelurahan, rt=rt)
@@ -273,7 +277,9 @@ def build_router() -> APIRouter:
         return await _answer(
             key,
             actor,
-            lambda guard: commands.submit(draft, actor, correlation_id, guard=guard),
+            lambda record_answer: commands.submit(
+                draft, actor, correlation_id, record_answer=record_answer
+            ),
             status_code=status.HTTP_201_CREATED,
         )
 
@@ -323,13 +329,13 @@ def build_router() -> APIRouter:
         return await _answer(
             key,
             actor,
-            lambda guard: commands.approve(
+            lambda record_answer: commands.approve(
                 proposal_id,
                 actor,
                 approval.budget_idr,
                 approval.fiscal_year,
                 correlation_id,
-                guard=guard,
+                record_answer=record_answer,
             ),
         )
 
@@ -350,8 +356,8 @@ def build_router() -> APIRouter:
         return await _answer(
             key,
             actor,
-            lambda guard: commands.report_progress(
-                proposal_id, actor, correlation_id, progress.figures(), guard=guard
+            lambda record_answer: commands.report_progress(
+                proposal_id, actor, correlation_id, progress.figures(), record_answer=record_answer
             ),
         )
 
@@ -372,13 +378,13 @@ def build_router() -> APIRouter:
         return await _answer(
             key,
             actor,
-            lambda guard: commands.complete(
+            lambda record_answer: commands.complete(
                 proposal_id,
                 actor,
                 correlation_id,
                 completion.note,
                 completion.final_report(),
-                guard=guard,
+                record_answer=record_answer,
             ),
         )
 
@@ -399,8 +405,13 @@ def _add_transition(router: APIRouter, path: str, action: Action) -> None:
         return await _answer(
             key,
             actor,
-            lambda guard: commands.act(
-                proposal_id, action, actor, correlation_id, decision.reason, guard=guard
+            lambda record_answer: commands.act(
+                proposal_id,
+                action,
+                actor,
+                correlation_id,
+                decision.reason,
+                record_answer=record_answer,
             ),
         )
 
@@ -431,7 +442,7 @@ def build_budget_router() -> APIRouter:
     )
     async def set_ceiling(
         kecamatan: str,
-        fiscal_year: Annotated[int, Path(ge=2000, le=2100)],
+        fiscal_year: Annotated[int, Path(ge=FIRST_FISCAL_YEAR, le=LAST_FISCAL_YEAR)],
         ceiling: Ceiling,
         commands: Budgets,
         actor: CurrentActor,
@@ -442,14 +453,19 @@ def build_budget_router() -> APIRouter:
             key,
             status_code=status.HTTP_200_OK,
             render=_budget_view,
-            call=lambda guard: commands.set_ceiling(
-                kecamatan, fiscal_year, ceiling.ceiling_idr, actor, correlation_id, guard=guard
+            call=lambda record_answer: commands.set_ceiling(
+                kecamatan,
+                fiscal_year,
+                ceiling.ceiling_idr,
+                actor,
+                correlation_id,
+                record_answer=record_answer,
             ),
         )
 
     @router.get("", summary="Every kecamatan's ceiling, reserved and left for a year (public)")
     async def list_budgets(
-        db: ServiceDatabase, year: Annotated[int, Query(ge=2000, le=2100)]
+        db: ServiceDatabase, year: Annotated[int, Query(ge=FIRST_FISCAL_YEAR, le=LAST_FISCAL_YEAR)]
     ) -> list[BudgetView]:
         budgets = await BudgetRepository(db).of_year(year)
         return [_budget_view(b) for b in budgets]
@@ -516,7 +532,7 @@ def build_public_router() -> APIRouter:
         "swadaya contributed",
     )
     async def totals(
-        db: ServiceDatabase, year: Annotated[int, Query(ge=2000, le=2100)]
+        db: ServiceDatabase, year: Annotated[int, Query(ge=FIRST_FISCAL_YEAR, le=LAST_FISCAL_YEAR)]
     ) -> list[KecamatanTotals]:
         figures = await ProposalRepository(db).state_figures(year)
         budgets = await BudgetRepository(db).of_year(year)

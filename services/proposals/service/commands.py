@@ -1,6 +1,6 @@
 """Use cases of the proposals service: load, apply the rules, save, emit — in one transaction.
 
-Every command takes an optional `guard` (an Idempotency-Key's recorder, see
+Every command takes an optional `record_answer` (an Idempotency-Key's recorder, see
 `shared.web.idempotency`) that wraps its work, so that the stored response commits
 with the effect.
 """
@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar
+
+from pydantic import ConfigDict
 
 from services.proposals.adapters.repository import ProposalRepository
 from services.proposals.domain.budget import Allocation, Budget, check_may_set_ceiling
@@ -20,35 +21,23 @@ from services.proposals.domain.lifecycle import Action
 from services.proposals.domain.model import ProgressReport, Proposal, ProposalDraft
 from services.proposals.service import budgeting, events
 from shared.clock import Clock, utc_now
+from shared.contracts.types import ProgressFields
 from shared.errors import Unprocessable
 from shared.identity import Actor
 from shared.reference.areas import area_register
 from shared.storage.unit_of_work import Transactions, UnitOfWork
-from shared.web.idempotency import Guard, Work
+from shared.web.idempotency import RecordAnswer, Work
 
 T = TypeVar("T")
 
 
-@dataclass(frozen=True)
-class ProgressFigures:
+class ProgressFigures(ProgressFields):
     """What an RT head reports from the site."""
 
-    percent: int
-    note: str = ""
-    photos: tuple[str, ...] = ()
-    volunteers: int = 0
-    labour_days: float = 0
+    model_config = ConfigDict(frozen=True)
 
     def report(self, by: Actor, at: datetime) -> ProgressReport:
-        return ProgressReport(
-            percent=self.percent,
-            note=self.note,
-            photos=self.photos,
-            volunteers=self.volunteers,
-            labour_days=self.labour_days,
-            reported_by=by.id,
-            at=at,
-        )
+        return ProgressReport(**self.model_dump(), reported_by=by.id, at=at)
 
 
 class _Commands:
@@ -56,9 +45,11 @@ class _Commands:
         self._transactions = transactions
         self._clock = clock
 
-    async def _run(self, work: Work[T], correlation_id: str, guard: Guard | None) -> T:
+    async def _run(
+        self, work: Work[T], correlation_id: str, record_answer: RecordAnswer | None
+    ) -> T:
         return await self._transactions.run(
-            guard(work) if guard else work, correlation_id=correlation_id
+            record_answer(work) if record_answer else work, correlation_id=correlation_id
         )
 
 
@@ -68,7 +59,7 @@ class ProposalCommands(_Commands):
         proposal_id: uuid.UUID,
         change: Callable[[Proposal, UnitOfWork], Awaitable[None]],
         correlation_id: str,
-        guard: Guard | None,
+        record_answer: RecordAnswer | None,
     ) -> Proposal:
         """Load the proposal, let `change` apply the rules (and emit), save it."""
 
@@ -79,7 +70,7 @@ class ProposalCommands(_Commands):
             await repository.save(proposal)
             return proposal
 
-        return await self._run(work, correlation_id, guard)
+        return await self._run(work, correlation_id, record_answer)
 
     async def submit(
         self,
@@ -87,7 +78,7 @@ class ProposalCommands(_Commands):
         actor: Actor,
         correlation_id: str,
         *,
-        guard: Guard | None = None,
+        record_answer: RecordAnswer | None = None,
     ) -> Proposal:
         problem = area_register().problem_with(draft.area)
         if problem:
@@ -102,7 +93,7 @@ class ProposalCommands(_Commands):
             await uow.emit(events.submitted(proposal))
             return proposal
 
-        return await self._run(work, correlation_id, guard)
+        return await self._run(work, correlation_id, record_answer)
 
     async def act(
         self,
@@ -112,7 +103,7 @@ class ProposalCommands(_Commands):
         correlation_id: str,
         reason: str = "",
         *,
-        guard: Guard | None = None,
+        record_answer: RecordAnswer | None = None,
     ) -> Proposal:
         """A plain transition: verify, endorse, return, reject, withdraw, cancel, start…"""
 
@@ -126,7 +117,7 @@ class ProposalCommands(_Commands):
             if event is not None:
                 await uow.emit(event)
 
-        return await self._change(proposal_id, change, correlation_id, guard)
+        return await self._change(proposal_id, change, correlation_id, record_answer)
 
     async def approve(
         self,
@@ -136,14 +127,14 @@ class ProposalCommands(_Commands):
         fiscal_year: int,
         correlation_id: str,
         *,
-        guard: Guard | None = None,
+        record_answer: RecordAnswer | None = None,
     ) -> Proposal:
         async def change(proposal: Proposal, uow: UnitOfWork) -> None:
             proposal.approve(actor, self._clock(), budget_idr, fiscal_year)
             await budgeting.reserve(uow, proposal, budget_idr, fiscal_year)
             await uow.emit(events.approved(proposal, actor.id))
 
-        return await self._change(proposal_id, change, correlation_id, guard)
+        return await self._change(proposal_id, change, correlation_id, record_answer)
 
     async def report_progress(
         self,
@@ -152,7 +143,7 @@ class ProposalCommands(_Commands):
         correlation_id: str,
         figures: ProgressFigures,
         *,
-        guard: Guard | None = None,
+        record_answer: RecordAnswer | None = None,
     ) -> Proposal:
         async def change(proposal: Proposal, uow: UnitOfWork) -> None:
             report = figures.report(actor, self._clock())
@@ -161,7 +152,7 @@ class ProposalCommands(_Commands):
             if proposal.report_progress(report, actor):
                 await uow.emit(events.progress_reported(proposal, report))
 
-        return await self._change(proposal_id, change, correlation_id, guard)
+        return await self._change(proposal_id, change, correlation_id, record_answer)
 
     async def complete(
         self,
@@ -171,7 +162,7 @@ class ProposalCommands(_Commands):
         note: str = "",
         final: ProgressFigures | None = None,
         *,
-        guard: Guard | None = None,
+        record_answer: RecordAnswer | None = None,
     ) -> Proposal:
         async def change(proposal: Proposal, uow: UnitOfWork) -> None:
             now = self._clock()
@@ -181,7 +172,7 @@ class ProposalCommands(_Commands):
                 await uow.emit(events.progress_reported(proposal, report))
             await uow.emit(events.completed(proposal, actor.id))
 
-        return await self._change(proposal_id, change, correlation_id, guard)
+        return await self._change(proposal_id, change, correlation_id, record_answer)
 
 
 class BudgetCommands(_Commands):
@@ -193,7 +184,7 @@ class BudgetCommands(_Commands):
         actor: Actor,
         correlation_id: str,
         *,
-        guard: Guard | None = None,
+        record_answer: RecordAnswer | None = None,
     ) -> Budget:
         check_may_set_ceiling(actor)
         budgeting.check_kecamatan(kecamatan)
@@ -204,4 +195,4 @@ class BudgetCommands(_Commands):
         async def work(uow: UnitOfWork) -> Budget:
             return await budgeting.allocate(uow, kecamatan, fiscal_year, allocation)
 
-        return await self._run(work, correlation_id, guard)
+        return await self._run(work, correlation_id, record_answer)

@@ -8,7 +8,7 @@ from services.proposals.domain.lifecycle import REVIEWER, Action, State
 from services.proposals.domain.model import ProgressReport, Proposal
 from shared.contracts import events as ev
 from shared.contracts.events import ProposalKeys
-from shared.contracts.types import Contract
+from shared.contracts.types import Contract, ProgressFields
 from shared.identity import Role
 
 LEVEL_OF: dict[Role, Literal["kelurahan", "kecamatan", "city"]] = {
@@ -58,11 +58,7 @@ def approved(p: Proposal, actor_id: str) -> ev.ProposalApprovedV1:
 def progress_reported(p: Proposal, report: ProgressReport) -> ev.WorkProgressReportedV1:
     return ev.WorkProgressReportedV1(
         **_base(p),
-        percent=report.percent,
-        note=report.note,
-        photos=report.photos,
-        volunteers=report.volunteers,
-        labour_days=report.labour_days,
+        **report.model_dump(include=set(ProgressFields.model_fields)),
         reported_by=report.reported_by,
     )
 

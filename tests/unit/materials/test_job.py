@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.materials.domain.job import MaterialJob, Receipt, Shipment, ShipmentLine
-from services.materials.domain.stock import Allocation
+from services.materials.domain.job import MaterialJob, Shipment, ShipmentLine, ShipmentReceiptLine
+from services.materials.domain.stock import StockQuantity
 from shared.contracts.types import MaterialLine
 from shared.errors import Conflict, Unprocessable
 from tests.unit.materials.builders import UNITS, job_for
@@ -25,7 +25,7 @@ def new_job(reserved_at: str | None = CENTRAL) -> MaterialJob:
     """The 150 m road with its whole bill reserved at one warehouse (or nothing)."""
     job = job_for(REQUIRED)
     if reserved_at is not None:
-        job.reserve([Allocation(reserved_at, item, q) for item, q in REQUIRED.items()])
+        job.reserve([StockQuantity(reserved_at, item, q) for item, q in REQUIRED.items()])
     return job
 
 
@@ -40,9 +40,11 @@ def dispatch(
     return job.dispatch(uuid.uuid4(), warehouse, requested, "gudang-dedi", NOW)
 
 
-def receipts(quantities: dict[str, float], reason: str | None = None) -> list[Receipt]:
+def receipts(quantities: dict[str, float], reason: str | None = None) -> list[ShipmentReceiptLine]:
     return [
-        Receipt.model_validate({"item": item, "received": q, "discrepancy_reason": reason})
+        ShipmentReceiptLine.model_validate(
+            {"item": item, "received": q, "discrepancy_reason": reason}
+        )
         for item, q in quantities.items()
     ]
 
@@ -79,18 +81,18 @@ def test_a_fully_reserved_job_is_reserved_and_not_waiting() -> None:
 
 def test_a_line_may_be_reserved_over_several_warehouses() -> None:
     job = new_job(reserved_at=None)
-    job.reserve([Allocation(CENTRAL, "cement", 300), Allocation(SOUTH, "cement", 193)])
+    job.reserve([StockQuantity(CENTRAL, "cement", 300), StockQuantity(SOUTH, "cement", 193)])
     assert job.line("cement").reserved_at == {CENTRAL: 300, SOUTH: 193}
     assert job.shortfall() == {"sand": 41.1, "gravel": 43.3}
 
 
 def test_a_job_is_never_reserved_beyond_its_bill() -> None:
     job = new_job(reserved_at=None)
-    job.reserve([Allocation(CENTRAL, "cement", 400)])
+    job.reserve([StockQuantity(CENTRAL, "cement", 400)])
     with pytest.raises(Conflict, match=r"cannot reserve 94 bag of cement .* only 93 is still"):
-        job.reserve([Allocation(SOUTH, "cement", 94)])
+        job.reserve([StockQuantity(SOUTH, "cement", 94)])
     with pytest.raises(Conflict, match="only 93"):  # split over two warehouses, still too much
-        job.reserve([Allocation(SOUTH, "cement", 50), Allocation(CENTRAL, "cement", 44)])
+        job.reserve([StockQuantity(SOUTH, "cement", 50), StockQuantity(CENTRAL, "cement", 44)])
     assert job.line("cement").reserved_at == {CENTRAL: 400}
 
 
@@ -113,7 +115,7 @@ def test_whatever_is_asked_a_job_never_holds_more_than_its_bill(
     for warehouse, item, quantity in asked:
         before = reserved(job)
         try:
-            job.reserve([Allocation(warehouse, item, quantity)])
+            job.reserve([StockQuantity(warehouse, item, quantity)])
         except Conflict:
             assert reserved(job) == before  # a refused reservation changes nothing
     for line in job.lines:
@@ -123,7 +125,7 @@ def test_whatever_is_asked_a_job_never_holds_more_than_its_bill(
 
 def test_secured_counts_what_arrived_is_on_its_way_or_is_reserved() -> None:
     job = new_job(reserved_at=None)
-    job.reserve([Allocation(CENTRAL, "cement", 493), Allocation(CENTRAL, "sand", 20)])
+    job.reserve([StockQuantity(CENTRAL, "cement", 493), StockQuantity(CENTRAL, "sand", 20)])
     shipment = dispatch(job, {"cement": 200})
     job.receive(shipment, receipts({"cement": 200}), "rt-head-budi", LATER)
     dispatch(job, {"cement": 100})
@@ -133,9 +135,9 @@ def test_secured_counts_what_arrived_is_on_its_way_or_is_reserved() -> None:
 
 def test_cancelling_releases_every_reservation_and_stops_waiting() -> None:
     job = new_job(reserved_at=None)
-    job.reserve([Allocation(CENTRAL, "cement", 300), Allocation(SOUTH, "cement", 100)])
+    job.reserve([StockQuantity(CENTRAL, "cement", 300), StockQuantity(SOUTH, "cement", 100)])
     released = job.cancel()
-    assert released == [Allocation(CENTRAL, "cement", 300), Allocation(SOUTH, "cement", 100)]
+    assert released == [StockQuantity(CENTRAL, "cement", 300), StockQuantity(SOUTH, "cement", 100)]
     assert reserved(job) == {"cement": 0, "sand": 0, "gravel": 0}
     assert job.status == "cancelled" and not job.waiting
     assert job.shortfall() == {}
@@ -148,17 +150,17 @@ def test_surplus_gives_back_what_an_over_delivery_made_unnecessary() -> None:
     shipment = dispatch(job, {"cement": 400})
     job.receive(shipment, receipts({"cement": 420}, "over_shipped"), "rt", LATER)
     # 73 bags are still owed; 93 are reserved: 20 go back
-    assert job.surplus() == [Allocation(CENTRAL, "cement", 20)]
+    assert job.surplus() == [StockQuantity(CENTRAL, "cement", 20)]
     assert job.line("cement").reserved_at == {CENTRAL: 73}
     assert job.surplus() == []
 
 
 def test_surplus_takes_from_the_last_warehouse_first() -> None:
     job = new_job(reserved_at=None)
-    job.reserve([Allocation(CENTRAL, "sand", 30), Allocation(SOUTH, "sand", 11.1)])
+    job.reserve([StockQuantity(CENTRAL, "sand", 30), StockQuantity(SOUTH, "sand", 11.1)])
     shipment = dispatch(job, {"sand": 30})
     job.receive(shipment, receipts({"sand": 31.5}, "over_shipped"), "rt", LATER)
-    assert job.surplus() == [Allocation(SOUTH, "sand", 1.5)]
+    assert job.surplus() == [StockQuantity(SOUTH, "sand", 1.5)]
     assert job.line("sand").reserved_at == {SOUTH: 9.6}
 
 
@@ -203,7 +205,7 @@ def test_dispatch_of_chosen_lines_sends_those_in_their_unit() -> None:
 
 def test_dispatch_takes_only_from_the_named_warehouse() -> None:
     job = new_job(reserved_at=None)
-    job.reserve([Allocation(CENTRAL, "cement", 300), Allocation(SOUTH, "cement", 193)])
+    job.reserve([StockQuantity(CENTRAL, "cement", 300), StockQuantity(SOUTH, "cement", 193)])
     shipment = dispatch(job, warehouse=SOUTH)
     assert sent(shipment) == {"cement": 193}
     assert job.line("cement").reserved_at == {CENTRAL: 300}
@@ -337,7 +339,7 @@ def test_the_shortfall_can_be_reserved_and_dispatched_again() -> None:
     )
     with pytest.raises(Conflict, match=r"waiting for stock: 1.1 m3 of sand"):
         dispatch(job)
-    job.reserve([Allocation(SOUTH, "sand", 1.1)])
+    job.reserve([StockQuantity(SOUTH, "sand", 1.1)])
     second = dispatch(job, warehouse=SOUTH)
     assert sent(second) == {"sand": 1.1}
     job.receive(second, receipts({"sand": 1.1}), "rt-head-budi", LATER)

@@ -11,9 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from services.materials.domain.stock import (
-    Allocation,
     Level,
     Movement,
+    StockQuantity,
     entry,
     levels_from_ledger,
     plan_reservation,
@@ -134,13 +134,13 @@ def test_tenths_of_m3_add_up_without_float_noise() -> None:
 def test_a_line_comes_from_the_first_warehouse_that_covers_it_whole() -> None:
     available = {CENTRAL: {"cement": 100, "sand": 50}, SOUTH: {"cement": 600}}
     plan = plan_reservation({"cement": 493, "sand": 41.1}, available, WAREHOUSES)
-    assert plan == [Allocation(SOUTH, "cement", 493), Allocation(CENTRAL, "sand", 41.1)]
+    assert plan == [StockQuantity(SOUTH, "cement", 493), StockQuantity(CENTRAL, "sand", 41.1)]
 
 
 def test_a_line_no_warehouse_covers_is_split_in_warehouse_order() -> None:
     available = {CENTRAL: {"cement": 300}, SOUTH: {"cement": 100}}
     plan = plan_reservation({"cement": 493}, available, WAREHOUSES)
-    assert plan == [Allocation(CENTRAL, "cement", 300), Allocation(SOUTH, "cement", 100)]
+    assert plan == [StockQuantity(CENTRAL, "cement", 300), StockQuantity(SOUTH, "cement", 100)]
 
 
 def test_nothing_is_planned_without_stock() -> None:
@@ -153,11 +153,11 @@ def test_negative_availability_counts_as_none() -> None:
     plan = plan_reservation(
         {"cement": 5}, {CENTRAL: {"cement": -3}, SOUTH: {"cement": 2}}, WAREHOUSES
     )
-    assert plan == [Allocation(SOUTH, "cement", 2)]
+    assert plan == [StockQuantity(SOUTH, "cement", 2)]
 
 
 def test_subtract_and_totals() -> None:
-    plan = [Allocation(CENTRAL, "sand", 0.1), Allocation(SOUTH, "sand", 0.2)]
+    plan = [StockQuantity(CENTRAL, "sand", 0.1), StockQuantity(SOUTH, "sand", 0.2)]
     assert totals(plan) == {"sand": 0.3}
     left = subtract({CENTRAL: {"sand": 1.0}, SOUTH: {"sand": 0.2}}, plan)
     assert left == {CENTRAL: {"sand": 0.9}, SOUTH: {"sand": 0.0}}

@@ -11,14 +11,14 @@ from services.notifications.adapters.senders import (
     compose_email,
     fill_template,
 )
-from services.notifications.domain.deliveries import Delivery
+from services.notifications.domain.deliveries import NotificationDelivery
 from services.notifications.settings import NotificationSettings
 
 NOW = datetime(2026, 5, 4, 10, 0, tzinfo=UTC)
 
 
-def delivery(**values: object) -> Delivery:
-    return Delivery.model_validate(
+def delivery(**values: object) -> NotificationDelivery:
+    return NotificationDelivery.model_validate(
         {
             "id": uuid.UUID("11111111-2222-4333-8444-555555555555"),
             "key": "k",

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfoNotFoundError
 
 import pytest
 
-from services.notifications.domain.deliveries import Delivery, Kind
+from services.notifications.domain.deliveries import Kind, NotificationDelivery
 from services.notifications.domain.digests import (
     DigestCalendar,
     digest_delivery,
@@ -23,7 +23,9 @@ ROAD, DRAIN = uuid.uuid4(), uuid.uuid4()
 T0 = datetime(2026, 5, 4, 10, 0, tzinfo=UTC)  # a Monday, 17:00 in Jambi
 
 
-def step(proposal: uuid.UUID, label: str, title: str, minutes: int, **extra: object) -> Delivery:
+def step(
+    proposal: uuid.UUID, label: str, title: str, minutes: int, **extra: object
+) -> NotificationDelivery:
     at = T0 + timedelta(minutes=minutes)
     values: dict[str, object] = {
         "id": uuid.uuid4(),
@@ -43,7 +45,7 @@ def step(proposal: uuid.UUID, label: str, title: str, minutes: int, **extra: obj
         "next_attempt_at": at,
         **extra,
     }
-    return Delivery.model_validate(values)
+    return NotificationDelivery.model_validate(values)
 
 
 def test_a_daily_period_runs_from_seven_to_seven_in_jambi() -> None:

@@ -19,10 +19,10 @@ from services.materials.domain.catalogue import Catalogue
 from services.materials.domain.job import MaterialJob
 from services.materials.domain.stock import (
     EPSILON,
-    Allocation,
     LedgerEntry,
     LedgerKind,
     Movement,
+    StockQuantity,
     entry,
     plan_reservation,
     subtract,
@@ -42,7 +42,11 @@ class Reference:
 
 
 @dataclass
-class Stockroom:
+class StockTransaction:
+    """One command's or event handler's unit of work over stock: its transaction, the
+    jobs and stock (balances, ledger, receipts) read and written in it, who moves stock
+    and when. Each movement it makes writes a ledger entry with its balance."""
+
     uow: UnitOfWork
     reference: Reference
     by: str
@@ -59,15 +63,15 @@ class Stockroom:
     def catalogue(self) -> Catalogue:
         return self.reference.catalogue
 
-    async def move(self, movement: Movement, *, guard_available: bool = True) -> LedgerEntry:
+    async def move(self, movement: Movement, *, require_available: bool = True) -> LedgerEntry:
         recorded = entry(movement, uuid.uuid4())
-        await self.stock.record(recorded, guard_available=guard_available)
+        await self.stock.record(recorded, require_available=require_available)
         return recorded
 
     def movement(
         self,
         kind: LedgerKind,
-        allocation: Allocation,
+        portion: StockQuantity,
         *,
         reason: str = "",
         note: str = "",
@@ -77,13 +81,13 @@ class Stockroom:
         outward: bool = False,
         in_transit: bool = False,
     ) -> Movement:
-        """A movement of ``allocation`` by this stockroom's actor, now."""
+        """A movement of ``portion`` by this transaction's actor, now."""
         return Movement(
             kind=kind,
-            warehouse=allocation.warehouse,
-            item=allocation.item,
-            unit=self.catalogue.item(allocation.item).unit,
-            quantity=allocation.quantity,
+            warehouse=portion.warehouse,
+            item=portion.item,
+            unit=self.catalogue.item(portion.item).unit,
+            quantity=portion.quantity,
             by=self.by,
             at=self.now,
             reason=reason,
@@ -95,7 +99,7 @@ class Stockroom:
             in_transit=in_transit,
         )
 
-    async def reserve_for(self, job: MaterialJob) -> list[Allocation]:
+    async def reserve_for(self, job: MaterialJob) -> list[StockQuantity]:
         """Reserve what exists of the job's shortfall; returns what was reserved.
 
         The job is changed, not saved: the caller saves it.
@@ -133,19 +137,19 @@ class Stockroom:
         return advanced
 
     async def release(
-        self, job: MaterialJob, allocations: Iterable[Allocation], reason: str, note: str = ""
+        self, job: MaterialJob, portions: Iterable[StockQuantity], reason: str, note: str = ""
     ) -> list[MaterialLine]:
-        """Record the release of ``allocations`` (already taken off the job)."""
-        allocations = list(allocations)
-        for allocation in allocations:
+        """Record the release of ``portions`` (already taken off the job)."""
+        portions = list(portions)
+        for portion in portions:
             await self.move(
                 self.movement(
-                    "release", allocation, reason=reason, note=note, proposal_id=job.proposal_id
+                    "release", portion, reason=reason, note=note, proposal_id=job.proposal_id
                 )
             )
         return [
             MaterialLine(item=item, unit=self.catalogue.item(item).unit, quantity=quantity)
-            for item, quantity in totals(allocations).items()
+            for item, quantity in totals(portions).items()
         ]
 
     async def announce_reserved(self, job: MaterialJob) -> None:
@@ -163,10 +167,10 @@ class Stockroom:
         if missing:
             await self.uow.emit(ev.MaterialShortageV1(**job.keys(), missing=missing))
 
-    async def _hold(self, job: MaterialJob, plan: list[Allocation]) -> None:
+    async def _hold(self, job: MaterialJob, plan: list[StockQuantity]) -> None:
         job.reserve(plan)
-        for allocation in plan:
-            await self.move(self.movement("reservation", allocation, proposal_id=job.proposal_id))
+        for portion in plan:
+            await self.move(self.movement("reservation", portion, proposal_id=job.proposal_id))
 
 
 def _any_left(available: dict[str, dict[str, float]]) -> bool:
