@@ -5,6 +5,7 @@ naming the file and what is wrong."""
 from __future__ import annotations
 
 import tomllib
+from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -18,6 +19,17 @@ M = TypeVar("M", bound=BaseModel)
 
 class DataFileError(ValueError):
     """A data file that cannot be used; the message names it and says why."""
+
+
+def packaged_or_given(
+    package: str, name: str, given: Path | None, *, kind: str
+) -> tuple[Path | Traversable, str]:
+    """The file to read — `given`, else `name` packaged in `package` — and how errors
+    name it (`catalogue packaged services/materials/domain/catalogue.toml`)."""
+    if given is not None:
+        return given, f"{kind} {given}"
+    packaged = resources.files(package) / name
+    return packaged, f"{kind} packaged {package.replace('.', '/')}/{name}"
 
 
 def read_toml(

@@ -21,15 +21,13 @@ from __future__ import annotations
 
 import re
 from decimal import ROUND_CEILING, Decimal, localcontext
-from importlib import resources
-from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Annotated, Literal, Self, TypeAlias
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from shared.contracts.types import WORK_TYPES, WorkType
-from shared.datafiles import read_toml, validated
+from shared.datafiles import packaged_or_given, read_toml, validated
 
 __all__ = [
     "WORK_TYPES",
@@ -230,11 +228,7 @@ def load_norm_book(path: Path | None = None) -> NormBook:
 
     Raises NormBookError (a ValueError) naming the file and what is wrong.
     """
-    if path is None:
-        source: Path | Traversable = resources.files(__package__ or __name__) / "norms.toml"
-        where = "norm book packaged services/materials/domain/norms.toml"
-    else:
-        source, where = path, f"norm book {path}"
+    source, where = packaged_or_given(__package__ or __name__, "norms.toml", path, kind="norm book")
     data = read_toml(source, what=where, error=NormBookError)
     return validated(NormBook, data, what=where, error=NormBookError)
 

@@ -8,15 +8,13 @@ for can be received, reserved and shipped.
 from __future__ import annotations
 
 from decimal import Decimal
-from importlib import resources
-from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from services.materials.domain.bill_of_materials import BomOptions, ItemSpec, NormBook
-from shared.datafiles import read_toml, validated
+from shared.datafiles import packaged_or_given, read_toml, validated
 from shared.errors import Unprocessable
 
 __all__ = [
@@ -182,11 +180,9 @@ def load_catalogue(book: NormBook, path: Path | None = None) -> Catalogue:
 
     Raises CatalogueError naming the file and what is wrong.
     """
-    if path is None:
-        source: Path | Traversable = resources.files(__package__ or __name__) / "catalogue.toml"
-        where = "catalogue packaged services/materials/domain/catalogue.toml"
-    else:
-        source, where = path, f"catalogue {path}"
+    source, where = packaged_or_given(
+        __package__ or __name__, "catalogue.toml", path, kind="catalogue"
+    )
     raw = read_toml(source, what=where, error=CatalogueError)
     data = validated(CatalogueFile, raw, what=where, error=CatalogueError)
     try:
