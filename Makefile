@@ -32,3 +32,12 @@ compose-up:    ## RabbitMQ, a MongoDB per service, the three services and an SMT
 
 compose-down:  ## stop and remove those containers; the data volumes stay (VOLUMES=1 drops them)
 	MATERIALS_REPLICAS=$(REPLICAS) $(COMPOSE) down $(if $(VOLUMES),-v)
+
+lock:          ## recompile requirements/*.txt (hashes) from pyproject.toml
+	@deploy/local/lock.sh
+
+engine:        ## install and configure podman (runc, netavark) and build the stand-in images
+	@deploy/engine/setup.sh
+
+image:         ## build the service image localhost/berdaya:dev
+	@deploy/image/build.sh
