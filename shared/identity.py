@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
-from shared.contracts.types import Area
+from shared.contracts.types import Area, Name
 
 
 class Role(StrEnum):
@@ -39,12 +40,14 @@ class Actor(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    id: str
+    # Bounded as the contracts bound them (a proposer id, an area), so that whatever a
+    # token says fits every record and event made from it.
+    id: Name
     role: Role
-    name: str = ""
-    kecamatan: str | None = None
-    kelurahan: str | None = None
-    rt: str | None = None
+    name: Annotated[str, Field(max_length=120)] = ""
+    kecamatan: Annotated[str, Field(max_length=120)] | None = None
+    kelurahan: Annotated[str, Field(max_length=120)] | None = None
+    rt: Annotated[str, Field(max_length=3)] | None = None
 
     def missing_area(self) -> tuple[str, ...]:
         """The area claims this actor's role requires and lacks (empty when complete)."""

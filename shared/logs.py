@@ -10,6 +10,10 @@ from contextlib import contextmanager
 import structlog
 
 from shared.clock import format_timestamp, utc_now
+from shared.urls import for_logs
+
+# Loggers of HTTP clients that write request URLs (httpx: "HTTP Request: POST <url>").
+HTTP_CLIENT_LOGGERS = ("httpx", "httpcore")
 
 
 def _timestamp(
@@ -51,7 +55,38 @@ def configure_logging(service: str, level: str = "INFO", json: bool = True) -> N
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    redact_http_client_urls()
     structlog.contextvars.bind_contextvars(service=service)
+
+
+class RedactUrls(logging.Filter):
+    """Rewrites URLs in a record's arguments (`for_logs`): an outbound URL may carry a
+    token in its query or credentials, and the client logs it at INFO."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(_redacted(arg) for arg in record.args)
+        elif isinstance(record.args, dict):
+            record.args = {key: _redacted(value) for key, value in record.args.items()}
+        return True
+
+
+def _redacted(value: object) -> object:
+    text = str(value)
+    if text.startswith(("http://", "https://")):
+        return for_logs(text)
+    return value
+
+
+_REDACT_URLS = RedactUrls()
+
+
+def redact_http_client_urls() -> None:
+    """Install the filter on the HTTP clients' loggers (once; harmless again)."""
+    for name in HTTP_CLIENT_LOGGERS:
+        logger = logging.getLogger(name)
+        if _REDACT_URLS not in logger.filters:
+            logger.addFilter(_REDACT_URLS)
 
 
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:

@@ -19,13 +19,14 @@ from shared.logs import get_logger
 from shared.messaging.broker import build_broker
 from shared.messaging.consumer import DOCUMENTING, EventConsumers
 from shared.messaging.dead_letters import DeadLetters
+from shared.messaging.declarations import declare_service
 from shared.messaging.policies import apply_policies
 from shared.messaging.publisher import EventPublisher
 from shared.messaging.relay import OutboxRelay
 from shared.messaging.topology import Topology, broker_delivery_limit
 from shared.reference.areas import use_areas_file
 from shared.settings import ServiceSettings
-from shared.storage import inbox, mongo, outbox
+from shared.storage import audit, inbox, mongo, outbox
 from shared.storage.mongo import Database, Document
 from shared.storage.unit_of_work import Transactions
 from shared.urls import without_password
@@ -45,7 +46,6 @@ class BackgroundWorker(Protocol):
     async def stop(self) -> None: ...
 
 
-StartHook = Callable[["ServiceRuntime"], Awaitable[None]]
 # The AsyncAPI document names this server, whatever the environment says, so the
 # committed document does not depend on who generated it.
 DOCUMENTED_AMQP_URL = "amqp://rabbitmq:5672/"
@@ -64,8 +64,6 @@ class ServiceRuntime:
     consumers: EventConsumers
     dead_letters: DeadLetters
     index_setups: list[IndexSetup] = field(default_factory=list)
-    # Run once the broker is up, before anything is consumed or sent (extra queues).
-    start_hooks: list[StartHook] = field(default_factory=list)
     workers: list[BackgroundWorker] = field(default_factory=list)
     asyncapi_description: str = ""
     started: asyncio.Event = field(default_factory=asyncio.Event)
@@ -81,16 +79,16 @@ class ServiceRuntime:
         # Collections and indexes exist before the first transaction: a collection
         # created inside one can briefly refuse snapshot reads.
         await until_it_works("MongoDB", self.settings.mongodb_url, self._create_indexes)
-        # The topology set-up step: queue policies before the queues are declared.
-        await apply_policies(
-            self.topology.policies(self.settings.service_name),
-            amqp_url=self.settings.amqp_url,
-            management_url=self.settings.rabbitmq_management_url,
-            mode=self.settings.broker_policies,
-        )
+        if self.topology.declares:
+            # Queue policies before the queues are declared (else the set-up step's).
+            await apply_policies(
+                self.topology.policies(self.settings.service_name),
+                amqp_url=self.settings.amqp_url,
+                management_url=self.settings.rabbitmq_management_url,
+                mode=self.settings.broker_policies,
+            )
         self.consumers.restart()
         await until_it_works("RabbitMQ", self.settings.amqp_url, self._start_broker)
-        await until_it_works("RabbitMQ", self.settings.amqp_url, self._run_start_hooks)
         self.relay.start()
         for worker in self.workers:
             worker.start()
@@ -103,24 +101,22 @@ class ServiceRuntime:
 
     async def _create_indexes(self) -> None:
         await mongo.check_usable(self.settings.mongodb_url)
-        for setup in [outbox.create_indexes, inbox.create_indexes, *self.index_setups]:
+        shared_setups = [outbox.create_indexes, inbox.create_indexes, audit.create_indexes]
+        for setup in [*shared_setups, *self.index_setups]:
             await setup(self.db)
         await mongo.check_transactions(self.mongo_client, self.db[outbox.COLLECTION])
 
-    async def _run_start_hooks(self) -> None:
-        try:
-            for hook in self.start_hooks:
-                await hook(self)
-        except aiormq.exceptions.ChannelPreconditionFailed as error:
-            raise QueueArgumentsConflict(str(error)) from error
-
     async def _start_broker(self) -> None:
         try:
+            await self.broker.connect()
+            # Before the subscribers start: a missing queue is named, not just refused.
+            await declare_service(
+                self.broker,
+                self.topology,
+                self.settings.service_name,
+                self.consumers.subscribed,
+            )
             await self.broker.start()
-            await self._declare_dead_letter_route()
-            await self.broker.declare_exchange(self.topology.events_exchange)
-            if self.consumers.queues:
-                await self.consumers.declare_retry_routes()
         except aiormq.exceptions.ChannelPreconditionFailed as error:
             await self.broker.stop()
             raise QueueArgumentsConflict(str(error)) from error
@@ -176,13 +172,6 @@ class ServiceRuntime:
             ),
         )
 
-    async def _declare_dead_letter_route(self) -> None:
-        exchange = await self.broker.declare_exchange(self.topology.dead_letter_exchange)
-        queue = await self.broker.declare_queue(
-            self.topology.dead_letter_queue(self.settings.service_name)
-        )
-        await queue.bind(exchange, routing_key=self.settings.service_name)
-
 
 class QueueArgumentsConflict(RuntimeError):
     """A queue exists with other arguments than this version declares it with."""
@@ -234,8 +223,9 @@ def build_runtime(
         settings.namespace,
         delivery_limit=broker_delivery_limit(settings.max_delivery_attempts),
         retry_delays=settings.retry_delays_seconds,
+        declares=settings.broker_topology == "declare",
     )
-    publisher = EventPublisher(broker, topology, producer, publishes)
+    publisher = EventPublisher(broker, topology, producer, publishes, user_id=settings.amqp_user)
     relay = OutboxRelay(
         db,
         publisher,
@@ -258,7 +248,9 @@ def build_runtime(
         relay=relay,
         transactions=transactions,
         consumers=EventConsumers(broker, topology, transactions, settings),
-        dead_letters=DeadLetters(settings.amqp_url, topology, settings.service_name),
+        dead_letters=DeadLetters(
+            settings.amqp_url, topology, settings.service_name, user=settings.amqp_user
+        ),
         index_setups=index_setups,
     )
 

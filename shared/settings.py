@@ -6,10 +6,18 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import unquote, urlsplit
 
-from pydantic import AliasChoices, Field, SecretStr
+from limits import parse_many
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.identity_rules import (
+    DEVELOPMENT_JWT_SECRET,
+    jwks_problems,
+    normalised_environment,
+    production_problems,
+)
 from shared.reference.areas import DEFAULT_FILE as DEFAULT_AREAS_FILE
 
 
@@ -20,8 +28,14 @@ class ServiceSettings(BaseSettings):
     prefixed with `BERDAYA_`.
     """
 
+    # hide_input_in_errors: a refused configuration is reported without echoing its
+    # values, secrets and URLs with passwords among them.
     model_config = SettingsConfigDict(
-        env_prefix="BERDAYA_", extra="ignore", frozen=True, populate_by_name=True
+        env_prefix="BERDAYA_",
+        extra="ignore",
+        frozen=True,
+        populate_by_name=True,
+        hide_input_in_errors=True,
     )
 
     service_name: str = "berdaya"
@@ -64,11 +78,37 @@ class ServiceSettings(BaseSettings):
     # port 15672, with the AMQP URL's credentials and vhost.
     broker_policies: Literal["apply", "definitions"] = "apply"
     rabbitmq_management_url: str = ""
+    # Who makes the exchanges, queues and bindings: `declare`, the service itself at
+    # start (development, with a user allowed to configure); `verify`, the broker set-up
+    # step did (`python -m services.broker_setup`, its own user) and the service only
+    # checks they exist — its user needs no configure permission (production; see
+    # deploy/broker/definitions.py for the users and what each may do).
+    broker_topology: Literal["declare", "verify"] = "declare"
 
-    # HS256 secret shared by the services that verify bearer tokens; the default is
-    # for development only and the services refuse it when BERDAYA_ENVIRONMENT=production.
-    jwt_secret: SecretStr = SecretStr("berdaya-development-secret-change-me-0123456789")
+    # Bearer tokens (shared/web/auth.py). Production: tokens of the city's OpenID
+    # Connect provider, verified with its key set (JWKS, the key picked by `kid`, RS256
+    # or ES256), audience and issuer. Development: HS256 tokens signed with
+    # `jwt_secret` (`python -m shared.web.auth`); with a JWKS URL they are refused
+    # unless `jwt_allow_hs256`. BERDAYA_ENVIRONMENT=production (any case) refuses to
+    # start without a JWKS URL and audience, with HS256 allowed, or with a weak or
+    # development secret (shared/identity_rules.py).
+    jwt_secret: SecretStr = SecretStr(DEVELOPMENT_JWT_SECRET)
     jwt_issuer: str = "berdaya"
+    jwt_jwks_url: str = ""
+    jwt_audience: str = ""
+    jwt_algorithms: tuple[Literal["RS256", "ES256"], ...] = Field(
+        default=("RS256", "ES256"), min_length=1
+    )
+    # exp - iat may not exceed this (iat is required); the clock leeway applies to
+    # exp, iat and nbf.
+    jwt_max_lifetime_seconds: int = Field(default=12 * 3600, ge=60, le=7 * 86_400)
+    jwt_leeway_seconds: int = Field(default=30, ge=0, le=300)
+    # The key set is cached this long; a token whose `kid` it lacks fetches it again
+    # (a rotated key works without a restart), at most once per `refetch` seconds.
+    jwt_jwks_cache_seconds: float = Field(default=300, gt=0)
+    jwt_jwks_refetch_seconds: float = Field(default=30, ge=0)
+    jwt_jwks_timeout_seconds: float = Field(default=5, gt=0, le=60)
+    jwt_allow_hs256: bool = False
     environment: str = "development"
 
     # A stop (SIGTERM) answers the HTTP requests in flight, lets the events in flight
@@ -84,6 +124,66 @@ class ServiceSettings(BaseSettings):
     # Kota Jambi's areas (kecamatan → kelurahan → number of RTs); default: the
     # packaged shared/reference/areas.toml.
     areas_file: Path = Field(default=DEFAULT_AREAS_FILE)
+
+    # The HTTP edge (shared/web): a body larger than this is refused with 413 before it
+    # is read in full. The largest legitimate body (a proposal with a 4000-character
+    # problem, a report with 20 photo references) is under 64 KiB in UTF-8; JSON escapes
+    # can make each character up to 12 bytes, hence the margin.
+    max_body_bytes: int = Field(default=256 * 1024, ge=1024, le=64 * 1024 * 1024)
+    # Requests allowed per caller (the token's `sub` when it verifies, else the client's
+    # IP), `limits` notation ("60/minute", "10/second;500/hour"): writes (POST, PUT,
+    # PATCH, DELETE) and reads of routes that need no token. Counted in memory per
+    # replica. Off (false) for benchmarks and tests.
+    rate_limits_enabled: bool = True
+    rate_limit_writes: str = "60/minute"
+    rate_limit_public: str = "120/minute"
+    # Proxies (addresses or networks, JSON list) whose X-Forwarded-For names the client;
+    # from anyone else the header is ignored and the socket's address is the client.
+    trusted_proxies: tuple[str, ...] = ()
+
+    @field_validator("rate_limit_writes", "rate_limit_public")
+    @classmethod
+    def _is_a_rate_limit(cls, value: str) -> str:
+        try:
+            parse_many(value)
+        except ValueError as error:
+            raise ValueError(f"not a rate limit like '60/minute': {error}") from error
+        return value
+
+    @field_validator("environment")
+    @classmethod
+    def _known_environment(cls, value: str) -> str:
+        return normalised_environment(value)
+
+    @model_validator(mode="after")
+    def _trusted_identities(self) -> ServiceSettings:
+        # Here, so that every entrypoint building settings to serve refuses alike.
+        problems = jwks_problems(self.jwt_jwks_url, self.jwt_audience, production=self.production)
+        if self.production:
+            problems += production_problems(
+                jwks_url=self.jwt_jwks_url,
+                allow_hs256=self.jwt_allow_hs256,
+                secret=self.jwt_secret.get_secret_value(),
+                algorithms=self.jwt_algorithms,
+            )
+        if problems:
+            raise ValueError(f"refusing a {self.environment} configuration: {'; '.join(problems)}")
+        return self
+
+    @model_validator(mode="after")
+    def _own_broker_user(self) -> ServiceSettings:
+        # guest is every service at once: the broker could not tell who published
+        # (shared/messaging/trust.py), and it administers the whole broker.
+        if self.production and self.amqp_user == "guest":
+            raise ValueError(
+                "refusing a production configuration: AMQP_URL connects as guest; give "
+                "each service its own broker user (deploy/broker/definitions.py)"
+            )
+        return self
+
+    @property
+    def production(self) -> bool:
+        return self.environment == "production"
 
     @property
     def http_drain_seconds(self) -> float:
@@ -110,5 +210,16 @@ class ServiceSettings(BaseSettings):
         return self.shutdown_seconds / 5
 
     @property
+    def amqp_user(self) -> str:
+        """The broker user this service connects as: the AMQP `user_id` it publishes
+        with, which the broker checks and consumers trust."""
+        return unquote(urlsplit(self.amqp_url).username or "guest")
+
+    @property
     def database_name(self) -> str:
-        return f"{self.namespace}_{self.service_name}".replace("-", "_")
+        return database_name(self.namespace, self.service_name)
+
+
+def database_name(namespace: str, service: str) -> str:
+    """The one database `service` owns in `namespace` (its MongoDB user may use no other)."""
+    return f"{namespace}_{service}".replace("-", "_")

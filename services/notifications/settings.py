@@ -3,9 +3,14 @@ dispatcher and digests (each an environment variable prefixed `BERDAYA_`)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field, SecretStr, model_validator
 
 from shared.settings import ServiceSettings
+
+# A Fernet key for development and tests only: production refuses to start with it.
+DEVELOPMENT_WEBHOOK_SECRET_KEY = "YmVyZGF5YS1kZXZlbG9wbWVudC13ZWJob29rLWtleSE="
 
 
 class NotificationSettings(ServiceSettings):
@@ -19,6 +24,10 @@ class NotificationSettings(ServiceSettings):
     smtp_username: str = ""
     smtp_password: SecretStr = SecretStr("")
     smtp_starttls: bool = False
+    # TLS from the first byte (SMTPS, port 465) instead of STARTTLS. Either way the
+    # server's certificate is verified against the system's CAs, or `smtp_ca_file`'s.
+    smtp_implicit_tls: bool = False
+    smtp_ca_file: Path | None = None
     # Any HTTP SMS/WhatsApp gateway: the JSON body is the template with {to}, {text},
     # {via} (sms or whatsapp) and {delivery_id} filled in; the token goes in
     # `<auth header>: <auth scheme> <token>`.
@@ -36,6 +45,15 @@ class NotificationSettings(ServiceSettings):
     notification_send_timeout_seconds: float = Field(default=15.0, gt=0)
     notification_retry_max_seconds: float = Field(default=900.0, gt=0)
     webhook_max_consecutive_failures: int = Field(default=10, ge=1)
+    # Fernet keys (comma-separated, newest first) that encrypt the endpoints' secrets
+    # at rest: the first encrypts, any decrypts; at start every stored secret is
+    # encrypted again with the first, so an old key can be dropped after a restart.
+    webhook_secret_keys: SecretStr = SecretStr(DEVELOPMENT_WEBHOOK_SECRET_KEY)
+    # After a rotation the old secret still signs (beside the new one) this long.
+    webhook_secret_overlap_seconds: float = Field(default=86_400.0, ge=0)
+    # Development and tests only: endpoints on loopback and private networks (a local
+    # receiver). Refused in production.
+    webhook_allow_private_networks: bool = False
     # Digests go out when a period ends: each day at `digest_hour` in `digest_timezone`,
     # each week on Monday at that hour. `digest_day_seconds` shortens the "day" so that
     # digests can be seen without waiting (tests, demos); leave it alone in production.
@@ -54,6 +72,17 @@ class NotificationSettings(ServiceSettings):
             )
         return self
 
+    @model_validator(mode="after")
+    def _production_webhooks_are_safe(self) -> NotificationSettings:
+        if self.production:
+            problems = webhook_production_problems(
+                allow_private=self.webhook_allow_private_networks,
+                secret_keys=self.webhook_secret_keys.get_secret_value(),
+            )
+            if problems:
+                raise ValueError("; ".join(problems))
+        return self
+
     @classmethod
     def extending(cls, settings: ServiceSettings) -> NotificationSettings:
         """`settings` as notification settings: the notification fields it lacks come
@@ -61,3 +90,19 @@ class NotificationSettings(ServiceSettings):
         if isinstance(settings, cls):
             return settings
         return cls(**settings.model_dump())
+
+
+def webhook_production_problems(*, allow_private: bool, secret_keys: str) -> list[str]:
+    """What production refuses to start with in the webhook settings."""
+    problems = []
+    if allow_private:
+        problems.append(
+            "BERDAYA_WEBHOOK_ALLOW_PRIVATE_NETWORKS is for development; production never "
+            "delivers webhooks to private networks"
+        )
+    if DEVELOPMENT_WEBHOOK_SECRET_KEY in secret_keys:
+        problems.append(
+            "BERDAYA_WEBHOOK_SECRET_KEYS is the development key; set your own (python -c "
+            "'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')"
+        )
+    return problems

@@ -15,6 +15,7 @@ from services.proposals.entrypoints.http import (
 )
 from services.proposals.service import handlers
 from services.proposals.service.commands import BudgetCommands, ProposalCommands
+from services.proposals.settings import ProposalsSettings
 from shared.contracts import events as ev
 from shared.runtime import ServiceRuntime, build_runtime, documented_app
 from shared.settings import ServiceSettings
@@ -22,10 +23,13 @@ from shared.web import idempotency
 from shared.web.app import create_app
 
 SERVICE: Final = "proposals"
+# Every collection this service keeps besides the runtime's outbox and inbox: its
+# MongoDB role names exactly these (shared/storage/access.py).
+COLLECTIONS: Final = (repository.COLLECTION, budgets.COLLECTION, idempotency.COLLECTION)
 
 
 def build(settings: ServiceSettings | None = None) -> tuple[ServiceRuntime, FastAPI]:
-    settings = settings or ServiceSettings(service_name=SERVICE)
+    settings = ProposalsSettings.extending(settings or ProposalsSettings())
     runtime = build_runtime(
         settings,
         SERVICE,
@@ -45,7 +49,7 @@ def build(settings: ServiceSettings | None = None) -> tuple[ServiceRuntime, Fast
         ),
         routers=[build_router(), build_budget_router(), build_public_router()],
     )
-    app.state.commands = ProposalCommands(runtime.transactions)
+    app.state.commands = ProposalCommands(runtime.transactions, photos=settings.photo_policy)
     app.state.budget_commands = BudgetCommands(runtime.transactions)
     return runtime, app
 

@@ -22,14 +22,20 @@ from shared.contracts.types import (
     Contract,
     Dimensions,
     FiscalYear,
+    Households,
+    JobBudget,
+    JobRupiah,
     Location,
     MaterialLine,
     Name,
+    Problem,
     ProgressFields,
+    Reason,
     ReceivedLine,
     Rupiah,
     SwadayaPledge,
     Text,
+    Title,
     WorkType,
 )
 
@@ -60,13 +66,14 @@ class ProposalEvent(Contract):
 class ProposalSubmittedV1(ProposalEvent):
     """An RT submitted a proposal for a community-built job."""
 
-    title: Name
+    title: Title
     work_type: WorkType
     dimensions: Dimensions
     location: Location
-    problem: Text = ""
-    households_served: Annotated[int, Field(ge=0)]
-    estimated_cost_idr: Rupiah
+    # Required: the producer always sent it (a draft has no proposal without one).
+    problem: Problem
+    households_served: Households
+    estimated_cost_idr: JobRupiah
     swadaya: SwadayaPledge
     possible_duplicate_of: tuple[uuid.UUID, ...] = Field(
         default=(), description="open proposals of the same RT and work type close by"
@@ -111,19 +118,19 @@ class ProposalReturnedV1(ProposalEvent):
 
     returned_by: Name
     level: ReviewLevel
-    reason: Annotated[str, Field(min_length=1, max_length=2000)]
+    reason: Reason
 
 
 @event("proposal.approved", version=1, producer="proposals")
 class ProposalApprovedV1(ProposalEvent):
     """The city approved the job: work type, dimensions, location, budget, swadaya."""
 
-    title: Name
+    title: Title
     work_type: WorkType
     dimensions: Dimensions
     concrete_grade: ConcreteGrade | None
     location: Location
-    budget_idr: Rupiah
+    budget_idr: JobBudget
     fiscal_year: FiscalYear
     swadaya: SwadayaPledge
     approved_by: Name
@@ -134,7 +141,7 @@ class ProposalRejectedV1(ProposalEvent):
     """The city rejected the proposal, with a public reason."""
 
     rejected_by: Name
-    reason: Annotated[str, Field(min_length=1, max_length=2000)]
+    reason: Reason
 
 
 @event("proposal.cancelled", version=1, producer="proposals")
@@ -142,7 +149,7 @@ class ProposalCancelledV1(ProposalEvent):
     """The city cancelled an approved job; budget and materials are released."""
 
     cancelled_by: Name
-    reason: Annotated[str, Field(min_length=1, max_length=2000)]
+    reason: Reason
 
 
 @event("material.reserved", version=1, producer="materials")
@@ -232,7 +239,7 @@ class WorkReturnedV1(ProposalEvent):
     """A supervisor returned the completion report with a reason; work goes on."""
 
     returned_by: Name
-    reason: Annotated[str, Field(min_length=1, max_length=2000)]
+    reason: Reason
 
 
 @event("budget.allocated", version=1, producer="city-finance")

@@ -4,6 +4,8 @@ Every subscriber of every service goes through `EventConsumers.on`, registered b
 the payload model it handles, so the rules hold everywhere:
 - a body that is not a valid event of the queue's type is dead-lettered with the
   reason and acked (never requeued forever, never dropped);
+- an event whose publisher is not its producer (the envelope's `producer`, and the
+  AMQP `user_id` the broker vouches for — shared/messaging/trust.py) is dead-lettered;
 - an older version of the event is upcast to the handler's model first;
 - the handler's effect, its emitted events and the inbox record commit together;
   a duplicate is acked and skipped;
@@ -29,7 +31,7 @@ from typing import Any, TypeVar
 
 import aiormq.exceptions
 from faststream.middlewares import AckPolicy
-from faststream.rabbit import RabbitBroker
+from faststream.rabbit import RabbitBroker, RabbitQueue
 from faststream.rabbit.annotations import RabbitMessage
 from pymongo.errors import ConnectionFailure, OperationFailure, PyMongoError
 
@@ -39,7 +41,7 @@ from shared.contracts.registry import EventContract, contract_of
 from shared.contracts.types import Contract
 from shared.errors import DomainError
 from shared.logs import correlation_scope, get_logger
-from shared.messaging import headers
+from shared.messaging import headers, trust
 from shared.messaging.topology import Topology
 from shared.metrics import (
     CONSUMPTION_PAUSED,
@@ -117,10 +119,14 @@ class EventConsumers:
         self._topology = topology
         self._transactions = transactions
         self._service = settings.service_name
+        self._user = settings.amqp_user
+        # guest is every service at once in development: only the envelope is checked
+        self._checks_users = settings.amqp_user != trust.DEVELOPMENT_USER
         self._max_attempts = settings.max_delivery_attempts
         self._max_bytes = settings.max_message_bytes
         self._stopping = asyncio.Event()
         self.queues: list[str] = []
+        self.subscribed: list[RabbitQueue] = []
 
     def on(self, model: type[M], handler: EventHandler[M]) -> None:
         """Subscribe `handler` to the event whose payload is `model`, through this
@@ -157,6 +163,7 @@ class EventConsumers:
             description=contract.summary,
         )(consume)
         self.queues.append(queue.name)
+        self.subscribed.append(queue)
 
     def stop(self) -> None:
         """Stop waiting out outages: events kept for one go back to their queues."""
@@ -164,13 +171,6 @@ class EventConsumers:
 
     def restart(self) -> None:
         self._stopping.clear()
-
-    async def declare_retry_routes(self) -> None:
-        """The retry queues (one per delay) and the fanout exchanges in front of them."""
-        for route in self._topology.retry_routes(self._service):
-            exchange = await self._broker.declare_exchange(route.exchange)
-            queue = await self._broker.declare_queue(route.queue)
-            await queue.bind(exchange)
 
     async def _process(self, subscription: _Subscription, message: Any) -> None:
         event_type = subscription.event_type
@@ -181,9 +181,11 @@ class EventConsumers:
             parsed = registry.parse(message.body, max_bytes=self._max_bytes)
             if parsed.envelope.type != event_type:
                 raise InvalidEvent(f"{parsed.envelope.type} arrived on the queue for {event_type}")
+            self._check_publisher(parsed.envelope.producer, subscription, message)
             event = registry.upcast(parsed, subscription.contract.data_model)
         except InvalidEvent as error:
-            await self._dead_letter(message, event_type, error.reason, kind="invalid", attempts=1)
+            kind = "untrusted" if isinstance(error, trust.UntrustedPublisher) else "invalid"
+            await self._dead_letter(message, event_type, error.reason, kind=kind, attempts=1)
             return
 
         with correlation_scope(
@@ -192,6 +194,18 @@ class EventConsumers:
             event_type=event_type,
         ):
             await self._handle(event, subscription, message)
+
+    def _check_publisher(self, producer: str, subscription: _Subscription, message: Any) -> None:
+        raw = message.raw_message
+        refusal = trust.publisher_refusal(
+            subscription.event_type,
+            declared_producer=producer,
+            catalogue_producer=subscription.contract.producer,
+            publisher=trust.vouched_publisher(raw.user_id, raw.headers, self._user),
+            checks_users=self._checks_users,
+        )
+        if refusal is not None:
+            raise trust.UntrustedPublisher(refusal)
 
     async def _handle(
         self, event: ReceivedEvent[Contract], subscription: _Subscription, message: Any
@@ -321,6 +335,8 @@ class EventConsumers:
         the original on its queue, so nothing is lost (at worst it is handled again,
         and the inbox makes that harmless)."""
         raw = message.raw_message
+        first_publisher = trust.vouched_publisher(raw.user_id, raw.headers, self._user)
+        publish["headers"] = {**publish["headers"], headers.VOUCHED_PUBLISHER: first_publisher}
         try:
             await self._broker.publish(
                 body,
@@ -328,6 +344,7 @@ class EventConsumers:
                 correlation_id=raw.correlation_id,
                 message_type=raw.type,
                 content_type=raw.content_type,
+                user_id=self._user,
                 persist=True,
                 mandatory=True,
                 **publish,

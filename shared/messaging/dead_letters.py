@@ -3,7 +3,8 @@
 Peeking takes messages without acking them and closes the channel, which hands
 them all back to the queue untouched. Replay sends messages back to the very queue
 each came from (not to the exchange, so other services do not see them again) with
-the attempt counters cleared: one by message id, or every one that matches a filter
+the attempt counters cleared — through the service's replay exchange, which reaches only
+its own work queues — one by message id, or every one that matches a filter
 (event type, a piece of the reason, a time range) in a single pass over the queue.
 """
 
@@ -18,7 +19,7 @@ import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from shared.messaging import headers
+from shared.messaging import headers, trust
 from shared.messaging.topology import Topology
 
 _INTERNAL_HEADERS = {
@@ -102,9 +103,11 @@ class ReplayReport(BaseModel):
 
 
 class DeadLetters:
-    def __init__(self, amqp_url: str, topology: Topology, service: str) -> None:
+    def __init__(self, amqp_url: str, topology: Topology, service: str, *, user: str) -> None:
         self._url = amqp_url
         self._queue_name = topology.dead_letter_queue(service).name
+        self._replay_exchange = topology.replay_exchange(service).name
+        self._user = user
 
     async def peek(self, limit: int = 50) -> list[DeadLetter]:
         async with self._queue() as (_, queue):
@@ -127,11 +130,14 @@ class DeadLetters:
         match are handed back untouched when the channel closes. Replayed events start
         with a fresh count of attempts."""
         replayed: list[DeadLetter] = []
+        sent_back: set[str] = set()
         scanned = unknown = 0
         async with self._queue() as (channel, queue):
             while scanned < scan_limit and len(replayed) < limit:
                 message = await queue.get(no_ack=False, fail=False, timeout=5)
-                if message is None:
+                # One already sent back this pass is dead-lettered again (refused at
+                # once): the pass went round the whole queue, and stops there.
+                if message is None or message.message_id in sent_back:
                     return ReplayReport(
                         replayed=replayed, scanned=scanned, complete=True, no_original_queue=unknown
                     )
@@ -142,8 +148,10 @@ class DeadLetters:
                 if target is None:
                     unknown += 1
                     continue
-                await _send_back(channel, message, target)
+                await self._send_back(channel, message, target)
                 replayed.append(_describe(message))
+                if message.message_id is not None:
+                    sent_back.add(message.message_id)
                 await message.ack()
         return ReplayReport(
             replayed=replayed, scanned=scanned, complete=False, no_original_queue=unknown
@@ -159,27 +167,31 @@ class DeadLetters:
         finally:
             await connection.close()  # unacked messages go back to the queue
 
-
-async def _send_back(
-    channel: AbstractChannel, message: AbstractIncomingMessage, target: str
-) -> None:
-    """To the very queue it came from (not to the exchange: other services do not see
-    it again), without the counters of its earlier attempts; returns once confirmed."""
-    await channel.default_exchange.publish(
-        aio_pika.Message(
-            message.body,
-            headers={
-                k: v for k, v in (message.headers or {}).items() if k not in _INTERNAL_HEADERS
-            },
-            message_id=message.message_id,
-            correlation_id=message.correlation_id,
-            type=message.type,
-            content_type=message.content_type,
-            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-        ),
-        routing_key=target,
-        mandatory=True,
-    )
+    async def _send_back(
+        self, channel: AbstractChannel, message: AbstractIncomingMessage, target: str
+    ) -> None:
+        """To the very queue it came from (not to the events exchange: other services
+        do not see it again), without the counters of its earlier attempts, still
+        naming the publisher the broker first vouched for; returns once confirmed."""
+        kept = {k: v for k, v in (message.headers or {}).items() if k not in _INTERNAL_HEADERS}
+        kept[headers.VOUCHED_PUBLISHER] = trust.vouched_publisher(
+            message.user_id, message.headers, self._user
+        )
+        exchange = await channel.get_exchange(self._replay_exchange, ensure=False)
+        await exchange.publish(
+            aio_pika.Message(
+                message.body,
+                headers=kept,
+                message_id=message.message_id,
+                correlation_id=message.correlation_id,
+                type=message.type,
+                content_type=message.content_type,
+                user_id=self._user,
+                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            ),
+            routing_key=target,
+            mandatory=True,
+        )
 
 
 async def _take(queue: AbstractQueue, limit: int) -> list[AbstractIncomingMessage]:

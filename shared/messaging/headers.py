@@ -11,3 +11,6 @@ FAILED_ATTEMPTS = "x-berdaya-failed-attempts"
 LAST_ERROR = "x-berdaya-last-error"
 # set by RabbitMQ on quorum-queue redeliveries
 DELIVERY_COUNT = "x-delivery-count"
+# On a copy a service publishes of an event it took (retry, dead letter, replay): the
+# broker user that first published the event (see shared/messaging/trust.py).
+VOUCHED_PUBLISHER = "x-berdaya-vouched-publisher"

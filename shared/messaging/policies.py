@@ -20,8 +20,9 @@ policy in place and RabbitMQ applies it to the existing queues at once.
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Sequence
-from urllib.parse import quote, unquote, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, unquote, urlsplit, urlunsplit
 
 import httpx
 
@@ -59,6 +60,19 @@ def management_endpoint(amqp_url: str, management_url: str = "") -> tuple[str, s
     return base, user, password, vhost
 
 
+def management_tls(amqp_url: str) -> ssl.SSLContext | bool:
+    """What the management API's certificate is verified against: the CA (and client
+    certificate) the AMQP URL names for amqps — aiormq's `cafile`, `certfile` and
+    `keyfile` query parameters — since one broker has one CA; else the system's."""
+    query = dict(parse_qsl(urlsplit(amqp_url).query))
+    if not query.get("cafile") and not query.get("certfile"):
+        return True
+    context = ssl.create_default_context(cafile=query.get("cafile") or None)
+    if query.get("certfile"):
+        context.load_cert_chain(query["certfile"], query.get("keyfile") or None)
+    return context
+
+
 class ManagementApi:
     """The few calls of RabbitMQ's management HTTP API this project makes."""
 
@@ -67,10 +81,14 @@ class ManagementApi:
         self.base = base
         self.vhost = vhost
         self._auth = (user, password)
+        self._verify = management_tls(amqp_url)
 
     def _client(self) -> httpx.AsyncClient:
         return httpx.AsyncClient(
-            base_url=f"{self.base}/api", auth=self._auth, timeout=TIMEOUT_SECONDS
+            base_url=f"{self.base}/api",
+            auth=self._auth,
+            timeout=TIMEOUT_SECONDS,
+            verify=self._verify,
         )
 
     def _path(self, kind: str, name: str = "") -> str:

@@ -1,4 +1,5 @@
-"""Publishing events: persistent, confirmed, mandatory, `message_id = event_id`.
+"""Publishing events: persistent, confirmed, mandatory, `message_id = event_id`, and
+`user_id` = the broker user, which RabbitMQ checks and consumers trust.
 
 Every event a service produces gets a FastStream publisher object, so that the
 AsyncAPI document lists it as a send operation with its payload schema.
@@ -22,9 +23,12 @@ class EventPublisher:
         topology: Topology,
         producer: Producer,
         publishes: Collection[str] | None = None,
+        *,
+        user_id: str,
     ) -> None:
         """`publishes`: the event types this service emits today (default: all the
         catalogue names it the producer of)."""
+        self._user_id = user_id
         self._publishers: dict[str, RabbitPublisher] = {}
         for contract in produced_by(producer):
             if publishes is not None and contract.event_type not in publishes:
@@ -55,5 +59,6 @@ class EventPublisher:
             correlation_id=correlation_id,
             message_type=event_type,
             content_type="application/json",
+            user_id=self._user_id,
             persist=True,
         )

@@ -6,6 +6,12 @@ direct exchange that routes to the service's own dead-letter queue, and one retr
 queue per retry delay: a failed event waits there (message TTL) and is then
 dead-lettered by RabbitMQ straight back to the work queue it came from.
 
+Who declares them: the broker set-up step (`python -m services.broker_setup`, its own
+broker user) in production, so that the services' users need no configure permission and
+cannot reconfigure anything; in development the service itself at start
+(`BERDAYA_BROKER_TOPOLOGY`). The same `Topology` serves both: with `declares=False`
+every exchange and queue is only looked up (a passive declare) and nothing is bound.
+
 Settings that may change — delivery limit, dead-lettering, overflow, the audit
 buffer's length — are RabbitMQ *policies* (`policies`), not queue arguments:
 arguments are fixed when a queue is declared, and declaring it again with other
@@ -72,15 +78,37 @@ class Topology:
     # dead-lettered) goes to the dead-letter exchange.
     delivery_limit: int = 20
     retry_delays: tuple[float, ...] = DEFAULT_RETRY_DELAYS
+    # False: the exchanges and queues exist already (the set-up step made them); only
+    # look them up, never declare or bind (a service under least privilege).
+    declares: bool = True
 
     @property
     def events_exchange(self) -> RabbitExchange:
-        return RabbitExchange(f"{self.namespace}.events", type=ExchangeType.TOPIC, durable=True)
+        return RabbitExchange(
+            f"{self.namespace}.events",
+            type=ExchangeType.TOPIC,
+            durable=True,
+            declare=self.declares,
+        )
 
     @property
     def dead_letter_exchange(self) -> RabbitExchange:
         return RabbitExchange(
-            f"{self.namespace}.dead-letter", type=ExchangeType.DIRECT, durable=True
+            f"{self.namespace}.dead-letter",
+            type=ExchangeType.DIRECT,
+            durable=True,
+            declare=self.declares,
+        )
+
+    def replay_exchange(self, service: str) -> RabbitExchange:
+        """Where a replayed dead letter goes: bound to each of `service`'s work queues
+        by the queue's name, so a replay reaches that one queue and no other (the
+        default exchange would let a service's user write to any queue)."""
+        return RabbitExchange(
+            f"{self.namespace}.{service}.replay",
+            type=ExchangeType.DIRECT,
+            durable=True,
+            declare=self.declares,
         )
 
     def queue_name(self, service: str, event_type: str) -> str:
@@ -93,6 +121,7 @@ class Topology:
             queue_type=QueueType.QUORUM,
             durable=True,
             routing_key=event_type,
+            declare=self.declares,
         )
 
     def dead_letter_queue(self, service: str) -> RabbitQueue:
@@ -101,6 +130,7 @@ class Topology:
             queue_type=QueueType.QUORUM,
             durable=True,
             routing_key=service,
+            declare=self.declares,
         )
 
     def retry_route(self, service: str, failed_attempts: int) -> RetryRoute:
@@ -109,11 +139,14 @@ class Topology:
         delay = self.retry_delays[min(failed_attempts, len(self.retry_delays)) - 1]
         name = f"{self.namespace}.{service}.retry.{delay_label(delay)}"
         return RetryRoute(
-            exchange=RabbitExchange(name, type=ExchangeType.FANOUT, durable=True),
+            exchange=RabbitExchange(
+                name, type=ExchangeType.FANOUT, durable=True, declare=self.declares
+            ),
             queue=RabbitQueue(
                 name,
                 queue_type=QueueType.QUORUM,
                 durable=True,
+                declare=self.declares,
                 # fixed for this name: another delay is another queue
                 arguments={
                     "x-message-ttl": round(delay * 1000),
@@ -141,7 +174,13 @@ class Topology:
             queue_type=QueueType.QUORUM,
             durable=True,
             routing_key="notification.*",
+            declare=self.declares,
         )
+
+    def bound_queues(self, service: str) -> list[RabbitQueue]:
+        """Queues `service` declares beside its work queues, bound to the events
+        exchange by their routing key and read by others (the audit buffer)."""
+        return [self.audit_queue] if service == "notifications" else []
 
     # ---- policies ---------------------------------------------------------------------------
 

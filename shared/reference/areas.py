@@ -23,17 +23,35 @@ class AreaRegister:
 
     def problem_with(self, area: Area) -> str | None:
         """None if `area` exists, else a sentence saying what is wrong."""
-        kelurahan = self.rt_counts.get(area.kecamatan)
+        return self.problem_with_scope(area.kecamatan, area.kelurahan, area.rt)
+
+    def problem_with_scope(
+        self, kecamatan: str | None, kelurahan: str | None = None, rt: str | None = None
+    ) -> str | None:
+        """None if this part of an area exists (a kecamatan; a kelurahan of it; an RT
+        of that), else a sentence saying what is wrong. Each level needs the one above,
+        or "RT 003" alone would name an RT in every kelurahan of the city."""
+        if kelurahan is not None and kecamatan is None:
+            return f"kelurahan {kelurahan!r} is named without its kecamatan"
+        if rt is not None and kelurahan is None:
+            return f"RT {rt!r} is named without its kelurahan"
+        if kecamatan is None:
+            return None
+        kelurahan_counts = self.rt_counts.get(kecamatan)
+        if kelurahan_counts is None:
+            return f"unknown kecamatan {kecamatan!r}; known: {', '.join(self.kecamatan)}"
         if kelurahan is None:
-            return f"unknown kecamatan {area.kecamatan!r}; known: {', '.join(self.kecamatan)}"
-        rt_count = kelurahan.get(area.kelurahan)
+            return None
+        rt_count = kelurahan_counts.get(kelurahan)
         if rt_count is None:
             return (
-                f"kelurahan {area.kelurahan!r} is not in kecamatan {area.kecamatan}; "
-                f"known: {', '.join(sorted(kelurahan))}"
+                f"kelurahan {kelurahan!r} is not in kecamatan {kecamatan}; "
+                f"known: {', '.join(sorted(kelurahan_counts))}"
             )
-        if not 1 <= int(area.rt) <= rt_count:
-            return f"RT {area.rt} does not exist in {area.kelurahan} (RT 001 to {rt_count:03d})"
+        if rt is None:
+            return None
+        if not (len(rt) == 3 and rt.isascii() and rt.isdigit() and 1 <= int(rt) <= rt_count):
+            return f"RT {rt} does not exist in {kelurahan} (RT 001 to {rt_count:03d})"
         return None
 
 

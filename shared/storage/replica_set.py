@@ -62,7 +62,10 @@ def state(hello: Mapping[str, Any]) -> str:
     return "primary" if hello.get("isWritablePrimary") else "initiated"
 
 
-def ensure_primary(address: str, timeout: float) -> None:
+def ensure_primary(
+    address: str, timeout: float, client_options: Mapping[str, Any] | None = None
+) -> None:
+    """`client_options`: more for PyMongo's client, e.g. TLS (`tls`, `tlsCAFile`)."""
     host, port = parse_address(address)
     deadline = time.monotonic() + timeout
     said = 0.0
@@ -83,6 +86,7 @@ def ensure_primary(address: str, timeout: float) -> None:
         serverSelectionTimeoutMS=2000,
         connectTimeoutMS=2000,
         appname="replica_set",
+        **(client_options or {}),
     )
     with client:
         admin = client.admin

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.client_session import AsyncClientSession
@@ -13,6 +14,8 @@ from pymongo.write_concern import WriteConcern
 
 from shared.contracts import Envelope, new_envelope
 from shared.contracts.types import Contract
+from shared.identity import Actor
+from shared.storage import audit as audit_trail
 from shared.storage import outbox
 from shared.storage.mongo import Database, Document
 
@@ -21,7 +24,7 @@ T = TypeVar("T")
 
 @dataclass
 class UnitOfWork:
-    """What a use case sees: the service's database, the transaction, and `emit`."""
+    """What a use case sees: the service's database, the transaction, `emit` and `audit`."""
 
     db: Database
     session: AsyncClientSession
@@ -41,6 +44,30 @@ class UnitOfWork:
         await outbox.add(self.db, self.session, envelope)
         self.emitted.append(envelope)
         return envelope
+
+    async def audit(
+        self,
+        actor: Actor,
+        action: str,
+        target_kind: str,
+        target_id: object,
+        *,
+        proposal_id: uuid.UUID | None = None,
+        details: Mapping[str, Any] | None = None,
+    ) -> audit_trail.AuditRecord:
+        """Append an officer's action to the audit trail; it commits with the action."""
+        record = audit_trail.AuditRecord.of(
+            actor,
+            action,
+            target_kind,
+            target_id,
+            service=self.producer,
+            correlation_id=self.correlation_id,
+            proposal_id=proposal_id,
+            details=details,
+        )
+        await audit_trail.append(self.db, self.session, record)
+        return record
 
 
 class Transactions:

@@ -9,19 +9,28 @@ from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, status
-from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from shared.errors import DomainError
-from shared.identity import OPERATOR_ROLES, Role
+from shared.identity import OPERATOR_ROLES, Actor, Role
 from shared.logs import correlation_scope
 from shared.messaging.dead_letters import DeadLetter, ReplayFilter, ReplayReport
 from shared.runtime import ServiceRuntime
+from shared.storage import audit
 from shared.storage.mongo import Database
-from shared.validation import describe_problems
+from shared.web import audit as audit_routes
+from shared.web import rate_limits
 from shared.web.auth import CurrentActor
+from shared.web.body_limit import BodyLimit
+from shared.web.json_body import JsonBodyGuard
+from shared.web.problems import (
+    document_errors,
+    invalid_request_answer,
+    invalid_request_sentence,
+)
 
 CORRELATION_HEADER = "X-Correlation-ID"
 # Answered while the service is still starting (the rest answer 503 until then).
@@ -69,12 +78,27 @@ def create_app(
         finally:
             await runtime.stop()
 
-    app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan)
-    app.state.settings = runtime.settings
+    settings = runtime.settings
+    app = FastAPI(
+        title=title,
+        description=description,
+        version="1.0.0",
+        lifespan=lifespan,
+        dependencies=[Depends(rate_limits.rate_limited)],
+    )
+    app.state.settings = settings
+    rate_limits.install(app, settings)
     app.state.runtime = runtime
     for router in routers:
         app.include_router(router)
     app.include_router(_operations_router(runtime))
+    app.include_router(audit_routes.build_router(runtime.db))
+    document_errors(app, always_answered=ALWAYS_ANSWERED, rate_limited=settings.rate_limits_enabled)
+    # Innermost of the middleware (answered inside the correlation id and the start gate,
+    # raised where no task group wraps it): bodies bounded as they stream in, then the
+    # JSON ones checked before any route parses them.
+    app.add_middleware(JsonBodyGuard)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
 
     @app.middleware("http")
     async def not_before_started(
@@ -104,23 +128,22 @@ def create_app(
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, error: RequestValidationError) -> JSONResponse:
-        # One sentence a person can act on, and the itemised list for programs.
-        return JSONResponse(
-            {"detail": describe_invalid_request(error), "errors": jsonable_encoder(error.errors())},
-            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
-        )
+        return invalid_request_answer(error)
 
     @app.exception_handler(DomainError)
     async def domain_error(_: Request, error: DomainError) -> JSONResponse:
         return JSONResponse({"detail": error.message}, status_code=error.status_code)
 
+    if settings.trusted_proxies:
+        # Outermost: the client's address is settled before anything counts it.
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(settings.trusted_proxies))
     return app
 
 
 def describe_invalid_request(error: RequestValidationError) -> str:
     """`the request is not valid — body.dimensions.width_m: Input should be less than
     or equal to 8; …`"""
-    return "the request is not valid — " + describe_problems(error.errors())
+    return invalid_request_sentence(error.errors())
 
 
 def _operations_router(runtime: ServiceRuntime) -> APIRouter:
@@ -153,7 +176,7 @@ def _operations_router(runtime: ServiceRuntime) -> APIRouter:
         summary="Send back every dead letter that matches a filter, in one pass",
     )
     async def replay_matching(
-        actor: CurrentActor, wanted: ReplayFilter, limit: int = 1000
+        actor: CurrentActor, correlation_id: CorrelationId, wanted: ReplayFilter, limit: int = 1000
     ) -> ReplayReport:
         """Every condition given must hold: `event_type`, `reason_contains` (any case),
         `dead_lettered_from` (inclusive) / `dead_lettered_until` (exclusive). Each match
@@ -167,20 +190,58 @@ def _operations_router(runtime: ServiceRuntime) -> APIRouter:
                 "dead_lettered_from or dead_lettered_until (to replay them all on purpose, "
                 "give dead_lettered_until: now)",
             )
-        return await runtime.dead_letters.replay_matching(wanted, limit=min(max(limit, 1), 10_000))
+        report = await runtime.dead_letters.replay_matching(
+            wanted, limit=min(max(limit, 1), 10_000)
+        )
+        details = {
+            **wanted.model_dump(mode="json", exclude_none=True),
+            "replayed": len(report.replayed),
+            "message_ids": [str(letter.message_id) for letter in report.replayed],
+            "complete": report.complete,
+        }
+        # The target is the service's dead-letter queue; the ids replayed are in details.
+        target = ("dead_letter_queue", runtime.settings.service_name)
+        await _audit_replay(runtime, actor, correlation_id, "replay_dead_letters", target, details)
+        return report
 
     @router.post(
         "/admin/dead-letters/{message_id}/replay",
         summary="Send one dead letter back to the queue it came from",
     )
-    async def replay(actor: CurrentActor, message_id: str) -> DeadLetter:
+    async def replay(
+        actor: CurrentActor, correlation_id: CorrelationId, message_id: str
+    ) -> DeadLetter:
         _require_operator(actor.role)
         replayed = await runtime.dead_letters.replay(message_id)
         if replayed is None:
             raise HTTPException(404, f"no dead letter with message_id {message_id}")
+        details = {"event_type": replayed.event_type, "queue": replayed.original_queue}
+        target = ("dead_letter", message_id)
+        await _audit_replay(runtime, actor, correlation_id, "replay_dead_letter", target, details)
         return replayed
 
     return router
+
+
+async def _audit_replay(
+    runtime: ServiceRuntime,
+    actor: Actor,
+    correlation_id: str,
+    action: str,
+    target: tuple[str, str],
+    details: dict[str, Any],
+) -> None:
+    """A replay moves messages on the broker, in no MongoDB transaction: its record is
+    appended once the messages went back (a replay that failed leaves none)."""
+    record = audit.AuditRecord.of(
+        actor,
+        action,
+        *target,
+        service=runtime.settings.service_name,
+        correlation_id=correlation_id,
+        details=details,
+    )
+    await audit.append(runtime.db, None, record)
 
 
 def _require_operator(role: Role) -> None:

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Generic, TypeVar
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Annotated, Generic, TypeVar
 
+from fastapi import Depends, Query
 from pydantic import BaseModel
 
 T = TypeVar("T")
+
+# The deepest page a list serves: past it, MongoDB would skip through millions of
+# documents (and far past it, the skip would not fit a 64-bit integer).
+MAX_PAGE = 10_000
+PageNumber = Annotated[
+    int, Query(ge=1, le=MAX_PAGE, description=f"1 to {MAX_PAGE}; narrow the filters to go deeper")
+]
 
 
 class Page(BaseModel, Generic[T]):
@@ -20,3 +30,31 @@ class Page(BaseModel, Generic[T]):
     total: int
     page: int
     page_size: int
+
+
+# The most items one page holds: every paged list answers at most this many at once.
+MAX_PAGE_SIZE = 100
+PageSize = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)]
+
+
+@dataclass(frozen=True)
+class Paging:
+    """Which page a caller asked for (`?page=&page_size=`)."""
+
+    page: int
+    page_size: int
+
+    @property
+    def skip(self) -> int:
+        return (self.page - 1) * self.page_size
+
+    def of(self, items: Sequence[T]) -> list[T]:
+        """This page of `items`, for a list the service holds whole (and bounded)."""
+        return list(items[self.skip : self.skip + self.page_size])
+
+
+def _paging(page: PageNumber = 1, page_size: PageSize = 50) -> Paging:
+    return Paging(page=page, page_size=page_size)
+
+
+PageWanted = Annotated[Paging, Depends(_paging)]

@@ -11,10 +11,12 @@ from types import FrameType
 
 import uvicorn
 from fastapi import FastAPI
+from pydantic import ValidationError
 
 from shared.logs import configure_logging
 from shared.runtime import ServiceRuntime
 from shared.settings import ServiceSettings
+from shared.validation import describe_problems
 
 # The exit status of a stop that did not finish within its bound.
 HARD_EXIT_STATUS = 3
@@ -46,12 +48,11 @@ def _exit_now(why: str) -> None:
 
 
 def serve(service: str, build: Callable[[ServiceSettings], tuple[ServiceRuntime, FastAPI]]) -> None:
-    settings = ServiceSettings(service_name=service)
-    if (
-        settings.environment == "production"
-        and "development" in settings.jwt_secret.get_secret_value()
-    ):
-        raise SystemExit("refusing to start in production with the development JWT secret")
+    try:
+        # The settings refuse what production must not run with (shared/identity_rules.py).
+        settings = ServiceSettings(service_name=service)
+    except ValidationError as error:
+        raise SystemExit(f"refusing to start: {describe_problems(error)}") from None
     configure_logging(service, settings.log_level, settings.log_json)
     _, app = build(settings)
     config = uvicorn.Config(
@@ -60,6 +61,8 @@ def serve(service: str, build: Callable[[ServiceSettings], tuple[ServiceRuntime,
         port=settings.http_port,
         log_config=None,  # keep our structured logging
         access_log=False,
+        # X-Forwarded-For is read by the app, from BERDAYA_TRUSTED_PROXIES only.
+        proxy_headers=False,
         timeout_graceful_shutdown=max(1, round(settings.http_drain_seconds)),
     )
     BoundedStopServer(config, settings.shutdown_seconds).run()

@@ -40,7 +40,7 @@ from tests.support.processes import ServiceProcess, start_service, wait_ready
 from tests.support.runtime import publish_envelope
 
 SITI = Actor(id="warga-siti", role=Role.RESIDENT, kecamatan="Telanaipura")
-SECRET = "dashboard-secret-000000000001"
+SECRET = "whsec_LBU4ye8NDKEKsqE7S25Tsk728h2sxcqr6YaJaLfHPho="
 # What the RT head is e-mailed: every step except those he took himself (submitting,
 # confirming receipt, starting, reporting progress, reporting completion).
 RT_HEAD_EMAILS = [
@@ -122,8 +122,8 @@ async def test_a_journey_tells_each_reader_exactly_what_concerns_them_their_way(
             lambda: len(digest_steps(smtp)) >= len(FOLLOWER_STEPS), within=40, what="digests"
         )
         await asyncio.sleep(2.5)  # a further digest period: any duplicate would show now
-        feed = (await api.get("/notifications", headers=auth(RT_HEAD))).json()
-        siti_feed = (await api.get("/notifications", headers=auth(SITI))).json()
+        feed = (await api.get("/notifications", headers=auth(RT_HEAD))).json()["items"]
+        siti_feed = (await api.get("/notifications", headers=auth(SITI))).json()["items"]
 
     rt_head = emails_to(smtp, "budi@example.id")
     assert sorted(m["Subject"] for m in rt_head) == sorted(RT_HEAD_EMAILS)

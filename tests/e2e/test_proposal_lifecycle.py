@@ -192,7 +192,7 @@ async def test_the_whole_lifecycle_with_a_return_a_rejection_and_a_hand_over(
             body = {
                 "percent": percent,
                 "note": f"{percent}% poured",
-                "photos": [f"photo://a-{percent}-{volunteers}.jpg"],
+                "photos": [f"https://photos.example.org/a-{percent}-{volunteers}.jpg"],
                 "volunteers": volunteers,
                 "labour_days": days,
             }

@@ -1,6 +1,12 @@
 """The thin flow through the three services running as real processes:
 submit → review → approve → bill of materials → shipment → receipt → work → done,
-with the RT head notified of every step."""
+with the RT head notified of every step.
+
+The broker is set up as production sets it up: the definitions of deploy/broker loaded
+into a vhost of its own, the set-up step run as its own process and user, each service
+connected as its own user with `BERDAYA_BROKER_TOPOLOGY=verify` — so the flow proves
+that least privilege lets every service do its part, and every consumer trusted what
+the broker vouched for (nothing dead-lettered)."""
 
 from __future__ import annotations
 
@@ -9,10 +15,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.broker_access import loaded_vhost, run_set_up_step, service_environments
 from tests.support.flow import road_journey, until
 from tests.support.infrastructure import Infrastructure
 from tests.support.notifications import RT_HEAD_ENTRY, SmtpSink, smtp_sink
-from tests.support.processes import ServiceProcess, running_system
+from tests.support.processes import ServiceProcess, metric, running_system
 
 # What the RT head is e-mailed at once: every step he did not take himself.
 RT_HEAD_EMAILS = [
@@ -36,8 +43,12 @@ def system(
     infra: Infrastructure, namespace: str, tmp_path: Path, smtp: SmtpSink
 ) -> Iterator[dict[str, ServiceProcess]]:
     mail = {"BERDAYA_SMTP_HOST": "127.0.0.1", "BERDAYA_SMTP_PORT": str(smtp.port)}
-    with running_system(infra, namespace, tmp_path, {"notifications": mail}) as services:
-        yield services
+    with loaded_vhost(infra, namespace) as broker:
+        run_set_up_step(broker)
+        env = service_environments(broker)
+        env["notifications"] |= mail
+        with running_system(infra, namespace, tmp_path, env) as services:
+            yield services
 
 
 def test_a_road_goes_from_proposal_to_completion_across_three_services(
@@ -50,3 +61,5 @@ def test_a_road_goes_from_proposal_to_completion_across_three_services(
     mails = smtp.to(RT_HEAD_ENTRY["email"])
     assert sorted(m["Subject"] for m in mails) == sorted(RT_HEAD_EMAILS)
     assert len({m["Message-ID"] for m in mails}) == len(RT_HEAD_EMAILS)
+    for service in system.values():  # every event came from the user the broker vouched for
+        assert metric(service.url, "berdaya_dead_lettered_total") == 0, service.log_tail()

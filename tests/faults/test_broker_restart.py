@@ -4,17 +4,20 @@ and reaches the RT head's feed exactly once, none lost in the outage."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import shutil
 import subprocess
 import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from pymongo import AsyncMongoClient
 
+from shared.web.pages import MAX_PAGE_SIZE
 from tests.support.infrastructure import Infrastructure
 from tests.support.people import RT_HEAD, auth, road_proposal
 from tests.support.processes import ServiceProcess, start_service, wait_ready
@@ -95,10 +98,22 @@ async def test_a_broker_restart_loses_no_event_and_doubles_none(
         await asyncio.to_thread(start_broker)
     ids += await asyncio.to_thread(submit, proposals, AFTER, "akhir")
 
+    def whole_feed() -> list[dict[str, Any]]:
+        """Every page of the RT head's feed (a duplicate could sit on any of them)."""
+        items: list[dict[str, Any]] = []
+        for page in itertools.count(1):
+            answer = notifications.get(
+                "/notifications",
+                params={"page": page, "page_size": MAX_PAGE_SIZE},
+                headers=auth(RT_HEAD),
+            ).json()
+            items += answer["items"]
+            if len(items) >= answer["total"] or not answer["items"]:
+                return items
+        raise AssertionError("unreachable")
+
     def submitted_in_feed() -> Counter[str]:
-        feed = notifications.get(
-            "/notifications", params={"limit": 500}, headers=auth(RT_HEAD)
-        ).json()
+        feed = whole_feed()
         return Counter(i["proposal_id"] for i in feed if i["event_type"] == "proposal.submitted")
 
     deadline = time.monotonic() + 120

@@ -41,7 +41,7 @@ from tests.support.probe import EventProbe, eventually, until_async
 from tests.support.processes import ServiceProcess, start_service, wait_ready
 from tests.support.runtime import publish_envelope
 
-SECRET = "audit-system-secret-0001"
+SECRET = "whsec_FKN82KIHmCs8H0djjyu7ieGDUrC7zYP85qNcgumifmE="
 FAST_RECOVERY = {
     "BERDAYA_NOTIFICATION_LEASE_SECONDS": "5",
     "BERDAYA_NOTIFICATION_SEND_TIMEOUT_SECONDS": "4",

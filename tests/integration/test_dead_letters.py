@@ -8,6 +8,7 @@ import json
 from shared.contracts import ReceivedEvent, new_envelope
 from shared.contracts.events import WorkStartedV1
 from shared.contracts.types import Dimensions
+from shared.messaging.dead_letters import ReplayFilter
 from shared.runtime import build_runtime
 from shared.storage.unit_of_work import UnitOfWork
 from tests.support.events import proposal_approved, work_started
@@ -115,3 +116,24 @@ async def test_failing_handler_is_dead_lettered_after_bounded_attempts_then_repl
         await eventually_async(lambda: effects.count_documents({}), 1, what="the effect")
     finally:
         await runtime.stop()
+
+
+async def test_a_bulk_replay_sends_each_dead_letter_back_once_even_when_it_is_refused_again(
+    infra: Infrastructure, namespace: str
+) -> None:
+    async with running_service("materials", infra, namespace) as (runtime, _):
+        for message_id in ("bad-1", "bad-2"):
+            await publish_raw(
+                infra, namespace, "proposal.approved", b"{nope", message_id=message_id
+            )
+        await dead_letters_eventually(runtime, 2)
+
+        report = await runtime.dead_letters.replay_matching(
+            ReplayFilter(reason_contains="invalid envelope")
+        )
+
+        # each came straight back (still invalid); the pass stopped when it met the first again
+        assert sorted(d.message_id or "" for d in report.replayed) == ["bad-1", "bad-2"]
+        assert report.complete
+        letters = await dead_letters_eventually(runtime, 2)
+        assert sorted(d.message_id or "" for d in letters) == ["bad-1", "bad-2"]

@@ -10,7 +10,6 @@ from typing import Any
 
 from services.materials.adapters.stock import StockRepository
 from services.materials.domain.stock import Level
-from shared.identity import Actor, Role
 from tests.support.events import proposal_cancelled
 from tests.support.infrastructure import Infrastructure
 from tests.support.materials import (
@@ -258,12 +257,17 @@ async def test_who_may_dispatch_and_confirm(materials: MaterialsApi) -> None:
     assert response.status_code == 403
     assert response.json()["detail"] == "only a warehouse officer dispatches materials"
     shipment = (await materials.dispatch(proposal_id)).json()
-    for actor in (OTHER_RT_HEAD, WAREHOUSE_OFFICER, Actor(id="warga", role=Role.RESIDENT)):
+    # who may see the job but not confirm: 403
+    for actor in (WAREHOUSE_OFFICER, KECAMATAN_OFFICER, RESIDENT):
         response = await materials.confirm(shipment["id"], all_arrived(shipment), actor)
         assert response.status_code == 403, actor
         assert response.json()["detail"] == (
             "only the RT head of the job's RT confirms what arrived"
         )
+    # the RT head of another RT may not see it: the 404 of an unknown shipment
+    response = await materials.confirm(shipment["id"], all_arrived(shipment), OTHER_RT_HEAD)
+    assert response.status_code == 404
+    assert response.json()["detail"] == f"no shipment {shipment['id']}"
 
 
 async def test_a_job_and_its_shipments_are_read_only_within_its_area(
@@ -271,12 +275,17 @@ async def test_a_job_and_its_shipments_are_read_only_within_its_area(
 ) -> None:
     proposal_id = await materials.approved_road()
     shipment = (await materials.dispatch(proposal_id)).json()
-    paths = (f"/jobs/{proposal_id}", f"/shipments/{shipment['id']}")
-    outsiders = (OTHER_RT_HEAD, OTHER_KECAMATAN_OFFICER, RESIDENT)
-    for path in paths:
-        for actor in outsiders:
+    unknown = {
+        f"/jobs/{proposal_id}": f"no materials job for proposal {proposal_id} (is it approved?)",
+        f"/shipments/{shipment['id']}": f"no shipment {shipment['id']}",
+    }
+    for path, as_if_unknown in unknown.items():
+        for actor in (OTHER_RT_HEAD, OTHER_KECAMATAN_OFFICER):
             response = await materials.api.get(path, headers=auth(actor))
-            assert response.status_code == 403, (path, actor.id)
+            assert response.status_code == 404, (path, actor.id)
+            assert response.json()["detail"] == as_if_unknown
+        resident = await materials.api.get(path, headers=auth(RESIDENT))
+        assert resident.status_code == 403, path
         for actor in (RT_HEAD, KECAMATAN_OFFICER, WAREHOUSE_OFFICER, CITY_OFFICER, SUPERVISOR):
             response = await materials.api.get(path, headers=auth(actor))
             assert response.status_code == 200, (path, actor.id, response.text)

@@ -67,7 +67,7 @@ async def test_a_step_reaches_the_rt_head_by_email_sms_and_in_app_once_each(
             # an outcome and its audit event commit together: once audited, recorded
             await audit.wait_for(lambda: len(audit.messages) == 3, what="three audit events")
             rows = await deliveries_of(runtime)
-            feed = (await api.get("/notifications", headers=auth(RT_HEAD))).json()
+            feed = (await api.get("/notifications", headers=auth(RT_HEAD))).json()["items"]
 
     assert sorted(r.channel for r in rows) == ["email", "sms"]
     assert {r.status for r in rows} == {Status.SENT}
@@ -121,7 +121,7 @@ async def test_the_officers_whose_review_is_due_hear_of_it_in_their_area_only(
                 kecamatan="Telanaipura",
                 kelurahan="Telanaipura",
             )
-            tono_feed = (await api.get("/notifications", headers=auth(tono))).json()
+            tono_feed = (await api.get("/notifications", headers=auth(tono))).json()["items"]
 
     (message,) = smtp.messages
     assert message["To"] == "ani@kelurahan.id"

@@ -29,7 +29,7 @@ from tests.support.people import CITY_OFFICER, auth
 from tests.support.probe import eventually, until_async
 from tests.support.runtime import publish_envelope, publish_envelopes
 
-SECRET = "city-dashboard-secret-0001"
+SECRET = "whsec_X4UnqUvwK2MnKBrmuTaBLuy84WHal0S5EONuBv7VyVg="
 
 
 async def register_endpoint(
@@ -274,10 +274,19 @@ async def test_webhook_commands_retried_with_their_idempotency_key_act_once(
             await eventually(lambda: len(receiver.requests) == 2, what="the redelivery")
             await asyncio.sleep(1.0)  # a second redelivery, if any, would be sent by now
             endpoints = await runtime.db["webhook_endpoints"].count_documents({})
+            stored_answers = await runtime.db["idempotency_keys"].find({}, {"_id": 0}).to_list()
 
     assert [r.status_code for r in registered] == [201, 201]
-    assert registered[0].json() == registered[1].json()
+    first, replay = registered[0].json(), registered[1].json()
+    assert first["endpoint"] == replay["endpoint"]
     assert registered[1].headers["Idempotent-Replay"] == "true"
+    # the secret is shown once: the stored answer a replay gets holds none, and says so
+    assert first["secret"] == SECRET and first["note"] is None
+    assert replay["secret"] is None
+    assert "shown only in the first answer" in replay["note"]
+    assert f"/webhooks/{first['endpoint']['id']}/rotate-secret" in replay["note"]
+    assert len(stored_answers) == 2  # the registration's and the redelivery's
+    assert not [a for a in stored_answers if SECRET[6:] in str(a)]
     assert endpoints == 2  # the keyed one once, and the receiver's own
     assert [r.status_code for r in redelivered] == [202, 202]
     assert redelivered[0].json()["id"] == redelivered[1].json()["id"]

@@ -80,7 +80,7 @@ async def test_a_road_with_impossible_dimensions_is_422(api: httpx.AsyncClient) 
     assert "0.08 to 0.30 m" in response.text
 
 
-async def test_wrong_role_and_wrong_area_are_403(api: httpx.AsyncClient) -> None:
+async def test_wrong_role_is_403_and_wrong_area_404(api: httpx.AsyncClient) -> None:
     proposal_id = (await submit(api)).json()["proposal"]["id"]
     as_city = await api.post(
         f"/proposals/{proposal_id}/verify", json={}, headers=auth(CITY_OFFICER)
@@ -92,7 +92,7 @@ async def test_wrong_role_and_wrong_area_are_403(api: httpx.AsyncClient) -> None
         json={"reason": "not ours"},
         headers=auth(OTHER_KECAMATAN_OFFICER),
     )
-    assert elsewhere.status_code == 403
+    assert elsewhere.status_code == 404
 
 
 async def test_an_illegal_transition_is_409_naming_state_and_allowed_actions(
@@ -160,7 +160,7 @@ async def test_a_resident_cannot_submit_or_review(api: httpx.AsyncClient) -> Non
     assert "only an RT head" in refused.json()["detail"]
     proposal_id = (await submit(api)).json()["proposal"]["id"]
     verify = await api.post(f"/proposals/{proposal_id}/verify", json={}, headers=auth(RESIDENT))
-    assert verify.status_code == 403
+    assert verify.status_code == 404  # not published yet: a resident does not see it
 
 
 async def test_a_rejection_needs_a_public_reason(api: httpx.AsyncClient) -> None:

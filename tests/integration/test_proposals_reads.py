@@ -196,18 +196,18 @@ async def test_each_person_lists_only_their_own_area(setup: ProposalsApi) -> Non
     assert "/public/proposals" in resident.json()["detail"]
 
 
-async def test_a_proposal_outside_your_area_is_403_and_a_resident_is_sent_to_public(
+async def test_a_proposal_outside_your_area_is_404_and_a_resident_is_sent_to_public(
     setup: ProposalsApi,
 ) -> None:
     made = await some_of_each(setup)
     outside = await setup.api.get(
         f"/proposals/{made['verified']}", headers=auth(OTHER_KELURAHAN_OFFICER)
     )
-    assert outside.status_code == 403
-    assert outside.json()["detail"] == "this proposal lies outside your area"
+    assert outside.status_code == 404
+    assert outside.json()["detail"] == f"no proposal {made['verified']}"
     assert (
         await setup.api.get(f"/proposals/{made['verified']}/timeline", headers=auth(OTHER_RT_HEAD))
-    ).status_code == 403
+    ).status_code == 404
     resident = await setup.api.get(f"/proposals/{made['verified']}", headers=auth(RESIDENT))
     assert resident.status_code == 403
     assert f"/public/proposals/{made['verified']}" in resident.json()["detail"]

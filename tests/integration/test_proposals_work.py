@@ -148,7 +148,7 @@ async def test_a_progress_event_only_when_the_percent_changes(
                 {
                     "percent": percent,
                     "note": f"{percent}% poured",
-                    "photos": [f"photo://{percent}-{volunteers}.jpg"],
+                    "photos": [f"https://photos.example.org/{percent}-{volunteers}.jpg"],
                     "volunteers": volunteers,
                     "labour_days": volunteers * 2,
                 },
@@ -163,8 +163,8 @@ async def test_a_progress_event_only_when_the_percent_changes(
         await probe.wait_for(lambda: len(probe.of_type("work.progress_reported")) == 2)
     reported = data_of(probe, "work.progress_reported")
     assert [(r["percent"], r["volunteers"], r["photos"]) for r in reported] == [
-        (30, 20, ["photo://30-20.jpg"]),
-        (60, 25, ["photo://60-25.jpg"]),
+        (30, 20, ["https://photos.example.org/30-20.jpg"]),
+        (60, 25, ["https://photos.example.org/60-25.jpg"]),
     ]
     assert await setup.runtime.db["outbox"].count_documents({"type": "work.progress_reported"}) == 2
     progress = [e for e in await timeline(setup, proposal_id) if e["kind"] == "progress"]

@@ -21,7 +21,7 @@ import httpx
 from testcontainers.core.container import DockerContainer
 from testcontainers.core.network import Network
 
-from deploy.broker.definitions import ADMIN, VHOST, dev_password
+from deploy.broker.definitions import ADMIN, SETUP, VHOST, dev_password
 
 REPO = Path(__file__).resolve().parents[2]
 SERVICES = ("proposals", "materials", "notifications")
@@ -118,6 +118,9 @@ def service_container(
         .with_env("AMQP_URL", f"amqp://{user}:{dev_password(user)}@rabbitmq:5672/{VHOST}")
         .with_env("MONGODB_URL", f"mongodb://{database or name + '-db'}:27017/?replicaSet=rs0")
         .with_env("BERDAYA_OUTBOX_POLL_SECONDS", "0.2")
+        .with_env("BERDAYA_RATE_LIMITS_ENABLED", "false")
+        # its user may configure nothing: `set_up_broker` declared its queues
+        .with_env("BERDAYA_BROKER_TOPOLOGY", "verify")
     )
     for key, value in env.items():
         container = container.with_env(key, value)
@@ -149,6 +152,20 @@ def initiate_replica_sets(network: Network, *aliases: str) -> None:
     with init:
         status = init.get_wrapped_container().wait(timeout=STARTUP_SECONDS)
         assert status["StatusCode"] == 0, logs(init)
+
+
+def set_up_broker(network: Network) -> None:
+    """Compose's `broker-setup`: the set-up user declares every service's queues."""
+    set_up = (
+        DockerContainer(BERDAYA_IMAGE)
+        .with_network(network)
+        .with_kwargs(entrypoint=["python", "-m", "services.broker_setup"])
+        .with_env("AMQP_URL", f"amqp://{SETUP}:{dev_password(SETUP)}@rabbitmq:5672/{VHOST}")
+        .with_env("BERDAYA_BROKER_POLICIES", "definitions")
+    )
+    with set_up:
+        status = set_up.get_wrapped_container().wait(timeout=STARTUP_SECONDS)
+        assert status["StatusCode"] == 0, logs(set_up)
 
 
 def broker_answers(host: str, port: int) -> bool:
@@ -191,4 +208,5 @@ def stack() -> Iterator[Stack]:
             "RabbitMQ answering",
         )
         initiate_replica_sets(network, *(f"{name}-db" for name in SERVICES))
+        set_up_broker(network)
         yield found

@@ -124,18 +124,18 @@ def road_journey(proposals_url: str, materials_url: str, notifications_url: str)
             "note": "150 m poured",
             "volunteers": 35,
             "labour_days": 70,
-            "photos": ["photo://day-3.jpg"],
+            "photos": ["https://photos.example.org/day-3.jpg"],
         },
     )
     done = act("work/complete", RT_HEAD)
     assert done["state"] == "completed"
 
     feed = until(
-        lambda: notifications.get("/notifications", headers=auth(RT_HEAD)).json(),
+        lambda: notifications.get("/notifications", headers=auth(RT_HEAD)).json()["items"],
         lambda items: len(items) >= len(EXPECTED_STEPS),
     )
     time.sleep(1.0)  # any duplicate would arrive by now
-    feed = notifications.get("/notifications", headers=auth(RT_HEAD)).json()
+    feed = notifications.get("/notifications", headers=auth(RT_HEAD)).json()["items"]
     assert sorted(item["event_type"] for item in feed) == sorted(EXPECTED_STEPS)
     assert all(item["proposal_id"] == proposal_id for item in feed)
     unread = notifications.get("/notifications/unread-count", headers=auth(RT_HEAD)).json()

@@ -54,9 +54,13 @@ class MaterialsApi:
         return {item: line["reserved"] for item, line in lines.items()}
 
     async def stock(self, **params: str) -> dict[tuple[str, str], dict[str, float]]:
-        response = await self.api.get("/stock", params=params, headers=auth(WAREHOUSE_OFFICER))
+        response = await self.api.get(
+            "/stock", params={**params, "page_size": "100"}, headers=auth(WAREHOUSE_OFFICER)
+        )
         assert response.status_code == 200, response.text
-        return {(b["warehouse"], b["item"]): b for b in response.json()}
+        page = response.json()
+        assert page["total"] <= 100, "more balances than one page: read the next pages"
+        return {(b["warehouse"], b["item"]): b for b in page["items"]}
 
     async def approved_road(self, stock: dict[str, float] | None = None) -> uuid.UUID:
         """Stock (the whole bill by default) received, then a road approved."""

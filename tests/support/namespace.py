@@ -23,6 +23,11 @@ SETTINGS: dict[str, type[ServiceSettings]] = {
 }
 
 
+# Retried within a test's patience, not after 10 s, 1 min, 5 min.
+TEST_RETRY_DELAYS = (0.2, 0.5)
+TEST_MAX_ATTEMPTS = 3
+
+
 def new_namespace() -> str:
     return f"t{uuid.uuid4().hex[:12]}"
 
@@ -36,10 +41,11 @@ def settings_for(
         "amqp_url": amqp_url,
         "mongodb_url": mongodb_url,
         "outbox_poll_seconds": 0.1,
-        "max_delivery_attempts": 3,
-        # retried within a test's patience, not after 10 s, 1 min, 5 min
-        "retry_delays_seconds": (0.2, 0.5),
+        "max_delivery_attempts": TEST_MAX_ATTEMPTS,
+        "retry_delays_seconds": TEST_RETRY_DELAYS,
         "log_json": False,
+        # Tests fire requests far faster than any person: no rate limits unless a test asks.
+        "rate_limits_enabled": False,
         **overrides,
     }
     return SETTINGS.get(service, ServiceSettings)(**values)  # type: ignore[arg-type]
@@ -54,7 +60,7 @@ def possible_queue_names(namespace: str) -> list[str]:
     for service in SERVICES:
         names += [topology.queue_name(service, event_type) for event_type, _ in CATALOGUE]
     names.append(topology.audit_queue.name)
-    for delays in (topology.retry_delays, (0.2, 0.5)):
+    for delays in (topology.retry_delays, TEST_RETRY_DELAYS):
         for service in SERVICES:
             names += [
                 r.queue.name for r in Topology(namespace, retry_delays=delays).retry_routes(service)

@@ -4,6 +4,7 @@ and a proposal's journey as the events the other services would publish."""
 
 from __future__ import annotations
 
+import ssl
 import threading
 import time
 import uuid
@@ -81,12 +82,14 @@ class _Inbox:
 
 
 class SmtpSink:
-    """A real SMTP server on a local port; `stop()` and `start()` take it down and up."""
+    """A real SMTP server on a local port; `stop()` and `start()` take it down and up.
+    With `tls`, it offers STARTTLS with that context and takes no mail without it."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
         self.port = free_port()
         self._inbox = _Inbox()
         self._controller: Controller | None = None
+        self._tls = tls
 
     @property
     def messages(self) -> list[EmailMessage]:
@@ -99,7 +102,10 @@ class SmtpSink:
         return [m for m in self.messages if m["To"] == address]
 
     def start(self) -> None:
-        self._controller = Controller(self._inbox, hostname="127.0.0.1", port=self.port)
+        tls: dict[str, Any] = {"tls_context": self._tls, "require_starttls": True}
+        self._controller = Controller(
+            self._inbox, hostname="127.0.0.1", port=self.port, **(tls if self._tls else {})
+        )
         self._controller.start()
 
     def stop(self) -> None:
@@ -109,8 +115,8 @@ class SmtpSink:
 
 
 @contextmanager
-def smtp_sink() -> Iterator[SmtpSink]:
-    sink = SmtpSink()
+def smtp_sink(tls: ssl.SSLContext | None = None) -> Iterator[SmtpSink]:
+    sink = SmtpSink(tls)
     sink.start()
     try:
         yield sink
@@ -195,6 +201,7 @@ def channel_settings(
         "notification_poll_seconds": 0.1,
         "notification_retry_max_seconds": 2.0,
         "digest_poll_seconds": 3600.0,  # tests build digests themselves, with their clock
+        "webhook_allow_private_networks": True,  # the receivers listen on 127.0.0.1
     }
     if smtp is not None:
         values |= {"smtp_host": "127.0.0.1", "smtp_port": smtp.port}

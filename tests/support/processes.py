@@ -63,6 +63,9 @@ def start_service(
         "HTTP_PORT": str(port),
         "BERDAYA_NAMESPACE": namespace,
         "BERDAYA_OUTBOX_POLL_SECONDS": "0.2",
+        # webhook receivers of the tests listen on 127.0.0.1 (refused in production)
+        "BERDAYA_WEBHOOK_ALLOW_PRIVATE_NETWORKS": "true",
+        "BERDAYA_RATE_LIMITS_ENABLED": "false",
         "PYTHONPATH": str(REPO),
         **env,
     }

@@ -10,8 +10,8 @@ from typing import Any
 from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.client_session import AsyncClientSession
 
-from services.materials.domain.job import JobStatus, MaterialJob, Shipment
-from shared.errors import Conflict, NotFound
+from services.materials.domain.job import JobStatus, MaterialJob, Shipment, no_job, no_shipment
+from shared.errors import Conflict
 from shared.storage.documents import from_document, to_document
 from shared.storage.mongo import Database
 
@@ -52,7 +52,7 @@ class MaterialsRepository:
     async def get_job(self, proposal_id: uuid.UUID) -> MaterialJob:
         job = await self.find_job(proposal_id)
         if job is None:
-            raise NotFound(f"no materials job for proposal {proposal_id} (is it approved?)")
+            raise no_job(proposal_id)
         return job
 
     async def find_job(self, proposal_id: uuid.UUID) -> MaterialJob | None:
@@ -91,7 +91,7 @@ class MaterialsRepository:
     async def get_shipment(self, shipment_id: uuid.UUID) -> Shipment:
         document = await self._shipments.find_one({"_id": str(shipment_id)}, session=self._session)
         if document is None:
-            raise NotFound(f"no shipment {shipment_id}")
+            raise no_shipment(shipment_id)
         return from_document(Shipment, document)
 
     async def add_shipment(self, shipment: Shipment) -> None:

@@ -33,8 +33,9 @@ from services.materials.domain.stock import (
 )
 from shared.clock import Timestamp
 from shared.contracts.events import ProposalKeys
-from shared.contracts.types import Area, MaterialLine, ReceivedLine
-from shared.errors import Conflict, Unprocessable
+from shared.contracts.types import Area, MaterialLine, Name, ReceivedLine
+from shared.errors import Conflict, Forbidden, NotFound, Unprocessable
+from shared.identity import Actor, Role
 
 JobStatus = Literal["waiting", "reserved", "fulfilled", "cancelled"]
 # How much more than was sent an RT head may confirm as arrived (over_shipped), as a
@@ -42,6 +43,21 @@ JobStatus = Literal["waiting", "reserved", "fulfilled", "cancelled"]
 # beyond is the warehouse's to count and adjust: an RT head's word alone never moves
 # warehouse stock.
 OVER_SHIPMENT_TOLERANCE = 0.05
+# Who may read stock levels, the ledger, shipment lists and every job, city-wide: those
+# who keep, oversee or audit the stock. A job is also open to the people of its area
+# (as its proposal is); to anyone else it does not exist.
+STOCK_READERS = frozenset({Role.WAREHOUSE_OFFICER, Role.CITY_OFFICER, Role.SUPERVISOR})
+
+
+def no_job(proposal_id: uuid.UUID) -> NotFound:
+    """The answer about a job that does not exist, or that the caller may not see: the
+    same words, so that nobody outside its area learns that it exists."""
+    return NotFound(f"no materials job for proposal {proposal_id} (is it approved?)")
+
+
+def no_shipment(shipment_id: uuid.UUID) -> NotFound:
+    """As `no_job`, for a shipment."""
+    return NotFound(f"no shipment {shipment_id}")
 
 
 class JobLine(BaseModel):
@@ -66,7 +82,7 @@ class JobLine(BaseModel):
 
 class ShipmentLine(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-    item: str
+    item: Name
     quantity: Annotated[float, Field(gt=0)]
 
 
@@ -75,7 +91,7 @@ class ShipmentReceiptLine(BaseModel):
     received at a warehouse: that is `stock_receipts.receive_stock`)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    item: str
+    item: Name
     received: Annotated[float, Field(ge=0)]
     discrepancy_reason: DeliveryReason | None = None
 
@@ -127,6 +143,30 @@ class MaterialJob(BaseModel):
 
     def keys(self) -> ProposalKeys:
         return {"proposal_id": self.proposal_id, "area": self.area, "proposer_id": self.proposer_id}
+
+    # ----------------------------------------------------------------------------------
+    # who may see and act: checked before anything that tells the job's state
+    # ----------------------------------------------------------------------------------
+
+    def visible_to(self, actor: Actor) -> bool:
+        """City-wide for stock readers, else within the actor's area."""
+        return actor.role in STOCK_READERS or actor.covers(self.area)
+
+    def check_readable_by(self, actor: Actor, unknown: NotFound) -> None:
+        """Who may read the job's materials and shipments: `unknown` (the 404 of what
+        the caller asked for) when they may not see it, 403 for a resident of its area."""
+        if not self.visible_to(actor):
+            raise unknown
+        if actor.role is Role.RESIDENT:
+            raise Forbidden("a job's materials are for the RT head and officers of its area")
+
+    def check_receiver(self, actor: Actor, shipment_id: uuid.UUID) -> None:
+        """Only the RT head of the job's RT confirms what arrived; someone who may not
+        see the job gets the 404 of an unknown shipment, whatever its state."""
+        if not self.visible_to(actor):
+            raise no_shipment(shipment_id)
+        if actor.role is not Role.RT_HEAD:
+            raise Forbidden("only the RT head of the job's RT confirms what arrived")
 
     def line(self, item: str) -> JobLine:
         for line in self.lines:

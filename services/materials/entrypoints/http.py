@@ -19,36 +19,34 @@ from services.materials.adapters.stock import StockRepository
 from services.materials.domain.catalogue import StockItem, Warehouse
 from services.materials.domain.job import (
     OVER_SHIPMENT_TOLERANCE,
+    STOCK_READERS,
     JobStatus,
     MaterialJob,
     Shipment,
     ShipmentLine,
     ShipmentReceiptLine,
+    no_job,
+    no_shipment,
 )
 from services.materials.domain.stock import CountReason, LedgerEntry, LedgerKind, Level
 from services.materials.service.commands import MaterialCommands
 from services.materials.service.stock_receipts import IncomingLine, StockReceiptOutcome
 from services.materials.service.stock_transaction import Reference
 from shared.clock import Timestamp
-from shared.contracts.types import Area
+from shared.contracts.types import Area, Name, Text
 from shared.errors import Forbidden
-from shared.identity import Actor, Role
+from shared.identity import Actor
 from shared.storage.mongo import Document
 from shared.web.app import CorrelationId, ServiceDatabase, app_state
 from shared.web.auth import CurrentActor
 from shared.web.idempotency import IdempotencyKey, respond
-from shared.web.pages import Page
+from shared.web.pages import Page, PageNumber, PageWanted
 
-# Who may read stock levels, the ledger and shipment lists: those who keep, oversee or
-# audit the stock, city-wide. A job's own materials and shipments are also open to the RT
-# head and the officers of the job's area (as proposals are), never to residents.
-STOCK_READERS = frozenset({Role.WAREHOUSE_OFFICER, Role.CITY_OFFICER, Role.SUPERVISOR})
 KEYED: dict[int | str, dict[str, Any]] = {
     status.HTTP_422_UNPROCESSABLE_CONTENT: {
         "description": "invalid input, or an Idempotency-Key reused for another request"
     }
 }
-PageNumber = Annotated[int, Query(ge=1)]
 PageSize = Annotated[int, Query(ge=1, le=500)]
 Quantity = Annotated[float, Field(gt=0, le=1_000_000, allow_inf_nan=False)]
 
@@ -59,14 +57,6 @@ def _require_stock_reader(actor: Actor) -> None:
         raise Forbidden(f"stock levels, the ledger and shipment lists are for {allowed}")
 
 
-def _require_job_reader(actor: Actor, area: Area) -> None:
-    """A job's materials: city-wide for stock readers, else only within the actor's area."""
-    if actor.role in STOCK_READERS:
-        return
-    if actor.role is Role.RESIDENT or not actor.covers(area):
-        raise Forbidden("a job's materials are for the RT head and officers of its area")
-
-
 # --------------------------------------------------------------------------------------
 # requests
 # --------------------------------------------------------------------------------------
@@ -74,13 +64,11 @@ def _require_job_reader(actor: Actor, area: Area) -> None:
 
 class DispatchRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    warehouse: Annotated[str, Field(min_length=1, max_length=120)]
+    warehouse: Name
     lines: list[ShipmentLine] | None = Field(
         default=None, description="omit to send everything reserved for the job at the warehouse"
     )
-    note: Annotated[str, Field(max_length=2000)] = Field(
-        default="", description="vehicle, driver, expected arrival"
-    )
+    note: Text = Field(default="", description="vehicle, driver, expected arrival")
 
 
 class ShipmentReceiptRequest(BaseModel):
@@ -92,32 +80,32 @@ class ShipmentReceiptRequest(BaseModel):
 
 class StockLine(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    item: Annotated[str, Field(min_length=1, max_length=120)]
+    item: Name
     quantity: Quantity
 
 
 class StockReceiptRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    receipt_id: Annotated[str, Field(min_length=1, max_length=120)] | None = Field(
+    receipt_id: Name | None = Field(
         default=None,
         description="the delivery note's number; a receipt id is counted once "
         "(sending it again is refused), omit it to get a fresh one",
     )
-    warehouse: Annotated[str, Field(min_length=1, max_length=120)]
-    supplier: Annotated[str, Field(min_length=1, max_length=120)]
+    warehouse: Name
+    supplier: Name
     lines: Annotated[list[StockLine], Field(min_length=1, max_length=50)]
-    note: Annotated[str, Field(max_length=2000)] = ""
+    note: Text = ""
 
 
 class AdjustmentRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    warehouse: Annotated[str, Field(min_length=1, max_length=120)]
-    item: Annotated[str, Field(min_length=1, max_length=120)]
+    warehouse: Name
+    item: Name
     quantity: Annotated[float, Field(ge=-1_000_000, le=1_000_000, allow_inf_nan=False)] = Field(
         description="the difference counted: positive when more was found, negative when less"
     )
     reason: CountReason
-    note: Annotated[str, Field(max_length=2000)] = ""
+    note: Text = ""
 
 
 # --------------------------------------------------------------------------------------
@@ -168,6 +156,10 @@ class BalanceView(BaseModel):
     on_hand: float
     reserved: float
     available: float
+
+
+class BalancePage(Page[BalanceView]):
+    pass
 
 
 class LedgerPage(Page[LedgerEntry]):
@@ -288,7 +280,7 @@ def _job_routes(router: APIRouter) -> None:
     async def get_job(proposal_id: uuid.UUID, db: ServiceDatabase, actor: CurrentActor) -> JobView:
         repository = MaterialsRepository(db)
         job = await repository.get_job(proposal_id)
-        _require_job_reader(actor, job.area)
+        job.check_readable_by(actor, no_job(proposal_id))
         return _view(job, await repository.shipments_of(proposal_id))
 
     @router.post(
@@ -353,7 +345,8 @@ def _shipment_routes(router: APIRouter, over_shipment_tolerance: float) -> None:
         repository = MaterialsRepository(db)
         shipment = await repository.get_shipment(shipment_id)
         if actor.role not in STOCK_READERS:
-            _require_job_reader(actor, (await repository.get_job(shipment.proposal_id)).area)
+            job = await repository.get_job(shipment.proposal_id)
+            job.check_readable_by(actor, no_shipment(shipment_id))
         return shipment
 
     @router.post(
@@ -403,15 +396,22 @@ def _stock_routes(router: APIRouter) -> None:
         db: ServiceDatabase,
         reference: References,
         actor: CurrentActor,
+        paging: PageWanted,
         warehouse: str | None = None,
         item: str | None = None,
-    ) -> list[BalanceView]:
+    ) -> BalancePage:
         _require_stock_reader(actor)
         catalogue = reference.catalogue
         name = catalogue.warehouse(warehouse) if warehouse else None
         code = catalogue.item(item).code if item else None
+        # At most a balance per warehouse and catalogue item: read whole, then paged.
         documents = await StockRepository(db).balances(name, code)
-        return [_balance(d) for d in documents]
+        return BalancePage(
+            items=[_balance(d) for d in paging.of(documents)],
+            total=len(documents),
+            page=paging.page,
+            page_size=paging.page_size,
+        )
 
     @router.get("/stock/ledger", tags=["stock"], summary="Stock movements, newest first")
     async def ledger(

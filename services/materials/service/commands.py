@@ -13,6 +13,7 @@ from services.materials.domain.job import (
     Shipment,
     ShipmentLine,
     ShipmentReceiptLine,
+    no_job,
 )
 from services.materials.domain.stock import (
     CountReason,
@@ -93,7 +94,7 @@ class MaterialCommands:
         key = receipt_id or str(uuid.uuid4())
 
         async def work(stock_tx: StockTransaction) -> StockReceiptOutcome:
-            return await receive_stock(
+            outcome = await receive_stock(
                 stock_tx,
                 receipt_id=key,
                 warehouse=warehouse,
@@ -102,6 +103,19 @@ class MaterialCommands:
                 source="http",
                 note=note,
             )
+            await stock_tx.uow.audit(
+                actor,
+                "receive_stock",
+                "stock_receipt",
+                key,
+                details={
+                    "warehouse": warehouse,
+                    "supplier": supplier,
+                    "lines": [_line(e.item, e.quantity, e.unit) for e in outcome.entries],
+                    "note": note,
+                },
+            )
+            return outcome
 
         return await self._run(actor, correlation_id, work, record_answer)
 
@@ -136,6 +150,19 @@ class MaterialCommands:
             recorded = await stock_tx.move(movement)
             if checked > 0:
                 await stock_tx.top_up_waiting({item})
+            await stock_tx.uow.audit(
+                actor,
+                "adjust_stock",
+                "stock_entry",
+                recorded.id,
+                details={
+                    "warehouse": name,
+                    "item": item,
+                    "quantity": checked,
+                    "reason": reason,
+                    "note": note,
+                },
+            )
             return recorded
 
         return await self._run(actor, correlation_id, work, record_answer)
@@ -155,14 +182,17 @@ class MaterialCommands:
         note: str = "",
         record_answer: RecordAnswer | None = None,
     ) -> Shipment:
-        require_warehouse_officer(actor, "dispatches materials")
-        catalogue = self._reference.catalogue
-        name = catalogue.warehouse(warehouse)
-        for line in lines or []:
-            catalogue.quantity(line.item, line.quantity)
-
         async def work(stock_tx: StockTransaction) -> Shipment:
+            # whether the caller may see the job (404), then may act (403), then the
+            # values and the job's state: nobody outside its area learns it exists
             job = await stock_tx.jobs.get_job(proposal_id)
+            if not job.visible_to(actor):
+                raise no_job(proposal_id)
+            require_warehouse_officer(actor, "dispatches materials")
+            catalogue = self._reference.catalogue
+            name = catalogue.warehouse(warehouse)
+            for line in lines or []:
+                catalogue.quantity(line.item, line.quantity)
             shipment = job.dispatch(uuid.uuid4(), name, lines, actor.id, stock_tx.now, note)
             for sent in shipment.lines:
                 await stock_tx.move(
@@ -185,6 +215,18 @@ class MaterialCommands:
                     note=note,
                 )
             )
+            await stock_tx.uow.audit(
+                actor,
+                "dispatch",
+                "shipment",
+                shipment.id,
+                proposal_id=job.proposal_id,
+                details={
+                    "warehouse": name,
+                    "lines": [_line(ln.item, ln.quantity, ln.unit) for ln in shipment.lines],
+                    "note": note,
+                },
+            )
             return shipment
 
         return await self._run(actor, correlation_id, work, record_answer)
@@ -197,14 +239,14 @@ class MaterialCommands:
         receipts: list[ShipmentReceiptLine],
         record_answer: RecordAnswer | None = None,
     ) -> Shipment:
-        for receipt in receipts:
-            self._reference.catalogue.quantity(receipt.item, receipt.received)
-
         async def work(stock_tx: StockTransaction) -> Shipment:
             shipment = await stock_tx.jobs.get_shipment(shipment_id)
             job = await stock_tx.jobs.get_job(shipment.proposal_id)
-            if actor.role is not Role.RT_HEAD or not actor.covers(job.area):
-                raise Forbidden("only the RT head of the job's RT confirms what arrived")
+            # 404 to whoever may not see the job, 403 to who may see but not confirm,
+            # then the values, then the shipment's state (409): in that order
+            job.check_receiver(actor, shipment_id)
+            for receipt in receipts:
+                self._reference.catalogue.quantity(receipt.item, receipt.received)
             received = job.receive(
                 shipment,
                 receipts,
@@ -227,6 +269,17 @@ class MaterialCommands:
             await stock_tx.jobs.save_job(job)
             await stock_tx.jobs.save_shipment(shipment)
             await stock_tx.top_up_waiting({a.item for a in surplus})
+            await stock_tx.uow.audit(
+                actor,
+                "confirm_receipt",
+                "shipment",
+                shipment.id,
+                proposal_id=job.proposal_id,
+                details={
+                    "received": [_line(r.item, r.received, r.unit) for r in received],
+                    "status": job.status,
+                },
+            )
             return shipment
 
         return await self._run(actor, correlation_id, work, record_answer)
@@ -280,3 +333,8 @@ async def _fulfil_or_reopen(stock_tx: StockTransaction, job: MaterialJob) -> Non
     if await stock_tx.reserve_for(job):
         await stock_tx.announce_reserved(job)
     await stock_tx.announce_shortage(job)
+
+
+def _line(item: str, quantity: float, unit: str) -> str:
+    """`cement 493 sak`: a line as the audit trail keeps it."""
+    return f"{item} {quantity:g} {unit}"

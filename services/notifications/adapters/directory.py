@@ -11,7 +11,7 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 
 from services.notifications.domain.people import Person
 from shared.contracts.types import Area
-from shared.identity import Role
+from shared.identity import Actor, Role
 from shared.storage.documents import from_document, to_document
 from shared.storage.mongo import Database, Document
 
@@ -60,20 +60,41 @@ class Directory:
             {"_id": person.id}, to_document(person, person.id), upsert=True, session=self._session
         )
 
+    async def follow_token(self, actor: Actor) -> bool:
+        """Bring `actor`'s entry, if there is one, in line with the role and area their
+        latest token says: one conditional update that matches (and writes) nothing
+        when they agree already, so it is safe on every request and idempotent. True
+        when the entry changed."""
+        scope = {
+            "role": actor.role.value,
+            "kecamatan": actor.kecamatan,
+            "kelurahan": actor.kelurahan,
+            "rt": actor.rt,
+        }
+        result = await self._people.update_one(
+            {"_id": actor.id, "$or": [{name: {"$ne": value}} for name, value in scope.items()]},
+            {"$set": scope},
+            session=self._session,
+        )
+        return result.modified_count == 1
+
     async def remove(self, person_id: str) -> bool:
         result = await self._people.delete_one({"_id": person_id}, session=self._session)
         return result.deleted_count == 1
 
     async def search(
-        self, role: Role | None = None, kecamatan: str | None = None, limit: int = 200
-    ) -> list[Person]:
+        self, role: Role | None, kecamatan: str | None, *, skip: int, limit: int
+    ) -> tuple[list[Person], int]:
+        """One page of the entries that match, by id, and how many match in all."""
         query: Document = {}
         if role is not None:
             query["role"] = role.value
         if kecamatan is not None:
             query["kecamatan"] = kecamatan
+        total = await self._people.count_documents(query, session=self._session)
         cursor = self._people.find(query, session=self._session).sort("_id", ASCENDING)
-        return [from_document(Person, d) async for d in cursor.limit(limit)]
+        found = [from_document(Person, d) async for d in cursor.skip(skip).limit(limit)]
+        return found, total
 
 
 class Follows:

@@ -3,21 +3,65 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection
+from collections.abc import Awaitable, Callable, Collection
 from datetime import datetime, timedelta
+from typing import Any
 
 from pymongo import ASCENDING, IndexModel
 from pymongo.asynchronous.client_session import AsyncClientSession
 
+from services.notifications.adapters.secret_box import SecretBox, SecretBoxError
 from services.notifications.domain.webhooks import Endpoint, matches
+from shared.logs import get_logger
 from shared.storage.documents import from_document, to_document
-from shared.storage.mongo import Database
+from shared.storage.mongo import Database, Document
 
 COLLECTION = "webhook_endpoints"
 
 
+log = get_logger(__name__)
+
+
 async def create_indexes(db: Database) -> None:
     await db[COLLECTION].create_indexes([IndexModel([("created_at", ASCENDING)])])
+
+
+def sealing_secrets(box: SecretBox) -> Callable[[Database], Awaitable[None]]:
+    """A start step: every secret encrypted with the first of the configured keys.
+
+    Endpoints registered before secrets were encrypted at rest hold theirs in clear:
+    they are encrypted here, and keep signing as before (the receiver's secret does
+    not change; see `domain.webhooks.secret_key`). Secrets sealed with an older key
+    are sealed again with the first, so that the old key can then be removed."""
+
+    async def seal_all(db: Database) -> None:
+        async for document in db[COLLECTION].find({}, {"secret": 1, "previous_secrets": 1}):
+            try:
+                update = _sealed_again(box, document)
+            except SecretBoxError as error:
+                log.error("webhook secret unreadable", endpoint_id=document["_id"], why=str(error))
+                continue
+            if update:
+                # only if unchanged meanwhile (a rotation by an operator wins)
+                await db[COLLECTION].update_one(
+                    {"_id": document["_id"], "secret": document["secret"]}, {"$set": update}
+                )
+
+    return seal_all
+
+
+def _sealed_again(box: SecretBox, document: Document) -> Document:
+    secret = document["secret"]
+    if isinstance(secret, str):  # in clear, from before encryption at rest
+        return {"secret": {"sealed": box.seal(secret), "hint": secret[-4:], "expires_at": None}}
+    assert isinstance(secret, dict)
+    previous: list[dict[str, Any]] = document.get("previous_secrets") or []
+    if all(box.sealed_with_first_key(s["sealed"]) for s in [secret, *previous]):
+        return {}
+    return {
+        "secret": {**secret, "sealed": box.reseal(secret["sealed"])},
+        "previous_secrets": [{**s, "sealed": box.reseal(s["sealed"])} for s in previous],
+    }
 
 
 class Endpoints:

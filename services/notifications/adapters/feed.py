@@ -37,7 +37,10 @@ async def create_indexes(db: Database) -> None:
                 [("event_id", ASCENDING), ("recipient_id", ASCENDING), ("channel", ASCENDING)],
                 unique=True,
             ),
-            IndexModel([("recipient_id", ASCENDING), ("created_at", DESCENDING)]),
+            # the feed's order, newest first; `_id` settles ties so pages do not overlap
+            IndexModel(
+                [("recipient_id", ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)]
+            ),
         ]
     )
 
@@ -51,13 +54,18 @@ class Feed:
         await self._collection.insert_one(to_document(item, item.id), session=self._session)
 
     async def of(
-        self, recipient_id: str, *, proposal_id: uuid.UUID | None = None, limit: int = 100
-    ) -> list[FeedItem]:
+        self, recipient_id: str, *, proposal_id: uuid.UUID | None = None, skip: int, limit: int
+    ) -> tuple[list[FeedItem], int]:
+        """One page of `recipient_id`'s feed, newest first, and how many items it holds."""
         query: dict[str, Any] = {"recipient_id": recipient_id}
         if proposal_id is not None:
             query["proposal_id"] = proposal_id
-        cursor = self._collection.find(query, session=self._session).sort("created_at", DESCENDING)
-        return [from_document(FeedItem, d) async for d in cursor.limit(limit)]
+        total = await self._collection.count_documents(query, session=self._session)
+        cursor = self._collection.find(query, session=self._session).sort(
+            [("created_at", DESCENDING), ("_id", DESCENDING)]
+        )
+        items = [from_document(FeedItem, d) async for d in cursor.skip(skip).limit(limit)]
+        return items, total
 
     async def unread_count(self, recipient_id: str) -> int:
         return await self._collection.count_documents(

@@ -8,12 +8,21 @@ from __future__ import annotations
 import asyncio
 import json
 import smtplib
+import ssl
 from email.message import EmailMessage
 from email.utils import formatdate
 from typing import Any, Protocol
 
 import httpx
 
+from services.notifications.adapters.destinations import (
+    Destinations,
+    Resolver,
+    UnsafeDestination,
+    pinned,
+    resolve,
+)
+from services.notifications.adapters.secret_box import SecretBox, SecretBoxError
 from services.notifications.domain.deliveries import (
     DeliveryChannel,
     NotificationDelivery,
@@ -29,6 +38,7 @@ from services.notifications.domain.webhooks import (
 )
 from services.notifications.settings import NotificationSettings
 from shared.clock import Clock, utc_now
+from shared.logs import redact_http_client_urls
 
 # HTTP answers that retrying the same request can change.
 RETRYABLE_STATUS = {408, 425, 429}
@@ -65,12 +75,29 @@ class SmtpSender:
         # smtplib blocks; a thread keeps the event loop (and the other channels) free.
         await asyncio.to_thread(self._send_blocking, message, delivery.address)
 
+    def _connect(self) -> smtplib.SMTP:
+        """A connection; with TLS (implicit or STARTTLS) the server's certificate is
+        verified — against `smtp_ca_file` if set, else the system's CAs — and its name."""
+        s = self._settings
+        if not (s.smtp_implicit_tls or s.smtp_starttls):
+            return smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=self._timeout)
+        context = ssl.create_default_context(cafile=s.smtp_ca_file)
+        if s.smtp_implicit_tls:
+            return smtplib.SMTP_SSL(
+                s.smtp_host, s.smtp_port, timeout=self._timeout, context=context
+            )
+        smtp = smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=self._timeout)
+        try:
+            smtp.starttls(context=context)
+        except BaseException:
+            smtp.close()
+            raise
+        return smtp
+
     def _send_blocking(self, message: EmailMessage, address: str) -> None:
         s = self._settings
         try:
-            with smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=self._timeout) as smtp:
-                if s.smtp_starttls:
-                    smtp.starttls()
+            with self._connect() as smtp:
                 if s.smtp_username:
                     smtp.login(s.smtp_username, s.smtp_password.get_secret_value())
                 try:
@@ -91,8 +118,15 @@ class SmtpSender:
                 f"the mail server answered {error.smtp_code}: {error.smtp_error!r}",
                 permanent=500 <= error.smtp_code < 600,
             ) from error
+        except ssl.SSLCertVerificationError as error:
+            raise SendFailure(
+                f"the mail server's certificate is not trusted ({error.verify_message}); "
+                "see BERDAYA_SMTP_CA_FILE"
+            ) from error
+        except smtplib.SMTPNotSupportedError as error:
+            raise SendFailure("the mail server does not offer STARTTLS") from error
         except (OSError, smtplib.SMTPException) as error:
-            raise SendFailure(f"cannot reach the mail server: {error!r}") from error
+            raise SendFailure(f"cannot reach the mail server: {type(error).__name__}") from error
 
     async def close(self) -> None:
         return None
@@ -114,7 +148,11 @@ def compose_email(delivery: NotificationDelivery, sender: str) -> EmailMessage:
 
 
 class _HttpSender:
-    """Holds one HTTP client per channel, made in the loop that uses it."""
+    """Holds one HTTP client per channel, made in the loop that uses it. Failures
+    say "unreachable" and never the URL, the address or the error's text: a URL may
+    hold a token, and an endpoint's owner must not learn what our network holds."""
+
+    what = "the gateway"
 
     def __init__(self, timeout: float) -> None:
         self._timeout = timeout
@@ -123,16 +161,28 @@ class _HttpSender:
     @property
     def client(self) -> httpx.AsyncClient:
         if self._client is None:
-            self._client = httpx.AsyncClient(timeout=self._timeout, follow_redirects=False)
+            redact_http_client_urls()  # httpx logs each request's URL
+            self._client = self._make_client()
         return self._client
 
-    async def _post(self, url: str, body: bytes, headers: dict[str, str]) -> httpx.Response:
+    def _make_client(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(timeout=self._timeout, follow_redirects=False)
+
+    async def _post(
+        self,
+        url: str | httpx.URL,
+        body: bytes,
+        headers: dict[str, str],
+        extensions: dict[str, Any] | None = None,
+    ) -> httpx.Response:
         try:
-            return await self.client.post(url, content=body, headers=headers)
+            return await self.client.post(url, content=body, headers=headers, extensions=extensions)
         except httpx.TimeoutException as error:
-            raise SendFailure(f"no answer from {url} within {self._timeout:g} s") from error
+            raise SendFailure(
+                f"{self.what} is unreachable: no answer within {self._timeout:g} s"
+            ) from error
         except httpx.HTTPError as error:
-            raise SendFailure(f"cannot reach {url}: {error!r}") from error
+            raise SendFailure(f"{self.what} is unreachable") from error
 
     async def close(self) -> None:
         if self._client is not None:
@@ -204,13 +254,31 @@ def fill_template(template: Any, values: dict[str, str]) -> Any:
 
 
 class WebhookSender(_HttpSender):
-    """POSTs the event's envelope, signed, to a city system's endpoint."""
+    """POSTs the event's envelope, signed, to a city system's endpoint: to the address
+    checked just before (see adapters/destinations.py), never to one the name resolves
+    to afterwards."""
 
     channel: DeliveryChannel = "webhook"
+    what = "the endpoint"
 
-    def __init__(self, settings: NotificationSettings, clock: Clock = utc_now) -> None:
+    def __init__(
+        self, settings: NotificationSettings, clock: Clock = utc_now, resolver: Resolver = resolve
+    ) -> None:
         super().__init__(settings.notification_send_timeout_seconds)
         self._clock = clock
+        self._box = SecretBox.of(settings)
+        self._destinations = Destinations.of(settings, resolver)
+
+    def _make_client(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(
+            timeout=self._timeout,
+            follow_redirects=False,
+            # no proxy from the environment: it would resolve the name itself
+            trust_env=False,
+            # a kept connection is keyed by address, not name: two endpoints on one
+            # address must not share a TLS session verified for the other's name
+            limits=httpx.Limits(max_keepalive_connections=0),
+        )
 
     def problem(self) -> str | None:
         return None
@@ -218,15 +286,32 @@ class WebhookSender(_HttpSender):
     async def send(self, delivery: NotificationDelivery, endpoint: Endpoint | None) -> None:
         if endpoint is None:
             raise SendFailure("the endpoint was removed", permanent=True)
+        try:
+            destination = await self._destinations.check(endpoint.url)
+        except UnsafeDestination as refused:
+            raise SendFailure(f"the endpoint is unreachable: {refused.reason}") from refused
         body = delivery.body.encode()
+        now = self._clock()
+        try:
+            current = self._box.open(endpoint.secret.sealed)
+            overlapping = [
+                self._box.open(old.sealed)
+                for old in endpoint.previous_secrets
+                if old.expires_at is not None and old.expires_at > now
+            ]
+        except SecretBoxError as error:
+            raise SendFailure(str(error)) from error
         headers = signed_headers(
-            endpoint.secret,
-            int(self._clock().timestamp()),
+            current,
+            int(now.timestamp()),
             body,
             delivery_id=delivery.id,
             event_type=delivery.event_type or "",
             event_id=delivery.event_id,
+            also_signing=overlapping,
         )
-        response = await self._post(endpoint.url, body, headers)
+        url, host, extensions = pinned(destination)
+        response = await self._post(url, body, headers | host, extensions)
         if not response.is_success:
+            # the status alone: the body is the receiver's, and may echo anything
             raise SendFailure(f"the endpoint answered {response.status_code}")

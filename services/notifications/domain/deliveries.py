@@ -28,6 +28,8 @@ from services.notifications.domain.people import (
 )
 from services.notifications.domain.recipients import Route
 from shared.clock import Timestamp
+from shared.errors import NotFound
+from shared.identity import OPERATOR_ROLES, Actor
 from shared.workers import backoff
 
 DeliveryChannel = Literal["email", "sms", "webhook"]
@@ -110,6 +112,19 @@ class NotificationDelivery(BaseModel):
     @property
     def text(self) -> str:
         return f"{self.body} {self.next_step}".strip()
+
+    def visible_to(self, actor: Actor) -> bool:
+        """Operators see every delivery; anybody else only their own — never a webhook's,
+        whose recipient id is the endpoint's, which a person's id could happen to equal."""
+        if actor.role in OPERATOR_ROLES:
+            return True
+        return self.channel != "webhook" and self.recipient_id == actor.id
+
+
+def no_delivery(delivery_id: uuid.UUID) -> NotFound:
+    """The answer about a delivery that does not exist, or that is someone else's: the
+    same words, so that nobody learns whether another person was sent something."""
+    return NotFound(f"no delivery {delivery_id}")
 
 
 def delivery_id(key: str) -> uuid.UUID:

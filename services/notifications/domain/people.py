@@ -14,15 +14,19 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_serializer
 
-from shared.contracts.types import Area
+from shared.contracts.types import PLAIN_LINE, Area, Name
 from shared.datafiles import read_toml
 from shared.identity import Actor, Role
 
 Language = Literal["id", "en"]
 MessagingApp = Literal["sms", "whatsapp"]
 EmailAddress = Annotated[
-    str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254, examples=["budi@example.id"])
+    str,
+    Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254, examples=["budi@example.id"]),
+    PLAIN_LINE,
 ]
+# As a person types it: may be empty (the directory then shows the id).
+PersonName = Annotated[str, Field(max_length=120), PLAIN_LINE]
 PhoneNumber = Annotated[
     str, Field(pattern=r"^\+?[0-9]{8,15}$", description="digits, optionally with a leading +")
 ]
@@ -132,7 +136,7 @@ class PersonChanges(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    name: Annotated[str, Field(max_length=120)] = ""
+    name: PersonName = ""
     email: EmailAddress | None = None
     phone: PhoneNumber | None = None
     messaging: MessagingApp = "whatsapp"
@@ -145,8 +149,8 @@ class DirectoryEntry(PersonChanges):
     reviews, shipments and inspections concern them."""
 
     role: Role
-    kecamatan: str | None = None
-    kelurahan: str | None = None
+    kecamatan: Name | None = None
+    kelurahan: Name | None = None
     rt: Annotated[str | None, Field(pattern=r"^\d{3}$")] = None
 
 

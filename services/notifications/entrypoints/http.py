@@ -22,14 +22,18 @@ from services.notifications.domain.webhooks import Endpoint
 from services.notifications.service.people import FollowedProposal, PeopleCommands
 from services.notifications.service.webhooks import (
     DeliveryLog,
+    Description,
     EndpointSettings,
+    Issued,
+    SecretRotation,
     WebhookCommands,
 )
 from shared.clock import Timestamp
-from shared.identity import Role
+from shared.identity import OPERATOR_ROLES, Role
 from shared.web.app import CorrelationId, ServiceDatabase, app_state
 from shared.web.auth import CurrentActor
-from shared.web.idempotency import IdempotencyKey, respond
+from shared.web.idempotency import IdempotencyKey, RecordAnswer, respond
+from shared.web.pages import Page, PageWanted
 
 Limit = Annotated[int, Query(ge=1, le=500)]
 People = Annotated[PeopleCommands, app_state("people")]
@@ -44,8 +48,21 @@ def _feed_of(db: ServiceDatabase) -> Feed:
 Feeds = Annotated[Feed, Depends(_feed_of)]
 
 
+async def _directory_follows_token(people: People, actor: CurrentActor) -> None:
+    await people.follow_token(actor)
+
+
 def build_routers() -> list[APIRouter]:
-    return [_feed(), _people(), _following(), _webhooks(), _deliveries()]
+    # Every call keeps the caller's directory entry in line with their token's role
+    # and area: one place, a write only when they changed.
+    signed_in = APIRouter(dependencies=[Depends(_directory_follows_token)])
+    for router in (_feed(), _people(), _following(), _webhooks(), _deliveries()):
+        signed_in.include_router(router)
+    return [signed_in]
+
+
+class FeedPage(Page[FeedItem]):
+    pass
 
 
 def _feed() -> APIRouter:
@@ -55,13 +72,20 @@ def _feed() -> APIRouter:
     async def my_feed(
         feed: Feeds,
         actor: CurrentActor,
+        paging: PageWanted,
         proposal_id: uuid.UUID | None = None,
         recipient_id: Annotated[str | None, Query(description="city officers only")] = None,
-        limit: Limit = 100,
-    ) -> list[FeedItem]:
-        if recipient_id not in (None, actor.id) and actor.role is not Role.CITY_OFFICER:
+    ) -> FeedPage:
+        # refused for the role alone, whoever `recipient_id` is: it tells nothing of them
+        if recipient_id not in (None, actor.id) and actor.role not in OPERATOR_ROLES:
             raise HTTPException(403, "you can read only your own notifications")
-        return await feed.of(recipient_id or actor.id, proposal_id=proposal_id, limit=limit)
+        items, total = await feed.of(
+            recipient_id or actor.id,
+            proposal_id=proposal_id,
+            skip=paging.skip,
+            limit=paging.page_size,
+        )
+        return FeedPage(items=items, total=total, page=paging.page, page_size=paging.page_size)
 
     @router.get("/unread-count", summary="How many of my notifications are unread")
     async def unread(feed: Feeds, actor: CurrentActor) -> dict[str, int]:
@@ -88,6 +112,10 @@ def _view(person: Person) -> PersonView:
     )
 
 
+class PersonPage(Page[Person]):
+    pass
+
+
 def _people() -> APIRouter:
     router = APIRouter(prefix="/people", tags=["people and preferences"])
 
@@ -104,15 +132,18 @@ def _people() -> APIRouter:
     ) -> PersonView:
         return _view(await people.change_me(actor, changes, correlation_id))
 
-    @router.get("", summary="The directory (city officers)")
+    @router.get("", summary="The directory, by id (city officers)")
     async def search(
         people: People,
         actor: CurrentActor,
+        paging: PageWanted,
         role: Role | None = None,
         kecamatan: str | None = None,
-        limit: Limit = 200,
-    ) -> list[Person]:
-        return await people.search(actor, role, kecamatan, limit)
+    ) -> PersonPage:
+        found, total = await people.search(
+            actor, role, kecamatan, skip=paging.skip, limit=paging.page_size
+        )
+        return PersonPage(items=found, total=total, page=paging.page, page_size=paging.page_size)
 
     @router.get("/{person_id}", summary="One entry (yourself, or anyone for city officers)")
     async def get(person_id: str, people: People, actor: CurrentActor) -> PersonView:
@@ -145,12 +176,23 @@ class Following(BaseModel):
     following: bool
 
 
+class FollowingPage(Page[FollowedProposal]):
+    pass
+
+
 def _following() -> APIRouter:
     router = APIRouter(prefix="/following", tags=["following proposals"])
 
-    @router.get("", summary="The proposals I follow")
-    async def following(people: People, actor: CurrentActor) -> list[FollowedProposal]:
-        return await people.following(actor)
+    @router.get("", summary="The proposals I follow, oldest first")
+    async def following(people: People, actor: CurrentActor, paging: PageWanted) -> FollowingPage:
+        # at most MAX_FOLLOWS: read whole, then paged
+        followed = await people.following(actor)
+        return FollowingPage(
+            items=paging.of(followed),
+            total=len(followed),
+            page=paging.page,
+            page_size=paging.page_size,
+        )
 
     @router.put("/{proposal_id}", summary="Follow a proposal: hear of each of its steps")
     async def follow(
@@ -190,20 +232,49 @@ class EndpointView(BaseModel):
     created_at: Timestamp
     updated_at: Timestamp
     secret_hint: str = Field(description="the secret's last four characters")
+    previous_secrets_expire_at: list[Timestamp] = Field(
+        description="replaced secrets that still sign beside the current one, until then"
+    )
 
     @classmethod
     def of(cls, endpoint: Endpoint) -> EndpointView:
-        fields = endpoint.model_dump(exclude={"secret"})
-        return cls(**fields, secret_hint=endpoint.secret[-4:])
+        fields = endpoint.model_dump(exclude={"secret", "previous_secrets"})
+        return cls(
+            **fields,
+            secret_hint=endpoint.secret.hint,
+            previous_secrets_expire_at=[
+                old.expires_at for old in endpoint.previous_secrets if old.expires_at
+            ],
+        )
+
+
+SECRET_NOT_REPEATED = (
+    "the secret was shown only in the first answer to this request, and is not kept "
+    "to be shown again; if it was lost, rotate it: POST /webhooks/{id}/rotate-secret"
+)
+
+
+class EndpointPage(Page[EndpointView]):
+    pass
 
 
 class EndpointRegistered(BaseModel):
     endpoint: EndpointView
-    secret: str = Field(description="shown this once: keep it to verify signatures")
+    secret: str | None = Field(
+        description="shown this once: keep it to verify signatures (null in a replay of "
+        "the same Idempotency-Key: see `note`)"
+    )
+    note: str | None = None
 
     @classmethod
-    def of(cls, endpoint: Endpoint) -> EndpointRegistered:
-        return cls(endpoint=EndpointView.of(endpoint), secret=endpoint.secret)
+    def of(cls, issued: Issued) -> EndpointRegistered:
+        return cls(endpoint=EndpointView.of(issued.endpoint), secret=issued.secret)
+
+    @classmethod
+    def without_secret(cls, endpoint: Endpoint) -> EndpointRegistered:
+        """What an Idempotency-Key keeps, and a replay answers: no secret in clear."""
+        note = SECRET_NOT_REPEATED.replace("{id}", str(endpoint.id))
+        return cls(endpoint=EndpointView.of(endpoint), secret=None, note=note)
 
 
 def _as_it_is(delivery: NotificationDelivery) -> NotificationDelivery:
@@ -215,8 +286,7 @@ class EndpointChanges(BaseModel):
 
     url: str | None = Field(default=None, max_length=2000)
     events: list[str] | None = Field(default=None, min_length=1, max_length=50)
-    secret: str | None = Field(default=None, max_length=200)
-    description: str | None = Field(default=None, max_length=500)
+    description: Description | None = None
 
 
 def _webhooks() -> APIRouter:
@@ -227,6 +297,11 @@ def _webhooks() -> APIRouter:
         status_code=status.HTTP_201_CREATED,
         response_model=EndpointRegistered,
         summary="Register an endpoint (a retry with the same Idempotency-Key registers once)",
+        description=(
+            "The answer shows the signing secret once. A retry with the same "
+            "Idempotency-Key answers with the endpoint but not the secret, which is "
+            "stored only encrypted (see `note`)."
+        ),
     )
     async def register(
         wanted: EndpointSettings,
@@ -235,18 +310,60 @@ def _webhooks() -> APIRouter:
         correlation_id: CorrelationId,
         key: IdempotencyKey,
     ) -> JSONResponse:
-        return await respond(
+        issued: list[Issued] = []
+
+        async def call(record_answer: RecordAnswer | None) -> Endpoint:
+            done = await webhooks.register(actor, wanted, correlation_id, record_answer)
+            issued.append(done)  # not reached by a replay: it leaves with the stored answer
+            return done.endpoint
+
+        answer = await respond(
             key,
             status_code=status.HTTP_201_CREATED,
-            render=EndpointRegistered.of,
-            call=lambda record_answer: webhooks.register(
-                actor, wanted, correlation_id, record_answer
-            ),
+            # the stored answer (what a replay gets) holds no secret
+            render=EndpointRegistered.without_secret,
+            call=call,
         )
+        if not issued:
+            return answer
+        first = EndpointRegistered.of(issued[-1])
+        return JSONResponse(first.model_dump(mode="json"), status_code=status.HTTP_201_CREATED)
 
-    @router.get("", summary="Every endpoint")
-    async def all_endpoints(webhooks: Webhooks, actor: CurrentActor) -> list[EndpointView]:
-        return [EndpointView.of(e) for e in await webhooks.all(actor)]
+    @router.post(
+        "/{endpoint_id}/rotate-secret",
+        response_model=EndpointRegistered,
+        summary="Replace the signing secret; the old one signs beside it for a while",
+        description=(
+            "The new secret is shown once. Deliveries carry signatures with both the new "
+            "and the replaced secret (space-separated in `webhook-signature`) until "
+            "BERDAYA_WEBHOOK_SECRET_OVERLAP_SECONDS (24 h) have passed, so the receiver "
+            "can switch to the new one without losing a delivery."
+        ),
+    )
+    async def rotate_secret(
+        endpoint_id: uuid.UUID,
+        webhooks: Webhooks,
+        actor: CurrentActor,
+        correlation_id: CorrelationId,
+        wanted: SecretRotation | None = None,
+    ) -> EndpointRegistered:
+        issued = await webhooks.rotate_secret(
+            actor, endpoint_id, wanted or SecretRotation(), correlation_id
+        )
+        return EndpointRegistered.of(issued)
+
+    @router.get("", summary="Every endpoint, oldest first")
+    async def all_endpoints(
+        webhooks: Webhooks, actor: CurrentActor, paging: PageWanted
+    ) -> EndpointPage:
+        # at most MAX_ENDPOINTS: read whole, then paged
+        endpoints = await webhooks.all(actor)
+        return EndpointPage(
+            items=[EndpointView.of(e) for e in paging.of(endpoints)],
+            total=len(endpoints),
+            page=paging.page,
+            page_size=paging.page_size,
+        )
 
     @router.get("/{endpoint_id}", summary="One endpoint")
     async def get(endpoint_id: uuid.UUID, webhooks: Webhooks, actor: CurrentActor) -> EndpointView:

@@ -47,6 +47,7 @@ from shared.contracts.types import Contract
 from shared.logs import correlation_scope, get_logger
 from shared.storage.mongo import Database, Document
 from shared.storage.unit_of_work import Transactions, UnitOfWork
+from shared.urls import for_logs
 from shared.workers import DEFAULT_STOP_GRACE_SECONDS, PollingWorker
 
 log = get_logger(__name__)
@@ -257,7 +258,11 @@ class Dispatcher(PollingWorker[DeliveryChannel]):
         )
         if after is not None and endpoint.enabled and not after.enabled:
             WEBHOOKS_DISABLED.inc()
-            log.warning("webhook endpoint disabled", endpoint_id=str(endpoint.id), url=endpoint.url)
+            log.warning(
+                "webhook endpoint disabled",
+                endpoint_id=str(endpoint.id),
+                url=for_logs(endpoint.url),
+            )
 
     async def cycle(self, lane: DeliveryChannel) -> bool:
         attempted = await self.dispatch_once(lane)

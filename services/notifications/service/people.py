@@ -19,11 +19,19 @@ from services.notifications.domain.people import (
 )
 from shared.clock import Clock, utc_now
 from shared.contracts.types import Area
-from shared.errors import Forbidden, NotFound, Unprocessable
+from shared.errors import Conflict, Forbidden, NotFound, Unprocessable
 from shared.identity import OPERATOR_ROLES, Actor, Role
+from shared.logs import get_logger
 from shared.reference.areas import area_register
 from shared.storage.mongo import Database
 from shared.storage.unit_of_work import Transactions, UnitOfWork
+
+log = get_logger(__name__)
+
+
+# Every step of a followed proposal is a notification, and the list of what one follows
+# is read whole: a cap far above a person's interest, far below a burden.
+MAX_FOLLOWS = 500
 
 
 class FollowedProposal(BaseModel):
@@ -68,6 +76,15 @@ class PeopleCommands:
         self._transactions = transactions
         self._clock = clock
 
+    async def follow_token(self, actor: Actor) -> None:
+        """The caller's entry follows their latest token's role and area (an officer
+        moved to another kelurahan, an RT head who became a resident): the token is
+        what the identity provider says now. Entries are made where a person first
+        saves something (change_me, follow); a city officer's `put` holds until the
+        person's next token says otherwise."""
+        if await Directory(self._db).follow_token(actor):
+            log.info("directory entry follows the token", person_id=actor.id, role=actor.role)
+
     async def me(self, actor: Actor) -> Person:
         """My entry; before I saved anything, what the token says, with role defaults."""
         return await Directory(self._db).get(actor.id) or from_actor(actor)
@@ -92,6 +109,13 @@ class PeopleCommands:
 
         async def work(uow: UnitOfWork) -> Person:
             await Directory(uow.db, uow.session).save(person)
+            await uow.audit(
+                actor,
+                "put_person",
+                "person",
+                person_id,
+                details={"role": person.role, "kecamatan": person.kecamatan},
+            )
             return person
 
         return await self._transactions.run(work, correlation_id=correlation_id)
@@ -105,16 +129,20 @@ class PeopleCommands:
         return found
 
     async def search(
-        self, actor: Actor, role: Role | None, kecamatan: str | None, limit: int
-    ) -> list[Person]:
+        self, actor: Actor, role: Role | None, kecamatan: str | None, *, skip: int, limit: int
+    ) -> tuple[list[Person], int]:
+        """One page of the directory, by id, and how many entries match in all."""
         require_operator(actor, "list the people directory")
-        return await Directory(self._db).search(role, kecamatan, limit)
+        return await Directory(self._db).search(role, kecamatan, skip=skip, limit=limit)
 
     async def remove(self, actor: Actor, person_id: str, correlation_id: str) -> None:
         require_operator(actor, "manage the people directory")
 
         async def work(uow: UnitOfWork) -> bool:
-            return await Directory(uow.db, uow.session).remove(person_id)
+            removed = await Directory(uow.db, uow.session).remove(person_id)
+            if removed:
+                await uow.audit(actor, "delete_person", "person", person_id)
+            return removed
 
         if not await self._transactions.run(work, correlation_id=correlation_id):
             raise NotFound(f"nobody with id {person_id!r} is in the directory")
@@ -129,10 +157,17 @@ class PeopleCommands:
             known = await KnownProposals(uow.db, uow.session).get(proposal_id)
             if known is None or not may_follow(actor, known):
                 raise no_published_proposal(proposal_id)
+            follows = Follows(uow.db, uow.session)
+            followed = await follows.followed_by(actor.id)
+            if proposal_id not in followed and len(followed) >= MAX_FOLLOWS:
+                raise Conflict(
+                    f"you follow {len(followed)} proposals, the most one person may; "
+                    "stop following one first"
+                )
             directory = Directory(uow.db, uow.session)
             if await directory.get(actor.id) is None:
                 await directory.save(from_actor(actor))
-            await Follows(uow.db, uow.session).follow(proposal_id, actor.id, self._clock())
+            await follows.follow(proposal_id, actor.id, self._clock())
             return FollowedProposal.of(known)
 
         return await self._transactions.run(work, correlation_id=correlation_id)

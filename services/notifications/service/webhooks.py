@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-import secrets
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Annotated, TypeVar
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.notifications.adapters.deliveries import Deliveries
+from services.notifications.adapters.destinations import Destinations, UnsafeDestination
 from services.notifications.adapters.endpoints import Endpoints
+from services.notifications.adapters.secret_box import SecretBox
 from services.notifications.domain import deliveries
 from services.notifications.domain.deliveries import (
     DeliveryChannel,
@@ -20,13 +24,15 @@ from services.notifications.domain.deliveries import (
 )
 from services.notifications.domain.webhooks import (
     Endpoint,
+    EndpointSecret,
+    new_secret,
     problem_with_filter,
     problem_with_secret,
-    problem_with_url,
 )
 from services.notifications.service.handlers import NOTIFIED_EVENTS
 from services.notifications.service.people import require_operator
 from shared.clock import Clock, utc_now
+from shared.contracts.types import PLAIN_LINE
 from shared.errors import Conflict, NotFound, Unprocessable
 from shared.identity import OPERATOR_ROLES, Actor
 from shared.storage.mongo import Database, Document
@@ -34,6 +40,12 @@ from shared.storage.unit_of_work import Transactions, UnitOfWork
 from shared.web.idempotency import RecordAnswer
 
 T = TypeVar("T")
+# Each endpoint is one more delivery of every event it takes: caps against runaway
+# registration (a script in a loop), far above what a city's systems need.
+MAX_ENDPOINTS_PER_OWNER = 10
+MAX_ENDPOINTS = 50
+# What an operator writes about an endpoint: one line of plain text.
+Description = Annotated[str, Field(max_length=500), PLAIN_LINE]
 
 
 class EndpointSettings(BaseModel):
@@ -46,9 +58,31 @@ class EndpointSettings(BaseModel):
         min_length=1, max_length=50, examples=[["proposal.*", "work.completed"]]
     )
     secret: str | None = Field(
-        default=None, max_length=200, description="at least 16 characters; generated if left out"
+        default=None,
+        max_length=200,
+        description="whsec_<base64 of 24 to 64 random bytes>; generated if left out (best)",
     )
-    description: str = Field(default="", max_length=500)
+    description: Description = ""
+
+
+class SecretRotation(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    secret: str | None = Field(
+        default=None,
+        max_length=200,
+        description="the new secret, whsec_<base64 of 24 to 64 random bytes>; generated if "
+        "left out (best)",
+    )
+
+
+@dataclass(frozen=True)
+class Issued:
+    """An endpoint with its new secret in clear: shown once, in the answer to the
+    registration or rotation that made it, and never stored that way."""
+
+    endpoint: Endpoint
+    secret: str
 
 
 class _Operations:
@@ -82,28 +116,99 @@ class _Operations:
 
 
 class WebhookCommands(_Operations):
+    def __init__(
+        self,
+        db: Database,
+        transactions: Transactions,
+        *,
+        box: SecretBox,
+        destinations: Destinations,
+        secret_overlap: timedelta,
+        clock: Clock = utc_now,
+        on_due: Callable[[], None] = lambda: None,
+    ) -> None:
+        super().__init__(db, transactions, clock, on_due)
+        self._box = box
+        self._destinations = destinations
+        self._secret_overlap = secret_overlap  # how long a replaced secret still signs
+
     async def register(
         self,
         actor: Actor,
         wanted: EndpointSettings,
         correlation_id: str,
         record_answer: RecordAnswer | None = None,
-    ) -> Endpoint:
+    ) -> Issued:
         require_operator(actor, "register webhooks")
+        secret = self._chosen_or_new(wanted.secret)
+        await self._check_url(wanted.url)
         now = self._clock()
         endpoint = Endpoint(
             id=uuid.uuid4(),
             url=wanted.url,
             events=tuple(wanted.events),
-            secret=wanted.secret or secrets.token_urlsafe(32),
+            secret=self._sealed(secret),
             description=wanted.description,
             created_by=actor.id,
             created_at=now,
             updated_at=now,
         )
         _check(endpoint)
-        await self._save(endpoint, correlation_id, record_answer)
-        return endpoint
+        _check_room(await Endpoints(self._db).all(), actor)
+        await self._save(actor, endpoint, correlation_id, record_answer)
+        return Issued(endpoint, secret)
+
+    async def rotate_secret(
+        self, actor: Actor, endpoint_id: uuid.UUID, wanted: SecretRotation, correlation_id: str
+    ) -> Issued:
+        """A new secret signs from now on; the one it replaces signs beside it (both
+        in `webhook-signature`) for BERDAYA_WEBHOOK_SECRET_OVERLAP_SECONDS, so the
+        receiver can switch without losing a delivery. Older ones past their time go."""
+        require_operator(actor, "rotate webhook secrets")
+        secret = self._chosen_or_new(wanted.secret)
+        now = self._clock()
+
+        async def work(uow: UnitOfWork) -> Endpoint:
+            endpoints = Endpoints(uow.db, uow.session)
+            current = await _existing(endpoints, endpoint_id)
+            replaced = current.secret.model_copy(update={"expires_at": now + self._secret_overlap})
+            still_signing = [
+                old
+                for old in (replaced, *current.previous_secrets)
+                if old.expires_at is not None and old.expires_at > now
+            ]
+            endpoint = current.model_copy(
+                update={
+                    "secret": self._sealed(secret),
+                    "previous_secrets": tuple(still_signing),
+                    "updated_at": now,
+                }
+            )
+            await endpoints.update(endpoint, ("secret", "previous_secrets", "updated_at"))
+            await _audit(uow, actor, "rotate_webhook_secret", endpoint_id)
+            return endpoint
+
+        endpoint = await self._transactions.run(work, correlation_id=correlation_id)
+        return Issued(endpoint, secret)
+
+    def _chosen_or_new(self, chosen: str | None) -> str:
+        if chosen is None:
+            return new_secret()
+        problem = problem_with_secret(chosen)
+        if problem:
+            raise Unprocessable(problem)
+        return chosen
+
+    def _sealed(self, secret: str) -> EndpointSecret:
+        return EndpointSecret(sealed=self._box.seal(secret), hint=secret[-4:])
+
+    async def _check_url(self, url: str) -> None:
+        """Refused unless its host resolves to public addresses only (checked again
+        before each delivery)."""
+        try:
+            await self._destinations.check(url)
+        except UnsafeDestination as refused:
+            raise Unprocessable(refused.reason) from refused
 
     async def change(
         self, actor: Actor, endpoint_id: uuid.UUID, changes: Document, correlation_id: str
@@ -114,8 +219,14 @@ class WebhookCommands(_Operations):
         edit never undoes a disable (by an operator or after failures) that came first."""
         require_operator(actor, "change webhooks")
         changes = {name: value for name, value in changes.items() if value is not None}
+        if "secret" in changes:
+            raise Unprocessable(
+                f"a secret is changed by rotating it: POST /webhooks/{endpoint_id}/rotate-secret"
+            )
         if "events" in changes:
             changes["events"] = tuple(changes["events"])
+        if "url" in changes:
+            await self._check_url(changes["url"])
         now = self._clock()
 
         async def work(uow: UnitOfWork) -> Endpoint:
@@ -124,6 +235,8 @@ class WebhookCommands(_Operations):
             endpoint = current.model_copy(update={**changes, "updated_at": now})
             _check(endpoint)
             await endpoints.update(endpoint, [*changes, "updated_at"])
+            # The names of what changed, never the values: a secret stays out of the trail.
+            await _audit(uow, actor, "change_webhook", endpoint_id, changed=sorted(changes))
             return endpoint
 
         return await self._transactions.run(work, correlation_id=correlation_id)
@@ -155,6 +268,9 @@ class WebhookCommands(_Operations):
             )
             if enabled:
                 await Deliveries(uow.db, uow.session).release_held(str(endpoint_id), now)
+            await _audit(
+                uow, actor, "enable_webhook" if enabled else "disable_webhook", endpoint_id
+            )
             return endpoint
 
         return await self._run_and_wake(work, correlation_id)
@@ -168,7 +284,10 @@ class WebhookCommands(_Operations):
 
         async def work(uow: UnitOfWork) -> bool:
             await Deliveries(uow.db, uow.session).cancel_waiting(str(endpoint_id), entry)
-            return await Endpoints(uow.db, uow.session).remove(endpoint_id)
+            removed = await Endpoints(uow.db, uow.session).remove(endpoint_id)
+            if removed:
+                await _audit(uow, actor, "delete_webhook", endpoint_id)
+            return removed
 
         if not await self._transactions.run(work, correlation_id=correlation_id):
             raise NotFound(f"no webhook endpoint {endpoint_id}")
@@ -212,15 +331,31 @@ class WebhookCommands(_Operations):
                 )
             again = deliveries.redelivery(earlier[0], actor.id, self._clock())
             await repository.insert(again)
+            await _audit(
+                uow, actor, "redeliver_webhook", endpoint_id, event_id=event_id, delivery=again.id
+            )
             return again
 
         return await self._run_and_wake(work, correlation_id, record_answer)
 
     async def _save(
-        self, endpoint: Endpoint, correlation_id: str, record_answer: RecordAnswer | None = None
+        self,
+        actor: Actor,
+        endpoint: Endpoint,
+        correlation_id: str,
+        record_answer: RecordAnswer | None = None,
     ) -> Endpoint:
         async def work(uow: UnitOfWork) -> Endpoint:
             await Endpoints(uow.db, uow.session).save(endpoint)
+            await _audit(
+                uow,
+                actor,
+                "create_webhook",
+                endpoint.id,
+                # the host alone: a path or query may hold a token
+                host=urlsplit(endpoint.url).hostname,
+                events=list(endpoint.events),
+            )
             return endpoint
 
         return await self._transactions.run(
@@ -255,14 +390,17 @@ class DeliveryLog(_Operations):
         ):
             if value is not None:
                 query[name] = value
+        if actor.role not in OPERATOR_ROLES:  # a webhook's recipient id is its endpoint's
+            query["channel"] = {"$ne": "webhook"} if channel is None else channel
+            if channel == "webhook":
+                return []
         return await Deliveries(self._db).search(query, limit)
 
     async def get(self, actor: Actor, delivery_id: uuid.UUID) -> NotificationDelivery:
         found = await Deliveries(self._db).get(delivery_id)
-        if found is None:
-            raise NotFound(f"no delivery {delivery_id}")
-        if found.recipient_id != actor.id:
-            require_operator(actor, "read other people's deliveries")
+        # someone else's delivery is as unknown as one that never was (not a 403)
+        if found is None or not found.visible_to(actor):
+            raise deliveries.no_delivery(delivery_id)
         return found
 
     async def retry(
@@ -281,16 +419,34 @@ class DeliveryLog(_Operations):
             if not await repository.retry_now(delivery_id, entry, self._clock()):
                 found = await repository.get(delivery_id)
                 if found is None:
-                    raise NotFound(f"no delivery {delivery_id}")
+                    raise deliveries.no_delivery(delivery_id)
                 raise Conflict(
                     f"delivery {delivery_id} is {found.status.value}; only a failed "
                     "delivery can be retried"
                 )
             found = await repository.get(delivery_id)
             assert found is not None
+            await uow.audit(actor, "retry_delivery", "delivery", delivery_id)
             return found
 
         return await self._run_and_wake(work, correlation_id, record_answer)
+
+
+async def _audit(
+    uow: UnitOfWork, actor: Actor, action: str, endpoint_id: uuid.UUID, **details: object
+) -> None:
+    await uow.audit(actor, action, "webhook_endpoint", endpoint_id, details=details)
+
+
+def _check_room(existing: list[Endpoint], actor: Actor) -> None:
+    owned = sum(1 for e in existing if e.created_by == actor.id)
+    if owned >= MAX_ENDPOINTS_PER_OWNER:
+        raise Conflict(
+            f"you registered {owned} webhook endpoints, the most one person may; "
+            "remove one you no longer use"
+        )
+    if len(existing) >= MAX_ENDPOINTS:
+        raise Conflict(f"{len(existing)} webhook endpoints are registered, the most there may be")
 
 
 async def _existing(endpoints: Endpoints, endpoint_id: uuid.UUID) -> Endpoint:
@@ -301,10 +457,6 @@ async def _existing(endpoints: Endpoints, endpoint_id: uuid.UUID) -> Endpoint:
 
 
 def _check(endpoint: Endpoint) -> None:
-    problem = (
-        problem_with_url(endpoint.url)
-        or problem_with_filter(endpoint.events, NOTIFIED_EVENTS)
-        or problem_with_secret(endpoint.secret)
-    )
+    problem = problem_with_filter(endpoint.events, NOTIFIED_EVENTS)
     if problem:
         raise Unprocessable(problem)

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validat
 
 from services.proposals.domain.lifecycle import (
     HOLDS_BUDGET,
+    PUBLISHED_STATES,
     RULES,
     Action,
     State,
@@ -21,15 +22,19 @@ from shared.contracts.types import (
     Area,
     ConcreteGrade,
     Dimensions,
+    Households,
     JobRupiah,
     Location,
     MaterialLine,
+    Photos,
+    Problem,
     ProgressFields,
     ReceivedLine,
     SwadayaPledge,
+    Title,
     WorkType,
 )
-from shared.errors import Conflict, Forbidden, Unprocessable
+from shared.errors import Conflict, Forbidden, NotFound, Unprocessable
 from shared.identity import Actor, Role
 
 
@@ -47,6 +52,15 @@ class Transition(BaseModel):
     reason: str = ""
 
 
+# Progress reports live in the proposal's document, which MongoDB caps at 16 MB. A
+# report is at most ~12 kB (a 2,000-character note, 20 links of 500) and adds a
+# timeline entry repeating its note (~2 kB): 200 reports stay under 3 MB, leaving the
+# rest of the document far from the cap — and 200 is a report every working day for
+# most of a year, more than a neighbourhood job takes. The last place is kept for the
+# report of 100 %, so a job can always be finished.
+MAX_PROGRESS_REPORTS = 200
+
+
 class ProgressReport(ProgressFields):
     """A progress report as recorded: its figures, who reported them and when."""
 
@@ -61,19 +75,18 @@ class ProposalDraft(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    title: Annotated[str, Field(min_length=3, max_length=120)]
+    title: Title
     area: Area
     work_type: WorkType
     dimensions: Dimensions
     concrete_grade: ConcreteGrade | None = None
     location: Location
-    problem: Annotated[str, Field(min_length=10, max_length=4000)]
-    households_served: Annotated[int, Field(ge=1, le=100_000)]
+    problem: Problem
+    households_served: Households
     estimated_cost_idr: JobRupiah
     swadaya: SwadayaPledge = SwadayaPledge()
     attachments: Annotated[
-        tuple[Annotated[str, Field(min_length=1, max_length=500)], ...],
-        Field(max_length=20, description="references to photos or documents (not the files)"),
+        Photos, Field(description="links to photos or documents (not the files)")
     ] = ()
 
     @model_validator(mode="after")
@@ -207,7 +220,11 @@ class Proposal(BaseModel):
             )
 
     def _check_may(self, action: Action, actor: Actor | None) -> None:
-        """State first, then the person: a 409 or 403 before any check of the values."""
+        """Whether the person may see it (404, as if unknown), then the state (409),
+        then the person's role (403): before any check of the values, and nobody
+        learns the state of a proposal they may not see."""
+        if actor is not None:
+            self.check_visible_to(actor)
         if self.state not in RULES[action].source:
             raise Conflict(
                 f"cannot {action.value} a proposal that is {self.state.value}; "
@@ -246,10 +263,21 @@ class Proposal(BaseModel):
         """Record a report; True when the percentage moved (worth an event)."""
         self._check_may(Action.REPORT_PROGRESS, actor)
         self._check_not_lower(report)
+        self._check_room_for(report)
         moved = report.percent > self.percent_done
         self._record(Action.REPORT_PROGRESS, actor, report.at, report.note)
         self.progress.append(report)
         return moved
+
+    def _check_room_for(self, report: ProgressReport) -> None:
+        kept = len(self.progress)
+        full = kept >= MAX_PROGRESS_REPORTS
+        if full or (kept == MAX_PROGRESS_REPORTS - 1 and report.percent < 100):
+            raise Conflict(
+                f"this job has {kept} progress reports, the most a proposal keeps is "
+                f"{MAX_PROGRESS_REPORTS}"
+                + ("" if full else "; the last one is kept for the report of 100%")
+            )
 
     def _check_not_lower(self, report: ProgressReport) -> None:
         if report.percent < self.percent_done:
@@ -268,6 +296,7 @@ class Proposal(BaseModel):
         self._check_may(Action.COMPLETE_WORK, actor)
         if final is not None:
             self._check_not_lower(final)
+            self._check_room_for(final)
         self._check_ready(Action.COMPLETE_WORK, final.percent if final else self.percent_done)
         moved = self.report_progress(final, actor) if final is not None else False
         self._record(Action.COMPLETE_WORK, actor, now, note)
@@ -301,14 +330,21 @@ class Proposal(BaseModel):
             sum(r.labour_days for r in self.progress),
         )
 
+    def check_visible_to(self, actor: Actor) -> None:
+        """Refuse, as if it did not exist (404), someone who may not see this proposal:
+        outside their area, or a resident before it is published. Checked before
+        anything that would tell its state."""
+        public = self.state in PUBLISHED_STATES
+        if not actor.covers(self.area) or (actor.role is Role.RESIDENT and not public):
+            raise NotFound(f"no proposal {self.id}")
+
     def check_may_read(self, actor: Actor) -> None:
         """Who may see the whole proposal, personal data included."""
+        self.check_visible_to(actor)
         if actor.role is Role.RESIDENT:
             raise Forbidden(
                 f"residents read published proposals without a token at /public/proposals/{self.id}"
             )
-        if not actor.covers(self.area):
-            raise Forbidden("this proposal lies outside your area")
 
     def _check_actor(self, action: Action, actor: Actor | None) -> None:
         rule = RULES[action]
@@ -326,5 +362,3 @@ class Proposal(BaseModel):
                 f"a {self.state.value} proposal is reviewed by the {who}, "
                 f"not the {actor.role.value}"
             )
-        if not actor.covers(self.area):
-            raise Forbidden("this proposal lies outside your area")

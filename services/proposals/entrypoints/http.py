@@ -42,14 +42,11 @@ from shared.contracts.types import (
     FIRST_FISCAL_YEAR,
     LAST_FISCAL_YEAR,
     FiscalYear,
-    JobRupiah,
-    LabourDays,
+    JobBudget,
     Percent,
     ProgressFields,
-    Reference,
     Rupiah,
     Text,
-    Volunteers,
     WorkType,
 )
 from shared.errors import NotFound, Unprocessable
@@ -58,11 +55,7 @@ from shared.reference.areas import area_register
 from shared.web.app import CorrelationId, ServiceDatabase, app_state
 from shared.web.auth import CurrentActor
 from shared.web.idempotency import IdempotencyKey, KeyedRequest, RecordAnswer, respond
-from shared.web.pages import Page
-
-Note = Text
-# At most 20 photos a report, none empty.
-Photos = Annotated[tuple[Annotated[Reference, Field(min_length=1)], ...], Field(max_length=20)]
+from shared.web.pages import Page, PageNumber
 
 # --------------------------------------------------------------------------------------------
 # Request and response bodies
@@ -70,24 +63,22 @@ Photos = Annotated[tuple[Annotated[Reference, Field(min_length=1)], ...], Field(
 
 
 class Decision(BaseModel):
+    # Optional here, also where the action needs a reason: the domain says so (422)
+    # after it checked state and person (409, 403), which a body check would come before.
     model_config = ConfigDict(extra="forbid")
-    reason: Note = ""
+    reason: Text = ""
 
 
 class Approval(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    budget_idr: Annotated[JobRupiah, Field(gt=0, description="rupiah reserved for the job")]
+    budget_idr: Annotated[JobBudget, Field(description="rupiah reserved for the job")]
     fiscal_year: FiscalYear = Field(default_factory=lambda: utc_now().year)
 
 
 class Progress(ProgressFields):
-    """A progress report as an RT head sends it: the report's fields, with the input
-    limits on photos, volunteers and labour days."""
+    """A progress report as an RT head sends it: the report's fields, with their limits."""
 
     model_config = ConfigDict(extra="forbid")
-    photos: Photos = ()
-    volunteers: Volunteers = 0
-    labour_days: LabourDays = 0
 
     def figures(self) -> ProgressFigures:
         return ProgressFigures(**self.model_dump())
@@ -224,7 +215,7 @@ class Paging:
 
 
 def _paging(
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: PageNumber = 1,
     page_size: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> Paging:
     return Paging(page=page, page_size=page_size)

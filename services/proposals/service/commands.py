@@ -17,18 +17,23 @@ from pydantic import ConfigDict
 from services.proposals.adapters.repository import ProposalRepository
 from services.proposals.domain.budget import Allocation, Budget, check_may_set_ceiling
 from services.proposals.domain.duplicates import possible_duplicates
-from services.proposals.domain.lifecycle import Action
+from services.proposals.domain.lifecycle import RULES, Action
 from services.proposals.domain.model import ProgressReport, Proposal, ProposalDraft
+from services.proposals.domain.photos import PhotoPolicy
 from services.proposals.service import budgeting, events
 from shared.clock import Clock, utc_now
 from shared.contracts.types import ProgressFields
 from shared.errors import Unprocessable
-from shared.identity import Actor
+from shared.identity import Actor, Role
 from shared.reference.areas import area_register
 from shared.storage.unit_of_work import Transactions, UnitOfWork
 from shared.web.idempotency import RecordAnswer, Work
 
 T = TypeVar("T")
+
+# The review and supervision steps (anyone's but the RT head's) go to the audit trail;
+# the RT's own steps are in the proposal's timeline.
+AUDITED_ACTIONS = frozenset(action for action, rule in RULES.items() if rule.roles - {Role.RT_HEAD})
 
 
 class ProgressFigures(ProgressFields):
@@ -54,6 +59,15 @@ class _Commands:
 
 
 class ProposalCommands(_Commands):
+    def __init__(
+        self,
+        transactions: Transactions,
+        clock: Clock = utc_now,
+        photos: PhotoPolicy | None = None,
+    ) -> None:
+        super().__init__(transactions, clock)
+        self._photos = photos or PhotoPolicy()
+
     async def _change(
         self,
         proposal_id: uuid.UUID,
@@ -83,6 +97,7 @@ class ProposalCommands(_Commands):
         problem = area_register().problem_with(draft.area)
         if problem:
             raise Unprocessable(problem)
+        self._photos.check(draft.attachments)
 
         async def work(uow: UnitOfWork) -> Proposal:
             repository = ProposalRepository(uow.db, uow.session)
@@ -116,6 +131,8 @@ class ProposalCommands(_Commands):
             event = events.for_action(proposal, action, actor.id, said, previous)
             if event is not None:
                 await uow.emit(event)
+            if action in AUDITED_ACTIONS:
+                await _audit(uow, actor, action, proposal, previous=previous.value, reason=said)
 
         return await self._change(proposal_id, change, correlation_id, record_answer)
 
@@ -133,6 +150,9 @@ class ProposalCommands(_Commands):
             proposal.approve(actor, self._clock(), budget_idr, fiscal_year)
             await budgeting.reserve(uow, proposal, budget_idr, fiscal_year)
             await uow.emit(events.approved(proposal, actor.id))
+            await _audit(
+                uow, actor, Action.APPROVE, proposal, budget_idr=budget_idr, fiscal_year=fiscal_year
+            )
 
         return await self._change(proposal_id, change, correlation_id, record_answer)
 
@@ -145,6 +165,8 @@ class ProposalCommands(_Commands):
         *,
         record_answer: RecordAnswer | None = None,
     ) -> Proposal:
+        self._photos.check(figures.photos)
+
         async def change(proposal: Proposal, uow: UnitOfWork) -> None:
             report = figures.report(actor, self._clock())
             # An event only when the percentage moved: followers hear of progress,
@@ -164,6 +186,8 @@ class ProposalCommands(_Commands):
         *,
         record_answer: RecordAnswer | None = None,
     ) -> Proposal:
+        self._photos.check(final.photos if final else ())
+
         async def change(proposal: Proposal, uow: UnitOfWork) -> None:
             now = self._clock()
             report = final.report(actor, now) if final else None
@@ -193,6 +217,27 @@ class BudgetCommands(_Commands):
         )
 
         async def work(uow: UnitOfWork) -> Budget:
-            return await budgeting.allocate(uow, kecamatan, fiscal_year, allocation)
+            budget = await budgeting.allocate(uow, kecamatan, fiscal_year, allocation)
+            await uow.audit(
+                actor,
+                "set_budget_ceiling",
+                "budget",
+                f"{kecamatan}/{fiscal_year}",
+                details={"ceiling_idr": ceiling_idr, "reserved_idr": budget.reserved_idr},
+            )
+            return budget
 
         return await self._run(work, correlation_id, record_answer)
+
+
+async def _audit(
+    uow: UnitOfWork, actor: Actor, action: Action, proposal: Proposal, **details: object
+) -> None:
+    await uow.audit(
+        actor,
+        action.value,
+        "proposal",
+        proposal.id,
+        proposal_id=proposal.id,
+        details={"state": proposal.state.value, **details},
+    )

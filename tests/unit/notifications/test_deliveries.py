@@ -19,7 +19,8 @@ from services.notifications.domain.messages import Message
 from services.notifications.domain.people import Channel, Frequency, Person
 from services.notifications.domain.proposals import published_after
 from services.notifications.domain.recipients import Route
-from shared.identity import Role
+from shared.identity import Actor, Role
+from tests.unit.notifications.test_channels import delivery
 
 NOW = datetime(2026, 5, 4, 10, 0, tzinfo=UTC)
 ABOUT = About(
@@ -101,3 +102,14 @@ def test_a_proposal_is_public_from_its_verification_on_unless_back_with_its_rt()
         assert not published_after(step)
     for step in ("proposal.verified", "proposal.approved", "proposal.rejected", "work.started"):
         assert published_after(step)
+
+
+def test_a_person_sees_their_own_deliveries_and_never_a_webhooks_with_the_same_id() -> None:
+    endpoint_id = "11111111-aaaa-4bbb-8ccc-dddddddddddd"
+    person = Actor(id=endpoint_id, role=Role.RESIDENT)
+    officer = Actor(id="sari", role=Role.CITY_OFFICER)
+    to_the_endpoint = delivery(channel="webhook", recipient_id=endpoint_id, address="https://x")
+    to_the_person = delivery(channel="email", recipient_id=endpoint_id)
+    assert to_the_person.visible_to(person)
+    assert not to_the_endpoint.visible_to(person)
+    assert to_the_endpoint.visible_to(officer) and to_the_person.visible_to(officer)

@@ -10,9 +10,16 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-from services.proposals.domain.lifecycle import REVIEWER, RULES, Action, State, allowed_actions
+from services.proposals.domain.lifecycle import (
+    PUBLISHED_STATES,
+    REVIEWER,
+    RULES,
+    Action,
+    State,
+    allowed_actions,
+)
 from services.proposals.domain.model import ProgressReport, Proposal
-from shared.errors import Conflict, DomainError, Forbidden, Unprocessable
+from shared.errors import Conflict, DomainError, Forbidden, NotFound, Unprocessable
 from shared.identity import Actor, Role
 from tests.unit.proposals.builders import (
     BY_ROLE,
@@ -118,13 +125,22 @@ def test_a_rule_is_refused_from_any_other_state(action: Action, state: State) ->
     assert proposal.updated_at != LATER
 
 
+def hidden_from(proposal: Proposal, actor: Actor | None) -> bool:
+    """Someone of another area, or a resident before it is published, does not see a
+    proposal: it is refused as unknown, before its state is told."""
+    if actor is None:
+        return False
+    unpublished = proposal.state not in PUBLISHED_STATES
+    return not actor.covers(proposal.area) or (actor.role is Role.RESIDENT and unpublished)
+
+
 @pytest.mark.parametrize("state", TERMINAL)
 def test_terminal_states_accept_nothing_from_anyone(state: State) -> None:
     proposal = proposal_in(state)
     entries = len(proposal.timeline)
     assert allowed_actions(state) == []
     for action, actor in itertools.product(Action, [None, *EVERYONE]):
-        with pytest.raises(Conflict):
+        with pytest.raises(NotFound if hidden_from(proposal, actor) else Conflict):
             proposal.act(action, actor, LATER, reason=REASON)
     assert unchanged(proposal, state, entries)
 
@@ -147,7 +163,7 @@ def test_allowed_actions_for_a_role_are_exactly_those_it_may_take(state: State, 
         proposal = ready_for(action, state)
         try:
             proposal.act(action, BY_ROLE[role], LATER, reason=REASON)
-        except Forbidden:
+        except (Forbidden, NotFound):
             assert action not in listed, f"{role} cannot {action} from {state}"
         else:
             assert action in listed, f"{role} can {action} from {state}"
@@ -164,8 +180,12 @@ def test_the_wrong_role_is_forbidden(action: Action, role: Role) -> None:
     state = min(RULES[action].source)
     proposal = proposal_in(state)
     entries = len(proposal.timeline)
-    with pytest.raises(Forbidden, match=f"^only .* may {action.value} a proposal$"):
-        proposal.act(action, BY_ROLE[role], LATER, reason=REASON)
+    if hidden_from(proposal, BY_ROLE[role]):
+        with pytest.raises(NotFound, match=f"^no proposal {proposal.id}$"):
+            proposal.act(action, BY_ROLE[role], LATER, reason=REASON)
+    else:
+        with pytest.raises(Forbidden, match=f"^only .* may {action.value} a proposal$"):
+            proposal.act(action, BY_ROLE[role], LATER, reason=REASON)
     assert unchanged(proposal, state, entries)
 
 
@@ -219,12 +239,12 @@ def test_only_the_reviewer_at_the_level_may_return(state: State, role: Role) -> 
         (Action.COMPLETE_WORK, State.IN_PROGRESS, OTHER_RT_HEAD),
     ],
 )
-def test_an_officer_of_another_area_is_refused(
+def test_an_officer_of_another_area_is_refused_as_if_it_did_not_exist(
     action: Action, state: State, outsider: Actor
 ) -> None:
     proposal = proposal_in(state)
     entries = len(proposal.timeline)
-    with pytest.raises(Forbidden, match="outside your area"):
+    with pytest.raises(NotFound, match=f"^no proposal {proposal.id}$"):
         proposal.act(action, outsider, LATER, reason=REASON)
     assert unchanged(proposal, state, entries)
 

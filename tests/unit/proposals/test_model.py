@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from services.proposals.domain.lifecycle import Action, State
 from services.proposals.domain.model import Delivery, ProgressReport, Proposal, Transition
-from shared.errors import Conflict, Forbidden, Unprocessable
+from shared.errors import Conflict, Forbidden, NotFound, Unprocessable
 from shared.identity import Actor, Role
 from tests.unit.proposals.builders import (
     BY_ROLE,
@@ -208,15 +208,15 @@ def test_progress_is_refused_outside_work() -> None:
 
 def test_progress_from_another_rt_head_is_refused() -> None:
     proposal = proposal_in(State.IN_PROGRESS)
-    with pytest.raises(Forbidden):
+    with pytest.raises(NotFound):
         proposal.report_progress(report(10), OTHER_RT_HEAD)
     assert proposal.progress == []
 
 
-def test_a_lower_percent_from_another_rt_head_is_forbidden_and_tells_nothing() -> None:
+def test_a_lower_percent_from_another_rt_head_is_not_found_and_tells_nothing() -> None:
     proposal = proposal_in(State.IN_PROGRESS)
     proposal.report_progress(report(60), RT_HEAD)
-    with pytest.raises(Forbidden) as refused:
+    with pytest.raises(NotFound) as refused:
         proposal.report_progress(report(10, day=1), OTHER_RT_HEAD)
     assert "60%" not in refused.value.message
 
@@ -439,9 +439,9 @@ def test_after_a_returned_completion_the_rt_completes_again_at_one_hundred() -> 
     assert proposal.state is State.COMPLETED
 
 
-def test_completion_by_another_rt_head_is_forbidden_before_the_percent_is_told() -> None:
+def test_completion_by_another_rt_head_is_not_found_before_the_percent_is_told() -> None:
     proposal = proposal_in(State.IN_PROGRESS)
-    with pytest.raises(Forbidden):
+    with pytest.raises(NotFound):
         proposal.complete(OTHER_RT_HEAD, LATER, "", report(100))
     assert proposal.progress == []
 
@@ -545,9 +545,16 @@ def test_a_resident_is_sent_to_the_public_view() -> None:
 
 
 @pytest.mark.parametrize("outsider", [OTHER_RT_HEAD, OTHER_KELURAHAN_OFFICER])
-def test_people_of_another_area_cannot_read_it(outsider: Actor) -> None:
-    with pytest.raises(Forbidden, match="outside your area"):
-        proposal_in(State.SUBMITTED).check_may_read(outsider)
+def test_people_of_another_area_cannot_read_it_nor_learn_it_exists(outsider: Actor) -> None:
+    proposal = proposal_in(State.SUBMITTED)
+    with pytest.raises(NotFound, match=f"^no proposal {proposal.id}$"):
+        proposal.check_may_read(outsider)
+
+
+def test_a_resident_does_not_see_a_proposal_before_it_is_published() -> None:
+    proposal = proposal_in(State.SUBMITTED)
+    with pytest.raises(NotFound, match=f"^no proposal {proposal.id}$"):
+        proposal.check_may_read(BY_ROLE[Role.RESIDENT])
 
 
 def test_the_programme_year_is_the_submission_year_then_the_fiscal_year() -> None:

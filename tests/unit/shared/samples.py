@@ -46,6 +46,7 @@ def sample_events() -> dict[str, Contract]:
             work_type="concrete_road",
             dimensions=ROAD,
             location=PLACE,
+            problem="The lane floods every rainy season and carts cannot pass.",
             households_served=62,
             estimated_cost_idr=150_000_000,
             swadaya=SWADAYA,
