@@ -194,6 +194,8 @@ def test_a_service_started_before_its_mongodb_becomes_ready_without_a_restart(
         database="late-db",
         amqp_user="berdaya-admin",
         BERDAYA_NAMESPACE="late",
+        # a namespace the set-up step never saw: the administrator declares its own
+        BERDAYA_BROKER_TOPOLOGY="declare",
     )
     with late:
         wait_until(lambda: "waiting for MongoDB" in logs(late), "the log line about MongoDB", 60)
