@@ -1,5 +1,5 @@
 # The two commands of the README, and the few others a developer needs.
-.PHONY: up down test asyncapi bench lock engine image
+.PHONY: up down test asyncapi bench chaos lock engine image
 
 up:            ## start MongoDB (from the wheel), the three services; uses RabbitMQ at AMQP_URL
 	@deploy/local/up.sh
@@ -15,6 +15,10 @@ asyncapi:      ## regenerate the committed AsyncAPI documents from the code
 
 bench:         ## messaging throughput against the raw aio-pika / PyMongo baselines
 	@deploy/local/bench.sh
+
+# CHAOS_ARGS passes options on, e.g. make chaos CHAOS_ARGS="--flows 50 --no-kills"
+chaos:         ## complete flows through two replicas of each service under SIGKILLs: tails, lost, doubled
+	@deploy/local/chaos.sh $(CHAOS_ARGS)
 
 # The system in containers (deploy/compose.yaml). STANDINS names the locally built
 # stand-in images (this machine cannot pull); `make compose-up STANDINS=` uses the

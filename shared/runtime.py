@@ -16,7 +16,7 @@ from pymongo import AsyncMongoClient
 
 from shared.contracts.catalogue import Producer
 from shared.logs import get_logger
-from shared.messaging.broker import build_broker
+from shared.messaging.broker import broker_answers, build_broker
 from shared.messaging.consumer import DOCUMENTING, EventConsumers
 from shared.messaging.dead_letters import DeadLetters
 from shared.messaging.declarations import declare_service
@@ -25,6 +25,7 @@ from shared.messaging.publisher import EventPublisher
 from shared.messaging.relay import OutboxRelay
 from shared.messaging.topology import Topology, broker_delivery_limit
 from shared.reference.areas import use_areas_file
+from shared.reference.work_rules import use_work_rules_file
 from shared.settings import ServiceSettings
 from shared.storage import audit, inbox, mongo, outbox
 from shared.storage.mongo import Database, Document
@@ -152,7 +153,7 @@ class ServiceRuntime:
             # a ping now could pool a connection to a MongoDB not yet a replica set.
             return {"started": False, "rabbitmq": False, "mongodb": False}
         rabbit_ok, mongo_ok = await asyncio.gather(
-            self.broker.ping(timeout=2.0), mongo.ping(self.mongo_client)
+            broker_answers(self.broker), mongo.ping(self.mongo_client)
         )
         return {"started": self.started.is_set(), "rabbitmq": bool(rabbit_ok), "mongodb": mongo_ok}
 
@@ -216,6 +217,7 @@ def build_runtime(
     publishes: Collection[str] | None = None,
 ) -> ServiceRuntime:
     use_areas_file(settings.areas_file)
+    use_work_rules_file(settings.work_rules_file)
     client = mongo.connect(settings.mongodb_url, app_name=settings.service_name)
     db = client[settings.database_name]
     broker = build_broker(settings)
@@ -232,6 +234,7 @@ def build_runtime(
         settings.service_name,
         poll_seconds=settings.outbox_poll_seconds,
         lease_seconds=settings.outbox_lease_seconds,
+        heartbeat_seconds=settings.outbox_heartbeat_seconds,
         batch_size=settings.outbox_batch_size,
         # stopped after the consumers drained: its cycle in flight, then the drain
         stop_grace_seconds=settings.outbox_drain_seconds / 2,

@@ -19,6 +19,7 @@ from shared.identity_rules import (
     production_problems,
 )
 from shared.reference.areas import DEFAULT_FILE as DEFAULT_AREAS_FILE
+from shared.reference.work_rules import DEFAULT_FILE as DEFAULT_WORK_RULES_FILE
 
 
 class ServiceSettings(BaseSettings):
@@ -59,6 +60,11 @@ class ServiceSettings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = True
 
+    # A broker that stops answering (a partition, a dead peer, a DROP rule) is noticed
+    # within about three heartbeats, not the 60 s interval RabbitMQ proposes (three
+    # minutes); connecting gives up after the timeout and is retried.
+    amqp_heartbeat_seconds: int = Field(default=10, ge=2, le=600)
+    amqp_connect_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
     prefetch_count: int = Field(default=16, ge=1, le=1000)
     # A handler that keeps failing is tried this many times in all, then dead-lettered
     # with the error as the reason. Between attempts the event waits in a retry queue
@@ -119,11 +125,24 @@ class ServiceSettings(BaseSettings):
 
     outbox_poll_seconds: float = Field(default=0.5, gt=0)
     outbox_batch_size: int = Field(default=100, ge=1)
-    outbox_lease_seconds: float = Field(default=30.0, gt=0)
+    # The rows a relay publishes are leased to it for `lease` seconds, renewed every
+    # `heartbeat` while it waits for the broker's confirms (shared/messaging/relay.py).
+    # A relay killed stops renewing: another replica publishes its rows once the lease
+    # lapsed, within lease + poll (2.5 s), instead of waiting out one long lease. One
+    # alive but slow keeps them: four beats per lease, so a beat or two lost to a busy
+    # moment costs nothing. Only a relay stalled past the whole lease (a frozen machine,
+    # MongoDB out of its reach) can lose rows it then publishes anyway: a second copy
+    # with the same message_id, dropped by the consumers' inbox. The replicas' clocks
+    # must agree to well within the lease (NTP).
+    outbox_lease_seconds: float = Field(default=2.0, gt=0)
+    outbox_heartbeat_seconds: float = Field(default=0.5, gt=0)
 
     # Kota Jambi's areas (kecamatan → kelurahan → number of RTs); default: the
     # packaged shared/reference/areas.toml.
     areas_file: Path = Field(default=DEFAULT_AREAS_FILE)
+    # What each work type may be built of (concrete grades), the one rule the proposals
+    # and materials services share; default: the packaged shared/reference/work_rules.toml.
+    work_rules_file: Path = Field(default=DEFAULT_WORK_RULES_FILE)
 
     # The HTTP edge (shared/web): a body larger than this is refused with 413 before it
     # is read in full. The largest legitimate body (a proposal with a 4000-character
@@ -168,6 +187,16 @@ class ServiceSettings(BaseSettings):
             )
         if problems:
             raise ValueError(f"refusing a {self.environment} configuration: {'; '.join(problems)}")
+        return self
+
+    @model_validator(mode="after")
+    def _outbox_lease_outlives_beats(self) -> ServiceSettings:
+        if self.outbox_heartbeat_seconds * 2 > self.outbox_lease_seconds:
+            raise ValueError(
+                "BERDAYA_OUTBOX_HEARTBEAT_SECONDS must be at most half of "
+                "BERDAYA_OUTBOX_LEASE_SECONDS: a relay renews its lease several times "
+                "before it lapses"
+            )
         return self
 
     @model_validator(mode="after")

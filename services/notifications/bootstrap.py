@@ -66,6 +66,8 @@ def build(given: ServiceSettings | None = None) -> tuple[ServiceRuntime, FastAPI
     for model in NOTIFIED_MODELS:
         runtime.consumers.on(model, notify)
     dispatcher = _dispatcher(runtime, settings)
+    # a committed event's e-mail goes out within milliseconds, not at the next poll
+    runtime.transactions.also_after_commit(dispatcher.wake)
     digests = DigestScheduler(
         runtime.db,
         runtime.transactions,

@@ -9,6 +9,7 @@ from faststream import FastStream
 
 from services.proposals.adapters import budgets, repository
 from services.proposals.entrypoints.http import (
+    build_admin_router,
     build_budget_router,
     build_public_router,
     build_router,
@@ -39,6 +40,9 @@ def build(settings: ServiceSettings | None = None) -> tuple[ServiceRuntime, Fast
     runtime.consumers.on(ev.MaterialDeliveredV1, handlers.on_material_delivered)
     runtime.consumers.on(ev.MaterialFulfilledV1, handlers.on_material_fulfilled)
     runtime.consumers.on(ev.BudgetAllocatedV1, handlers.on_budget_allocated)
+    runtime.consumers.on(ev.MaterialUnplannableV1, handlers.on_material_unplannable)
+    runtime.consumers.on(ev.MaterialReservedV1, handlers.on_material_reserved)
+    runtime.consumers.on(ev.MaterialShortageV1, handlers.on_material_shortage)
     app = create_app(
         runtime,
         title="Berdaya proposals",
@@ -47,7 +51,12 @@ def build(settings: ServiceSettings | None = None) -> tuple[ServiceRuntime, Fast
             "Bearer tokens carry a role and an area (development tokens: "
             "`python -m shared.web.auth --help`); /public needs none."
         ),
-        routers=[build_router(), build_budget_router(), build_public_router()],
+        routers=[
+            build_router(),
+            build_budget_router(),
+            build_public_router(),
+            build_admin_router(settings.stuck_thresholds),
+        ],
     )
     app.state.commands = ProposalCommands(runtime.transactions, photos=settings.photo_policy)
     app.state.budget_commands = BudgetCommands(runtime.transactions)

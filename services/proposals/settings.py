@@ -7,7 +7,9 @@ from typing import Annotated
 
 from pydantic import Field, model_validator
 
+from services.proposals.domain.lifecycle import State
 from services.proposals.domain.photos import DEVELOPMENT_PHOTO_HOSTS, PhotoPolicy
+from services.proposals.domain.stuck import DEFAULT_STUCK_AFTER_HOURS
 from shared.settings import ServiceSettings
 
 
@@ -19,6 +21,15 @@ class ProposalsSettings(ServiceSettings):
     photo_hosts: tuple[Annotated[str, Field(min_length=1, max_length=253)], ...] = Field(
         default=DEVELOPMENT_PHOTO_HOSTS, min_length=1, max_length=50
     )
+
+    # The stuck-flows view (GET /admin/stuck-proposals): hours a proposal may rest in a
+    # state before it is listed, JSON in the environment, merged over the defaults of
+    # services/proposals/domain/stuck.py: BERDAYA_STUCK_AFTER_HOURS='{"approved": 2}'.
+    stuck_after_hours: dict[State, Annotated[float, Field(gt=0)]] = Field(default_factory=dict)
+
+    @property
+    def stuck_thresholds(self) -> dict[State, float]:
+        return {**DEFAULT_STUCK_AFTER_HOURS, **self.stuck_after_hours}
 
     @model_validator(mode="after")
     def _production_names_its_photo_hosts(self) -> ProposalsSettings:

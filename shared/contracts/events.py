@@ -152,6 +152,21 @@ class ProposalCancelledV1(ProposalEvent):
     reason: Reason
 
 
+@event("material.unplannable", version=1, producer="materials")
+class MaterialUnplannableV1(ProposalEvent):
+    """The materials service cannot plan the approved job (e.g. a concrete grade the
+    work type does not allow): nothing is reserved; the proposals service blocks the job
+    and releases its budget until the city returns it for correction or cancels it."""
+
+    reason: Reason
+    work_type: WorkType
+    dimensions: Dimensions
+    concrete_grade: ConcreteGrade | None
+    allowed_grades: tuple[ConcreteGrade, ...] = Field(
+        default=(), description="the grades the work type may ask for, when the grade is at fault"
+    )
+
+
 @event("material.reserved", version=1, producer="materials")
 class MaterialReservedV1(ProposalEvent):
     """The bill of materials was computed and stock reserved."""

@@ -15,6 +15,9 @@ from faststream.rabbit.publisher import RabbitPublisher
 from shared.contracts.catalogue import Producer, produced_by
 from shared.messaging.topology import Topology
 
+# FastStream's ping polls the connection's state for this long: enough to see it.
+CONNECTED_CHECK_SECONDS = 0.05
+
 
 class EventPublisher:
     def __init__(
@@ -29,6 +32,7 @@ class EventPublisher:
         """`publishes`: the event types this service emits today (default: all the
         catalogue names it the producer of)."""
         self._user_id = user_id
+        self._broker = broker
         self._publishers: dict[str, RabbitPublisher] = {}
         for contract in produced_by(producer):
             if publishes is not None and contract.event_type not in publishes:
@@ -44,6 +48,11 @@ class EventPublisher:
                 title=f"{contract.event_type}:publish",
                 description=contract.summary,
             )
+
+    async def connected(self) -> bool:
+        """False while the broker connection is down or not yet made (a publish would
+        fail at once); it comes back by itself when the broker does."""
+        return await self._broker.ping(timeout=CONNECTED_CHECK_SECONDS)
 
     async def publish(self, event_type: str, body: str, event_id: str, correlation_id: str) -> None:
         """Publish one serialized envelope; returns after the broker confirmed it.

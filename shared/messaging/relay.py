@@ -1,12 +1,22 @@
-"""The outbox relay: publishes committed events, with confirms, exactly once per row."""
+"""The outbox relay: publishes committed events, with confirms, exactly once per row.
+
+A relay leases the rows it publishes for a short while (`lease_seconds`, 2 s by
+default) and renews the lease every `heartbeat_seconds` until the broker confirmed
+them: a relay alive but slow keeps its rows, a relay killed stops renewing and any
+other replica takes its rows over once the lease lapsed — within about lease + poll,
+not the tens of seconds of one long lease.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
+from collections.abc import AsyncIterator
 from datetime import timedelta
 
 from shared.logs import get_logger
+from shared.messaging.consumer import is_outage
 from shared.messaging.publisher import EventPublisher
 from shared.metrics import EVENTS_PUBLISHED, OUTBOX_PENDING, PUBLISH_FAILURES
 from shared.storage import outbox
@@ -17,6 +27,9 @@ log = get_logger(__name__)
 # A row the broker refused is tried again after 1 s, 2 s, 4 s … at most five minutes.
 FIRST_RETRY_SECONDS = 1.0
 MAX_RETRY_SECONDS = 300.0
+# A row whose publish failed because the broker went away (relay_once then waits for
+# the connection before it claims again).
+OUTAGE_RETRY = timedelta(seconds=FIRST_RETRY_SECONDS)
 
 
 def retry_delay(attempts: int) -> timedelta:
@@ -35,6 +48,7 @@ class OutboxRelay(PollingWorker[str]):
         *,
         poll_seconds: float,
         lease_seconds: float,
+        heartbeat_seconds: float,
         batch_size: int,
         stop_grace_seconds: float,
         drain_seconds: float,
@@ -49,24 +63,66 @@ class OutboxRelay(PollingWorker[str]):
         self._publisher = publisher
         self._service = service
         self._lease = timedelta(seconds=lease_seconds)
+        self._heartbeat_seconds = heartbeat_seconds
         self._batch_size = batch_size
         self._drain_seconds = drain_seconds
         self._owner = f"{service}-{uuid.uuid4()}"
 
     async def relay_once(self) -> int:
         """Publish up to one batch; return how many rows were confirmed."""
+        if not await self._publisher.connected():
+            return 0  # the broker is away: the rows wait unclaimed, nothing is counted
         rows = await outbox.claim(self._db, self._owner, self._lease, self._batch_size)
+        if not rows:
+            return 0
         # Published together: the confirms come back pipelined on one channel
         # instead of one round trip per event.
-        outcomes = await asyncio.gather(
-            *(self._publish(row) for row in rows), return_exceptions=True
-        )
+        async with self._lease_kept(rows):
+            outcomes = await asyncio.gather(
+                *(self._publish(row) for row in rows), return_exceptions=True
+            )
         sent = [row["_id"] for row, outcome in zip(rows, outcomes, strict=True) if outcome is None]
         await outbox.mark_sent(self._db, sent)
         for row, outcome in zip(rows, outcomes, strict=True):
             if isinstance(outcome, BaseException):
                 await self._after_failure(row, outcome)
         return len(sent)
+
+    @contextlib.asynccontextmanager
+    async def _lease_kept(self, rows: list[Document]) -> AsyncIterator[None]:
+        """Renew the claim's lease every heartbeat while the body runs. The renewing
+        task is asked to end, not cancelled: an update already sent finishes before
+        the rows are marked sent or released."""
+        done = asyncio.Event()
+        renewing = asyncio.create_task(
+            self._renew_until(done, [row["_id"] for row in rows], rows[0]["lease_owner"])
+        )
+        try:
+            yield
+        finally:
+            done.set()
+            await renewing
+
+    async def _renew_until(self, done: asyncio.Event, event_ids: list[str], token: str) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._heartbeat_seconds):
+                    await done.wait()
+            if done.is_set():
+                return
+            try:
+                held = await outbox.renew(self._db, event_ids, token, self._lease)
+            except Exception as error:  # MongoDB away: the next beat tries again
+                log.warning("outbox lease not renewed", error=repr(error))
+                continue
+            if held < len(event_ids):
+                # Stalled past the lease (a paused machine, MongoDB out of reach): another
+                # relay took rows over and may publish them too — the same message_id,
+                # which the consumers' inbox drops.
+                log.warning(
+                    "outbox lease lapsed on rows another relay took over",
+                    lost=len(event_ids) - held,
+                )
 
     async def _publish(self, row: Document) -> None:
         await self._publisher.publish(
@@ -75,7 +131,9 @@ class OutboxRelay(PollingWorker[str]):
         EVENTS_PUBLISHED.labels(self._service, row["type"]).inc()
 
     async def _after_failure(self, row: Document, error: BaseException) -> None:
-        """The broker said no or is away: try this row again later, with backoff."""
+        """The broker said no: try this row again later, with backoff. The broker away
+        (connection or channel gone) is no fault of the row: it is tried again as soon
+        as the broker is back, not minutes later after an outage grew its backoff."""
         PUBLISH_FAILURES.labels(self._service, row["type"]).inc()
         log.warning(
             "outbox publish failed; will retry",
@@ -85,8 +143,9 @@ class OutboxRelay(PollingWorker[str]):
             error=repr(error),
             correlation_id=row["correlation_id"],
         )
+        delay = OUTAGE_RETRY if is_outage(error) else retry_delay(row["attempts"])
         await outbox.release_after_failure(
-            self._db, row["_id"], row["lease_owner"], repr(error), retry_delay(row["attempts"])
+            self._db, row["_id"], row["lease_owner"], repr(error), delay
         )
 
     async def cycle(self, lane: str) -> bool:

@@ -15,12 +15,20 @@ Database = AsyncDatabase[Document]
 
 def connect(url: str, app_name: str) -> AsyncMongoClient[Document]:
     # UUIDs are stored as BSON binary subtype 4, the portable representation.
+    # Every write waits for a majority of the replica set: one a primary alone holds is
+    # rolled back when that primary dies (an outbox row marked sent would be sent again,
+    # a lease lost). Writes and reads are retried once after a failover (PyMongo's
+    # default, stated here because the services rely on it); transactions are retried
+    # by `with_transaction` (shared/storage/unit_of_work.py).
     return AsyncMongoClient(
         url,
         appname=app_name,
         uuidRepresentation="standard",
         tz_aware=True,
         serverSelectionTimeoutMS=5000,
+        w="majority",
+        retryWrites=True,
+        retryReads=True,
     )
 
 

@@ -2,9 +2,10 @@
 
 A relay (see `shared.messaging.relay`) publishes pending rows with publisher
 confirms and marks them sent. Several relays may run (one per replica): rows are
-leased with a conditional update, so a row is published by one relay at a time; a
-relay that dies mid-publish lets the lease expire and another relay publishes
-again — the consumers' inbox makes that second copy harmless.
+leased with a conditional update, so a row is published by one relay at a time. The
+lease is short and renewed (`renew`) while its relay publishes: a relay that dies
+mid-publish stops renewing, its lease lapses within seconds and another relay
+publishes the rows again — the consumers' inbox makes a second copy harmless.
 """
 
 from __future__ import annotations
@@ -60,7 +61,10 @@ async def claim(db: Database, owner: str, lease: timedelta, limit: int) -> list[
 
     Three round trips for a whole batch: pick candidates, lease those still free
     (another relay may take some in between: the filter re-checks), read back what
-    this very claim won (a fresh token, so an older lease of ours is not mixed in).
+    this very claim won (a fresh token, so an older lease of ours is not mixed in;
+    looked up by `_id`, so the read uses the primary key's index). The token is the
+    rows' `lease_owner`: `renew` and `release_after_failure` act only on rows that
+    still carry it.
     """
     now = utc_now()
     free = {"status": PENDING, "lease_until": {"$lte": now}}
@@ -75,8 +79,20 @@ async def claim(db: Database, owner: str, lease: timedelta, limit: int) -> list[
         {"_id": {"$in": candidates}, **free},
         {"$set": {"lease_until": now + lease, "lease_owner": token}, "$inc": {"attempts": 1}},
     )
-    cursor = db[COLLECTION].find({"lease_owner": token}).sort("seq", ASCENDING)
-    return [row async for row in cursor]
+    cursor = db[COLLECTION].find({"_id": {"$in": candidates}, "lease_owner": token})
+    return [row async for row in cursor.sort("seq", ASCENDING)]
+
+
+async def renew(db: Database, event_ids: list[str], lease_owner: str, lease: timedelta) -> int:
+    """Extend the lease on those of `event_ids` still pending and still leased to
+    `lease_owner`; return how many that is (fewer: another relay took some over)."""
+    if not event_ids:
+        return 0
+    result = await db[COLLECTION].update_many(
+        {"_id": {"$in": event_ids}, "lease_owner": lease_owner, "status": PENDING},
+        {"$set": {"lease_until": utc_now() + lease}},
+    )
+    return result.matched_count
 
 
 async def mark_sent(db: Database, event_ids: list[str]) -> None:

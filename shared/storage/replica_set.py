@@ -1,13 +1,16 @@
 """Make each given mongod a single-node replica set `rs0` and wait until it is primary.
 
     python -m shared.storage.replica_set HOST:PORT [HOST:PORT ...]
+    python -m shared.storage.replica_set --one-set HOST:PORT HOST:PORT HOST:PORT
 
 Transactions need a replica set. A mongod started with `--replSet rs0` (the official
 image or a stand-in alike) waits for someone to initiate it; compose's one-shot
 `mongo-init` service runs this from the application image, which has PyMongo but no
 mongosh. The one member is HOST:PORT exactly as given, so the name the services use
 (`proposals-db:27017`) is the name the replica set announces. Running it again is
-harmless: an initiated member is only waited for.
+harmless: an initiated member is only waited for. With `--one-set` the addresses are
+the members of one replica set (production: three, on three machines), initiated
+together; the command waits until one is primary and the others secondaries.
 """
 
 from __future__ import annotations
@@ -117,6 +120,51 @@ def ensure_primary(
                 waiting("waiting for mongod to answer", exc)
 
 
+def initiate_members(addresses: Sequence[str], timeout: float) -> str:
+    """Initiate `rs0` with every one of `addresses` (HOST:PORT, each a mongod started
+    with `--replSet rs0` and not yet initiated) as a voting member; wait until the set
+    has a primary and every member is a primary or a secondary. Returns the primary.
+
+    Production runs three members: when the primary dies, the other two still make a
+    majority, elect a new primary (within the election timeout, 10 s by default) and
+    every write acknowledged with `w: majority` survives."""
+    parsed = [parse_address(address) for address in addresses]
+    members = [
+        {"_id": index, "host": member_config(host, port)["members"][0]["host"]}
+        for index, (host, port) in enumerate(parsed)
+    ]
+    first_host, first_port = parsed[0]
+    deadline = time.monotonic() + timeout
+    client: MongoClient[dict[str, Any]] = MongoClient(
+        host=first_host,
+        port=first_port,
+        directConnection=True,
+        serverSelectionTimeoutMS=2000,
+        appname="replica_set",
+    )
+    with client:
+        say(f"initiating replica set {REPLICA_SET} with members {addresses}")
+        try:
+            client.admin.command("replSetInitiate", {"_id": REPLICA_SET, "members": members})
+        except OperationFailure as exc:
+            if exc.code != _ALREADY_INITIALIZED:
+                raise ReplicaSetError(f"replSetInitiate failed: {exc}") from exc
+        while True:
+            try:
+                status = client.admin.command("replSetGetStatus")
+                states = {m["name"]: m["stateStr"] for m in status["members"]}
+                primaries = [name for name, found in states.items() if found == "PRIMARY"]
+                if primaries and all(s in ("PRIMARY", "SECONDARY") for s in states.values()):
+                    say(f"replica set {REPLICA_SET}: {states}")
+                    return str(primaries[0])
+                why: object = states
+            except PyMongoError as exc:
+                why = exc
+            if time.monotonic() > deadline:
+                raise ReplicaSetError(f"timed out after {timeout:.0f} s: {_short(why)}")
+            time.sleep(_POLL)
+
+
 def _initiate(admin: Any, host: str, port: int, address: str) -> bool:
     config = member_config(host, port)
     say(f"{address}: initiating replica set {REPLICA_SET} with member {config['members'][0]}")
@@ -145,7 +193,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--timeout", type=float, default=120.0, help="seconds per mongod (default: %(default)s)"
     )
+    parser.add_argument(
+        "--one-set",
+        action="store_true",
+        help="initiate the addresses as the members of one replica set (production's three)",
+    )
     args = parser.parse_args(argv)
+    if args.one_set:
+        try:
+            initiate_members(args.addresses, args.timeout)
+        except ReplicaSetError as exc:
+            print(f"replica_set: error: {exc}", file=sys.stderr, flush=True)
+            return 1
+        return 0
     for address in args.addresses:
         try:
             ensure_primary(address, args.timeout)

@@ -83,7 +83,13 @@ class Transactions:
         self._client = client
         self._db = db
         self._producer = producer
-        self._after_commit = after_commit
+        self._after_commit = [after_commit]
+
+    def also_after_commit(self, callback: Callable[[], None]) -> None:
+        """Call `callback` too after every commit: a worker that sends what the
+        transactions write (the notification dispatcher) looks at once, not at its
+        next poll."""
+        self._after_commit.append(callback)
 
     async def run(
         self,
@@ -104,5 +110,6 @@ class Transactions:
                 read_concern=ReadConcern("snapshot"),
                 write_concern=WriteConcern("majority"),
             )
-        self._after_commit()
+        for callback in self._after_commit:
+            callback()
         return result

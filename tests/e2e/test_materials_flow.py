@@ -156,7 +156,7 @@ async def test_a_shortage_is_resolved_by_a_stock_receipt_and_a_short_delivery_is
 
         # 20 + 30 received, 41.1 + 1.1 sent: 7.8 m³ of sand left, nothing reserved
         levels = await api.get("/stock", params={"item": "sand"}, headers=OFFICER)
-        central = next(b for b in levels.json() if b["warehouse"] == CENTRAL)
+        central = next(b for b in levels.json()["items"] if b["warehouse"] == CENTRAL)
         assert (central["on_hand"], central["reserved"]) == (7.8, 0)
 
         await asyncio.sleep(0.5)  # a duplicate announcement would have arrived by now

@@ -7,11 +7,10 @@ import json
 
 from shared.contracts import ReceivedEvent, new_envelope
 from shared.contracts.events import WorkStartedV1
-from shared.contracts.types import Dimensions
 from shared.messaging.dead_letters import ReplayFilter
 from shared.runtime import build_runtime
 from shared.storage.unit_of_work import UnitOfWork
-from tests.support.events import proposal_approved, work_started
+from tests.support.events import proposal_approved, stock_received, work_started
 from tests.support.infrastructure import Infrastructure
 from tests.support.namespace import settings_for
 from tests.support.probe import dead_letters_eventually, eventually, eventually_async
@@ -64,17 +63,15 @@ async def test_event_the_rules_refuse_is_dead_lettered_at_once(
     infra: Infrastructure, namespace: str
 ) -> None:
     async with running_service("materials", infra, namespace) as (runtime, _):
-        # a drain needs a depth; without it no bill of materials can be computed
-        drain = proposal_approved(
-            work_type="drain",
-            concrete_grade=None,
-            dimensions=Dimensions(length_m=100, width_m=0.4, thickness_m=0.2),
-        )
-        envelope = new_envelope(drain, producer="proposals", correlation_id="refused")
+        # an outside system's receipt at a warehouse the city does not have: nothing of
+        # ours waits on it (a refusal that leaves a flow waiting is an event instead —
+        # tests/integration/test_unplannable_jobs.py)
+        received = stock_received({"cement": 200}, warehouse="Gudang Muaro Jambi")
+        envelope = new_envelope(received, producer="city-warehouse", correlation_id="refused")
         await publish_envelope(infra, namespace, envelope)
         letters = await dead_letters_eventually(runtime, 1)
         assert [d.message_id for d in letters] == [str(envelope.event_id)]
-        assert letters[0].reason.startswith("refused: cannot compute the bill of materials")
+        assert letters[0].reason.startswith("refused: unknown warehouse 'Gudang Muaro Jambi'")
         assert letters[0].attempts == 1
 
 

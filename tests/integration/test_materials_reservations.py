@@ -16,7 +16,6 @@ from services.materials.domain.stock import Level
 from shared.contracts import ReceivedEvent, new_envelope
 from shared.contracts.events import ProposalApprovedV1, ProposalCancelledV1
 from shared.contracts.types import Contract, Dimensions
-from shared.errors import Unprocessable
 from shared.storage.unit_of_work import UnitOfWork
 from tests.support.events import (
     proposal_approved,
@@ -137,7 +136,7 @@ async def test_arriving_stock_completes_waiting_jobs_oldest_first_never_beyond_t
     await assert_levels_match_the_ledger(materials.runtime)
 
 
-async def test_a_job_that_cannot_be_computed_is_refused_and_reserves_nothing(
+async def test_a_job_that_cannot_be_computed_is_announced_unplannable_and_reserves_nothing(
     materials: MaterialsApi,
 ) -> None:
     await receive_stock(materials.api, {"cement": 600})
@@ -146,8 +145,11 @@ async def test_a_job_that_cannot_be_computed_is_refused_and_reserves_nothing(
         concrete_grade=None,
         dimensions=Dimensions(length_m=100, width_m=0.4, thickness_m=0.2),
     )
-    with pytest.raises(Unprocessable, match="depth_m"):
-        await handle(materials.runtime, materials.handlers, drain_without_depth)
+    await handle(materials.runtime, materials.handlers, drain_without_depth)
+    [refusal] = await emitted(materials.runtime, "material.unplannable")
+    assert "depth_m" in refusal["reason"]
+    assert (refusal["work_type"], refusal["allowed_grades"]) == ("drain", [])
+    assert await emitted(materials.runtime, "material.reserved") == []
     assert (await levels(materials.runtime))[(CENTRAL, "cement")] == Level(600, 0)
 
 
@@ -241,8 +243,8 @@ async def test_a_receipt_and_an_approval_short_of_it_at_once_never_miss_each_oth
 ) -> None:
     """The job's transaction finds no stock; the receipt's transaction finds no waiting
     job: each ran before the other committed. Unless they meet on a document (the job
-    touches the balances of what it lacks: `StockRepository.touch`), both commit and
-    the job waits for stock that sits on the shelf. With that touch, the second one
+    writes a gate of what it lacks: `StockRepository.wait_for`), both commit and
+    the job waits for stock that sits on the shelf. With that gate, the second one
     conflicts, is retried after the first commits, and sees it."""
     approved = proposal_approved()
     received = stock_received(ROAD_BILL)

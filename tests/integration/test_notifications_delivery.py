@@ -206,7 +206,9 @@ class SlowSmtp:
     def problem(self) -> str | None:
         return None
 
-    async def send(self, delivery: NotificationDelivery, endpoint: object = None) -> None:
+    async def send(
+        self, delivery: NotificationDelivery, endpoint: object = None, handing_over: object = None
+    ) -> None:
         self.sent.append(delivery.id)
         if len(self.sent) == 1:
             raise OutcomeUnknown("the mail server did not answer within 15 s")

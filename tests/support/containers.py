@@ -22,6 +22,7 @@ from testcontainers.core.container import DockerContainer
 from testcontainers.core.network import Network
 
 from deploy.broker.definitions import ADMIN, SETUP, VHOST, dev_password
+from deploy.local.run import TRANSACTION_LIFETIME_SECONDS, TRANSACTION_LOCK_WAIT_MILLIS
 
 REPO = Path(__file__).resolve().parents[2]
 SERVICES = ("proposals", "materials", "notifications")
@@ -132,8 +133,11 @@ def mongodb_container(network: Network | None = None, alias: str = "") -> Docker
     container = (
         DockerContainer(MONGO_IMAGE)
         .with_exposed_ports(27017)
+        # the parameters of deploy/local/run.py's start_mongod (and compose)
         .with_command(
-            "mongod --replSet rs0 --bind_ip_all --setParameter transactionLifetimeLimitSeconds=10"
+            "mongod --replSet rs0 --bind_ip_all"
+            f" --setParameter transactionLifetimeLimitSeconds={TRANSACTION_LIFETIME_SECONDS}"
+            f" --setParameter maxTransactionLockRequestTimeoutMillis={TRANSACTION_LOCK_WAIT_MILLIS}"
         )
     )
     if network is not None:

@@ -5,7 +5,8 @@ MongoDB at MONGODB_URL, or, when that is not set, a throwaway mongod from the Py
 wheel on a free port with a temporary data directory. With
 `BERDAYA_TEST_INFRA=containers`, testcontainers starts both instead (images as in
 tests/support/containers.py; MongoDB as a single-node replica set, since the services
-need transactions). The faults tier restarts the local broker, so it needs the default.
+need transactions). The faults tier starts brokers and mongods of its own from the local
+installs, so it needs the default.
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ from pymongo import AsyncMongoClient
 
 from services.materials.settings import MaterialsSettings
 from services.notifications.settings import NotificationSettings
+from services.proposals.settings import ProposalsSettings
 from shared.contracts.catalogue import CATALOGUE
 from shared.messaging.policies import ManagementApi, PoliciesNotApplied
 from shared.messaging.topology import Topology
@@ -20,6 +21,7 @@ SERVICES = ("proposals", "materials", "notifications")
 SETTINGS: dict[str, type[ServiceSettings]] = {
     "materials": MaterialsSettings,
     "notifications": NotificationSettings,
+    "proposals": ProposalsSettings,
 }
 
 

@@ -4,6 +4,7 @@ and a proposal's journey as the events the other services would publish."""
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 import threading
 import time
@@ -62,8 +63,10 @@ def journey_event(event_type: str, proposal_id: uuid.UUID, **changes: Any) -> En
 
 
 class _Inbox:
-    def __init__(self) -> None:
+    def __init__(self, data_delay: float = 0.0) -> None:
+        self.data_delay = data_delay  # seconds between the end of DATA and the 250
         self.messages: list[EmailMessage] = []
+        self.arrived_at: list[float] = []  # time.time() of each message's 250, in order
         self.refused: set[str] = set()
 
     async def handle_RCPT(  # noqa: N802 (aiosmtpd's hook name)
@@ -77,7 +80,12 @@ class _Inbox:
     async def handle_DATA(  # noqa: N802 (aiosmtpd's hook name)
         self, server: Any, session: Any, envelope: Any
     ) -> str:
+        if self.data_delay:
+            # the server takes its time; a client that dies meanwhile never hears the 250,
+            # and the message is accepted all the same (as a real server would)
+            await asyncio.sleep(self.data_delay)
         self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
+        self.arrived_at.append(time.time())
         return "250 Message accepted"
 
 
@@ -85,15 +93,20 @@ class SmtpSink:
     """A real SMTP server on a local port; `stop()` and `start()` take it down and up.
     With `tls`, it offers STARTTLS with that context and takes no mail without it."""
 
-    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
+    def __init__(self, tls: ssl.SSLContext | None = None, data_delay: float = 0.0) -> None:
         self.port = free_port()
-        self._inbox = _Inbox()
+        self._inbox = _Inbox(data_delay)
         self._controller: Controller | None = None
         self._tls = tls
 
     @property
     def messages(self) -> list[EmailMessage]:
         return self._inbox.messages
+
+    @property
+    def arrived_at(self) -> list[float]:
+        """When each of `messages` was accepted (wall clock, seconds)."""
+        return self._inbox.arrived_at
 
     def refuse(self, address: str) -> None:
         self._inbox.refused.add(address)
@@ -115,8 +128,8 @@ class SmtpSink:
 
 
 @contextmanager
-def smtp_sink(tls: ssl.SSLContext | None = None) -> Iterator[SmtpSink]:
-    sink = SmtpSink(tls)
+def smtp_sink(tls: ssl.SSLContext | None = None, data_delay: float = 0.0) -> Iterator[SmtpSink]:
+    sink = SmtpSink(tls, data_delay)
     sink.start()
     try:
         yield sink

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from types import TracebackType
@@ -17,9 +18,16 @@ from shared.runtime import ServiceRuntime
 
 
 class EventProbe:
-    """Binds a private auto-delete queue to `routing_keys` and keeps every message."""
+    """Binds a private auto-delete queue to `routing_keys` and keeps every message.
 
-    def __init__(self, amqp_url: str, namespace: str, routing_keys: list[str]) -> None:
+    `lasting=True`: a durable quorum queue instead, that outlives a broker restart and
+    keeps what is published while the probe reconnects (deleted at the end)."""
+
+    def __init__(
+        self, amqp_url: str, namespace: str, routing_keys: list[str], *, lasting: bool = False
+    ) -> None:
+        self._lasting = lasting
+        self._queue_name = f"{namespace}.probe.{id(self):x}" if lasting else ""
         self._url = amqp_url
         self._exchange = Topology(namespace).events_exchange.name
         self._routing_keys = routing_keys
@@ -32,20 +40,33 @@ class EventProbe:
         exchange = await channel.declare_exchange(
             self._exchange, aio_pika.ExchangeType.TOPIC, durable=True
         )
-        queue = await channel.declare_queue(exclusive=True, auto_delete=True)
+        if self._lasting:
+            queue = await channel.declare_queue(
+                self._queue_name, durable=True, arguments={"x-queue-type": "quorum"}
+            )
+        else:
+            queue = await channel.declare_queue(exclusive=True, auto_delete=True)
         for key in self._routing_keys:
             await queue.bind(exchange, routing_key=key)
-        await queue.consume(self._keep, no_ack=True)
+        await queue.consume(self._keep, no_ack=not self._lasting)
         return self
 
     async def __aexit__(
         self, *_: type[BaseException] | BaseException | TracebackType | None
     ) -> None:
         if self._connection is not None:
+            if self._lasting:
+                channel = await self._connection.channel()
+                await channel.queue_delete(self._queue_name)
             await self._connection.close()
 
     async def _keep(self, message: AbstractIncomingMessage) -> None:
         self.messages.append(message)
+        if self._lasting:
+            # a message whose channel went with a broker restart comes again: kept twice,
+            # which the counts by event id see through
+            with contextlib.suppress(Exception):
+                await message.ack()
 
     def of_type(self, event_type: str) -> list[AbstractIncomingMessage]:
         return [m for m in self.messages if m.routing_key == event_type]

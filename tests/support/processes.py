@@ -7,7 +7,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,10 +27,11 @@ class ServiceProcess:
     port: int
     process: subprocess.Popen[bytes]
     log: Path
+    host: str = "127.0.0.1"
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     def log_tail(self, lines: int = 40) -> str:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
@@ -54,12 +55,27 @@ class ServiceProcess:
 def start_service(
     name: str, infra: Infrastructure, namespace: str, log_dir: Path, **env: str
 ) -> ServiceProcess:
+    return start_service_inside(None, "127.0.0.1", name, infra, namespace, log_dir, env)
+
+
+def start_service_inside(
+    inside: Callable[[list[str]], list[str]] | None,
+    host: str,
+    name: str,
+    infra: Infrastructure,
+    namespace: str,
+    log_dir: Path,
+    env: dict[str, str],
+) -> ServiceProcess:
+    """`inside` wraps the command line (to run it in a network namespace, say), where
+    the service listens on `host`."""
     port = free_port()
     log = log_dir / f"{name}-{port}.log"
     environment = {
         **os.environ,
         "AMQP_URL": infra.amqp_url,
         "MONGODB_URL": infra.mongodb_url,
+        "HTTP_HOST": host,
         "HTTP_PORT": str(port),
         "BERDAYA_NAMESPACE": namespace,
         "BERDAYA_OUTBOX_POLL_SECONDS": "0.2",
@@ -70,14 +86,15 @@ def start_service(
         **env,
     }
     with log.open("wb") as output:
+        argv = [sys.executable, "-m", f"services.{name}"]
         process = subprocess.Popen(
-            [sys.executable, "-m", f"services.{name}"],
+            inside(argv) if inside else argv,
             cwd=REPO,
             env=environment,
             stdout=output,
             stderr=subprocess.STDOUT,
         )
-    return ServiceProcess(name, port, process, log)
+    return ServiceProcess(name, port, process, log, host)
 
 
 def wait_ready(service: ServiceProcess, timeout: float = 60.0) -> None:

@@ -1,16 +1,23 @@
-"""Stock in MongoDB: the ledger, the balance per (warehouse, item), and receipts.
+"""Stock in MongoDB: the ledger, the balance slots per (warehouse, item), and receipts.
 
-Every movement inserts one ledger entry and updates its balance document in the same
-transaction. The update is conditional — the balance must stay non-negative and, when the
-movement takes availability away, ``on_hand - reserved`` must cover it — so the balance
-document is also the point where concurrent reservations meet: two transactions that both
-write it conflict, MongoDB aborts one, and ``with_transaction`` runs it again on the new
-level instead of overspending.
+Every movement inserts one ledger entry and updates the balance slots it is split over
+(`domain.stock.split`) in the same transaction. Each slot update is conditional — the
+slot must stay non-negative and, when the movement takes availability away, the slot's
+``on_hand - reserved`` must cover its part — so a slot is the point where concurrent
+movements meet: two transactions that write one slot conflict, MongoDB aborts one, and
+``with_transaction`` runs it again on the new level instead of overspending. Slots are
+written in the order of their ids, so transactions drawing on several never wait on each
+other in a cycle. A level is the sum of its slots.
+
+Gates (`stock_gates`, a few per item) make a job going short meet the stock that comes
+in for it: see `StockRepository.wait_for` and `open_gates`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
+import random
 import uuid
 from collections.abc import Collection, Iterable
 from typing import Any
@@ -21,23 +28,45 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import DuplicateKeyError
 
 from services.materials.domain.catalogue import Catalogue
-from services.materials.domain.stock import EPSILON, LedgerEntry, LedgerKind, Level, rounded
+from services.materials.domain.stock import (
+    DEFAULT_SLOTS,
+    EPSILON,
+    LedgerEntry,
+    LedgerKind,
+    Level,
+    rounded,
+    split,
+    total,
+)
 from shared.clock import utc_now
 from shared.errors import Conflict
 from shared.storage.mongo import Database, Document
 
 BALANCES = "stock_balances"
+GATES = "stock_gates"
 LEDGER = "stock_ledger"
 RECEIPTS = "stock_receipts"
+_LEVEL_FIELDS = {"warehouse": 1, "item": 1, "on_hand": 1, "reserved": 1}
 _DECIMALS = 6  # balances are rounded like the domain's quantities (see stock.rounded)
 
 
-def balance_id(warehouse: str, item: str) -> str:
-    return f"{warehouse}|{item}"
+def balance_id(warehouse: str, item: str, slot: int = 0) -> str:
+    """Slot 0 keeps the id a level had when it was one document, so its stock stays."""
+    return f"{warehouse}|{item}" if slot == 0 else f"{warehouse}|{item}|{slot}"
+
+
+def gate_id(item: str, slot: int) -> str:
+    return f"{item}|{slot}"
 
 
 async def create_indexes(db: Database) -> None:
-    await db[BALANCES].create_indexes([IndexModel([("item", ASCENDING)])])
+    await db[BALANCES].create_indexes(
+        [
+            IndexModel([("item", ASCENDING)]),
+            IndexModel([("warehouse", ASCENDING), ("item", ASCENDING), ("slot", ASCENDING)]),
+        ]
+    )
+    await db[GATES].create_indexes([IndexModel([("item", ASCENDING)])])
     await db[LEDGER].create_indexes(
         [
             IndexModel([("warehouse", ASCENDING), ("item", ASCENDING), ("at", DESCENDING)]),
@@ -49,42 +78,58 @@ async def create_indexes(db: Database) -> None:
     await db[RECEIPTS].create_indexes([IndexModel([("at", DESCENDING)])])
 
 
-async def seed_balances(db: Database, catalogue: Catalogue) -> None:
-    """A zero balance for every (warehouse, item) of the catalogue, created at start-up so
-    that movements inside transactions only ever update existing documents."""
+async def seed_balances(db: Database, catalogue: Catalogue, slots: int = DEFAULT_SLOTS) -> None:
+    """Zero balance slots for every (warehouse, item) of the catalogue and gates for every
+    item, created at start-up so that movements inside transactions only ever update
+    existing documents. More slots than before are added; fewer leave the extra ones in
+    use (their stock stays counted and drawn on)."""
     now = utc_now()
+    # a level kept as one document before slots: it is slot 0
+    await db[BALANCES].update_many({"slot": {"$exists": False}}, {"$set": {"slot": 0}})
     for warehouse in catalogue.warehouse_names:
         for code, item in catalogue.items.items():
-            # another replica may seed the same balance at the same moment
-            with contextlib.suppress(DuplicateKeyError):
-                await db[BALANCES].update_one(
-                    {"_id": balance_id(warehouse, code)},
+            for slot in range(slots):
+                await _seed(
+                    db[BALANCES],
+                    balance_id(warehouse, code, slot),
                     {
-                        "$setOnInsert": {
-                            "warehouse": warehouse,
-                            "item": code,
-                            "unit": item.unit,
-                            "on_hand": 0.0,
-                            "reserved": 0.0,
-                            "version": 0,
-                            "updated_at": now,
-                        }
+                        "warehouse": warehouse,
+                        "item": code,
+                        "slot": slot,
+                        "unit": item.unit,
+                        "on_hand": 0.0,
+                        "reserved": 0.0,
+                        "version": 0,
+                        "updated_at": now,
                     },
-                    upsert=True,
                 )
+    for code in catalogue.items:
+        for slot in range(slots):
+            await _seed(db[GATES], gate_id(code, slot), {"item": code, "slot": slot, "version": 0})
+
+
+async def _seed(collection: Any, document_id: str, fields: Document) -> None:
+    # another replica may seed the same document at the same moment
+    with contextlib.suppress(DuplicateKeyError):
+        await collection.update_one({"_id": document_id}, {"$setOnInsert": fields}, upsert=True)
 
 
 class StockRepository:
     def __init__(self, db: Database, session: AsyncClientSession | None = None) -> None:
         self._balances = db[BALANCES]
+        self._gates = db[GATES]
         self._ledger = db[LEDGER]
         self._receipts = db[RECEIPTS]
         self._session = session
+        # Where this transaction starts drawing, the same for every level it draws on: its
+        # movements then meet another transaction's only if both started at one slot
+        # (random: two replicas cannot agree on anything cheaper).
+        self._start = random.randrange(1 << 16)
 
     async def record(self, entry: LedgerEntry, *, require_available: bool = True) -> None:
-        """Apply one movement to its balance and write it to the ledger.
+        """Apply one movement to its balance slots and write it to the ledger.
 
-        Raises Conflict (naming the level) when the balance cannot take it: on hand and
+        Raises Conflict (naming the level) when the level cannot take it: on hand and
         reserved never go below zero, and with ``require_available`` (the default) a
         movement that takes availability away must find it (``on_hand - reserved`` stays
         at or above zero). ``require_available=False`` is for facts that already happened
@@ -92,6 +137,51 @@ class StockRepository:
         short.
         """
         d_on, d_res = entry.on_hand_change, entry.reserved_change
+        slots = await self._slots(entry.warehouse, entry.item)
+        if not slots:
+            raise Conflict(f"{entry.warehouse} does not stock {entry.item}")
+        parts = split(
+            [level for _, level in slots],
+            d_on,
+            d_res,
+            require_available=require_available,
+            start=self._start % len(slots),
+        )
+        if parts is None:
+            raise Conflict(_refusal(entry, total(level for _, level in slots)))
+        # in slot id order, so that two transactions never wait on each other in a cycle
+        for index, quantity in sorted(parts, key=lambda part: slots[part[0]][0]):
+            await self._apply(
+                slots[index][0],
+                entry,
+                _part(d_on, quantity),
+                _part(d_res, quantity),
+                require_available,
+            )
+        if d_on - d_res > EPSILON:
+            await self.open_gates([entry.item])
+        document = entry.model_dump(mode="python", exclude={"id"})
+        await self._ledger.insert_one(
+            {"_id": ObjectId(), "entry_id": entry.id, **document}, session=self._session
+        )
+
+    async def _slots(self, warehouse: str, item: str) -> list[tuple[str, Level]]:
+        """(id, level) of each balance slot of (warehouse, item), by id."""
+        cursor = self._balances.find(
+            {"warehouse": warehouse, "item": item}, _LEVEL_FIELDS, session=self._session
+        )
+        found = [(b["_id"], Level(b["on_hand"], b["reserved"])) async for b in cursor]
+        return sorted(found, key=lambda slot: str(slot[0]))
+
+    async def _apply(
+        self,
+        slot_id: str,
+        entry: LedgerEntry,
+        d_on: float,
+        d_res: float,
+        require_available: bool,
+    ) -> None:
+        """Change one slot by (d_on, d_res), if it stays within the rules."""
         on_hand = {"$add": ["$on_hand", d_on]}
         reserved = {"$add": ["$reserved", d_res]}
         conditions: list[Any] = [
@@ -101,7 +191,7 @@ class StockRepository:
         if require_available and d_on - d_res < 0:
             conditions.append({"$gte": [{"$subtract": [on_hand, reserved]}, -EPSILON]})
         result = await self._balances.update_one(
-            {"_id": balance_id(entry.warehouse, entry.item), "$expr": {"$and": conditions}},
+            {"_id": slot_id, "$expr": {"$and": conditions}},
             [
                 {
                     "$set": {
@@ -115,44 +205,91 @@ class StockRepository:
             session=self._session,
         )
         if result.matched_count != 1:
-            raise Conflict(await self._refusal(entry))
-        document = entry.model_dump(mode="python", exclude={"id"})
-        await self._ledger.insert_one(
-            {"_id": ObjectId(), "entry_id": entry.id, **document}, session=self._session
+            # the transaction's snapshot said it would fit: a level that moved meanwhile
+            # would have been a write conflict, so this is a bug, not a race
+            raise Conflict(f"balance slot {slot_id} cannot take its part of the movement")
+
+    async def wait_for(self, items: Collection[str]) -> None:
+        """A job stays short of ``items``: write one gate (at random) of each.
+
+        Stock that comes in for an item — a receipt, a release, a count that finds more —
+        writes all the item's gates (`open_gates`). A receipt committed while the job's
+        transaction runs then writes a document the job writes too, so one of the two
+        transactions is retried and sees the other: the receipt finds the job waiting,
+        or the job finds the stock. Without it, each could miss the other (write skew).
+        Jobs going short at once meet only when they pick the same gate.
+        """
+        if not items:
+            return
+        cursor = self._gates.find({"item": {"$in": list(items)}}, session=self._session)
+        gates: dict[str, list[str]] = {}
+        async for gate in cursor:
+            gates.setdefault(gate["item"], []).append(gate["_id"])
+        chosen = [random.choice(sorted(ids)) for ids in gates.values()]
+        await self._gates.update_many(
+            {"_id": {"$in": chosen}}, {"$inc": {"version": 1}}, session=self._session
         )
 
-    async def touch(self, items: Collection[str]) -> None:
-        """Write the balances of ``items`` without changing their levels.
-
-        A job that stays short of an item touches that item's balances: a stock receipt
-        committed meanwhile writes one of them too, so one of the two transactions is
-        retried and sees the other — the receipt then finds the job waiting, or the job
-        finds the stock. Without it, each could miss the other (write skew).
-        """
-        if items:
-            await self._balances.update_many(
-                {"item": {"$in": list(items)}}, {"$inc": {"version": 1}}, session=self._session
-            )
+    async def open_gates(self, items: Collection[str]) -> None:
+        """Stock of ``items`` became available: write all their gates (see `wait_for`)."""
+        await self._gates.update_many(
+            {"item": {"$in": list(items)}}, {"$inc": {"version": 1}}, session=self._session
+        )
 
     async def available(self, items: Iterable[str]) -> dict[str, dict[str, float]]:
-        """warehouse → item → on_hand - reserved, as this transaction sees it."""
-        result: dict[str, dict[str, float]] = {}
-        cursor = self._balances.find({"item": {"$in": list(items)}}, session=self._session)
-        async for b in cursor:
-            level = Level(on_hand=b["on_hand"], reserved=b["reserved"])
-            result.setdefault(b["warehouse"], {})[b["item"]] = max(level.available, 0.0)
-        return result
+        """warehouse → item → on_hand - reserved (summed over slots), as this transaction
+        sees it."""
+        return {
+            warehouse: {item: max(level.available, 0.0) for item, level in levels.items()}
+            for warehouse, levels in (await self._levels({"item": {"$in": list(items)}})).items()
+        }
+
+    async def _levels(self, filters: Document) -> dict[str, dict[str, Level]]:
+        """warehouse → item → level, each the sum of its slots."""
+        slots: dict[str, dict[str, list[Level]]] = {}
+        async for b in self._balances.find(filters, _LEVEL_FIELDS, session=self._session):
+            by_item = slots.setdefault(b["warehouse"], {})
+            by_item.setdefault(b["item"], []).append(Level(b["on_hand"], b["reserved"]))
+        return {
+            warehouse: {item: total(levels) for item, levels in by_item.items()}
+            for warehouse, by_item in slots.items()
+        }
 
     async def balances(
         self, warehouse: str | None = None, item: str | None = None
     ) -> list[Document]:
+        """One document per (warehouse, item): its slots summed, by warehouse and item."""
         filters: dict[str, Any] = {}
         if warehouse is not None:
             filters["warehouse"] = warehouse
         if item is not None:
             filters["item"] = item
-        cursor = self._balances.find(filters, session=self._session)
-        return [b async for b in cursor.sort([("warehouse", ASCENDING), ("item", ASCENDING)])]
+        pipeline: list[Document] = [
+            {"$match": filters},
+            {
+                "$group": {
+                    "_id": {"warehouse": "$warehouse", "item": "$item"},
+                    "unit": {"$first": "$unit"},
+                    "on_hand": {"$sum": "$on_hand"},
+                    "reserved": {"$sum": "$reserved"},
+                    "updated_at": {"$max": "$updated_at"},
+                }
+            },
+            {"$sort": {"_id.warehouse": ASCENDING, "_id.item": ASCENDING}},
+        ]
+        cursor = await self._balances.aggregate(pipeline, session=self._session)
+        return [
+            {
+                "_id": balance_id(b["_id"]["warehouse"], b["_id"]["item"]),
+                "warehouse": b["_id"]["warehouse"],
+                "item": b["_id"]["item"],
+                "unit": b["unit"],
+                "on_hand": rounded(b["on_hand"]),
+                "reserved": rounded(b["reserved"]),
+                "updated_at": b["updated_at"],
+            }
+            async for b in cursor
+        ]
 
     async def entries(
         self,
@@ -193,19 +330,19 @@ class StockRepository:
                 f"stock receipt {receipt_id!r} was recorded already; nothing was counted twice"
             ) from error
 
-    async def _refusal(self, entry: LedgerEntry) -> str:
-        found = await self._balances.find_one(
-            {"_id": balance_id(entry.warehouse, entry.item)}, session=self._session
-        )
-        if found is None:
-            return f"{entry.warehouse} does not stock {entry.item}"
-        level = Level(on_hand=found["on_hand"], reserved=found["reserved"])
-        wanted = rounded(abs(entry.quantity))
-        return (
-            f"{entry.warehouse} cannot {_VERBS[entry.kind]} {wanted:g} {entry.unit} of "
-            f"{entry.item}: it has {level.on_hand:g} on hand, {level.reserved:g} of them "
-            f"reserved, {max(level.available, 0.0):g} available"
-        )
+
+def _part(change: float, quantity: float) -> float:
+    """A slot's share of a change: ``quantity`` with the change's sign (0 if none)."""
+    return math.copysign(quantity, change) if abs(change) > EPSILON else 0.0
+
+
+def _refusal(entry: LedgerEntry, level: Level) -> str:
+    wanted = rounded(abs(entry.quantity))
+    return (
+        f"{entry.warehouse} cannot {_VERBS[entry.kind]} {wanted:g} {entry.unit} of "
+        f"{entry.item}: it has {level.on_hand:g} on hand, {level.reserved:g} of them "
+        f"reserved, {max(level.available, 0.0):g} available"
+    )
 
 
 _VERBS: dict[LedgerKind, str] = {

@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from shared.contracts.types import WORK_TYPES, WorkType
 from shared.datafiles import packaged_or_given, read_toml, validated
+from shared.reference.work_rules import work_rules
 
 __all__ = [
     "WORK_TYPES",
@@ -138,22 +139,16 @@ class Norm(_Frozen):
 
 
 class WorkTypeSpec(_Frozen):
-    """A kind of job: how its volume follows from the dimensions, which norms it may use."""
+    """A kind of job: how its volume follows from the dimensions, and its default norm.
+
+    The grades it may ask for are not here: shared/reference/work_rules.toml states them
+    once, for the proposals service (which refuses other drafts) and this one alike."""
 
     name_id: NonEmptyStr
     name_en: NonEmptyStr
     geometry: Geometry
     geometry_doc: NonEmptyStr
-    norms: tuple[NonEmptyStr, ...] = Field(min_length=1)
     default_norm: NonEmptyStr
-
-    @model_validator(mode="after")
-    def _check_default(self) -> Self:
-        if self.default_norm not in self.norms:
-            raise ValueError(
-                f"default_norm {self.default_norm!r} is not one of norms {list(self.norms)}"
-            )
-        return self
 
 
 class Defaults(_Frozen):
@@ -189,12 +184,11 @@ class NormBook(_Frozen):
                         f"norm {key!r}: {m.item} is given in {m.unit} but shipped in "
                         f"{item.unit}; allowed: {sorted(_CONVERSIONS[item.unit])}"
                     )
-        for wt, spec in self.work_types.items():
-            problems.extend(
-                f"work type {wt!r} uses unknown norm {n!r}"
-                for n in spec.norms
-                if n not in self.norms
-            )
+        problems.extend(
+            f"work type {wt!r} uses unknown norm {spec.default_norm!r}"
+            for wt, spec in self.work_types.items()
+            if spec.default_norm not in self.norms
+        )
         if problems:
             raise ValueError("; ".join(problems))
         return self
@@ -202,7 +196,8 @@ class NormBook(_Frozen):
     def norm_for(self, work_type: WorkType, grade: str | None) -> tuple[str, Norm]:
         """The norm key and norm for a job; ``grade=None`` means the work type's default.
 
-        Raises ValueError naming the allowed grades when the grade is not one of them.
+        Raises ValueError naming the allowed grades when the grade is not one of them
+        (by the shared work rules), or when the book has no norm for an allowed grade.
         """
         spec = self.work_types.get(work_type)
         if spec is None:
@@ -211,16 +206,18 @@ class NormBook(_Frozen):
                 f"(it has: {sorted(self.work_types)})"
             )
         if grade is None:
-            key = spec.default_norm
-        else:
-            wanted = normalize_grade(grade)
-            matches = [n for n in spec.norms if normalize_grade(n) == wanted]
-            if not matches:
-                raise ValueError(
-                    f"unknown grade {grade!r} for {work_type}; allowed: {', '.join(spec.norms)}"
-                )
-            key = matches[0]
-        return key, self.norms[key]
+            return spec.default_norm, self.norms[spec.default_norm]
+        key = normalize_grade(grade)
+        problem = work_rules().grade_problem(work_type, key)
+        if problem is not None:
+            raise ValueError(problem)
+        norm = self.norms.get(key)
+        if norm is None:
+            raise ValueError(
+                f"grade {key} is allowed for {work_type} but the norm book has no norm for it "
+                f"(it has: {', '.join(self.norms)})"
+            )
+        return key, norm
 
 
 def load_norm_book(path: Path | None = None) -> NormBook:

@@ -19,6 +19,7 @@ from shared.contracts import ReceivedEvent
 from shared.contracts import events as ev
 from shared.errors import Unprocessable
 from shared.logs import get_logger
+from shared.reference.work_rules import work_rules
 from shared.storage.unit_of_work import UnitOfWork
 
 log = get_logger(__name__)
@@ -74,7 +75,15 @@ class EventHandlers:
             # the same approval sent again under another event id: one job, one reservation
             log.info("approval of an existing job ignored", proposal_id=str(approved.proposal_id))
             return
-        job = new_job(approved, bill_for(approved, self._reference), event.envelope.occurred_at)
+        try:
+            bill = bill_for(approved, self._reference)
+        except Unprocessable as refused:
+            # A business refusal, not a broken message: say so to the proposals service
+            # (which blocks the job and releases its budget) in this same transaction,
+            # instead of dead-lettering the approval where nobody acts on it.
+            await self._announce_unplannable(approved, refused.message, uow)
+            return
+        job = new_job(approved, bill, event.envelope.occurred_at)
         if await stock_tx.jobs.is_closed(approved.proposal_id):
             # cancelled before its approval reached us: keep the bill, reserve nothing
             job.cancelled = True
@@ -84,6 +93,27 @@ class EventHandlers:
         await stock_tx.jobs.add_job(job)
         await stock_tx.announce_reserved(job)
         await stock_tx.announce_shortage(job)
+
+    async def _announce_unplannable(
+        self, approved: ev.ProposalApprovedV1, reason: str, uow: UnitOfWork
+    ) -> None:
+        log.warning(
+            "approved job cannot be planned; proposals is told",
+            proposal_id=str(approved.proposal_id),
+            reason=reason,
+        )
+        await uow.emit(
+            ev.MaterialUnplannableV1(
+                proposal_id=approved.proposal_id,
+                area=approved.area,
+                proposer_id=approved.proposer_id,
+                reason=reason,
+                work_type=approved.work_type,
+                dimensions=approved.dimensions,
+                concrete_grade=approved.concrete_grade,
+                allowed_grades=work_rules().grades_for(approved.work_type),
+            )
+        )
 
     async def on_proposal_rejected(
         self, event: ReceivedEvent[ev.ProposalRejectedV1], uow: UnitOfWork

@@ -110,8 +110,8 @@ class StockTransaction:
         available = await self.stock.available(needs)
         plan = plan_reservation(needs, available, self.catalogue.warehouse_names)
         await self._hold(job, plan)
-        # see StockRepository.touch: a receipt committed meanwhile must meet this job
-        await self.stock.touch(list(job.shortfall()))
+        # see StockRepository.wait_for: a receipt committed meanwhile must meet this job
+        await self.stock.wait_for(list(job.shortfall()))
         return plan
 
     async def top_up_waiting(self, items: Collection[str]) -> list[MaterialJob]:

@@ -1,8 +1,13 @@
 """Deliveries in MongoDB: written by the consumer, leased and settled by the dispatcher.
 
 A row is leased atomically (`find_one_and_update`), so several replicas never send the
-same row at once; a row whose lease ran out while `sending` is taken again and its
-log says the earlier attempt may have gone out.
+same row at once. The attempt records when it begins handing the message over
+(`handing_over_at`); a row whose lease ran out while `sending` is taken again, and
+only if that earlier attempt had begun handing over does its log say it may have
+gone out (one that died before certainly sent nothing).
+
+None of these writes is in the consumers' transactions: the consumers only insert
+rows, so the dispatcher never conflicts with them.
 """
 
 from __future__ import annotations
@@ -68,7 +73,9 @@ async def create_indexes(db: Database) -> None:
 @dataclass(frozen=True)
 class Claimed:
     delivery: NotificationDelivery  # as leased: status sending, attempts counted
-    resumed: bool  # the previous attempt's lease ran out without an outcome
+    # the previous attempt handed the message over, and its lease ran out without an
+    # outcome: it may have gone out
+    resumed: bool
     previous_owner: str | None
 
 
@@ -130,6 +137,7 @@ class Deliveries:
                     "status": Status.SENDING.value,
                     "lease_owner": owner,
                     "lease_until": now + lease,
+                    "handing_over_at": None,
                 },
                 "$inc": {"attempts": 1},
             },
@@ -139,16 +147,28 @@ class Deliveries:
         if before is None:
             return None
         previous = from_document(NotificationDelivery, before)
+        resumed = previous.status is Status.SENDING and previous.handing_over_at is not None
         leased = previous.model_copy(
             update={
                 "status": Status.SENDING,
                 "attempts": previous.attempts + 1,
                 "lease_owner": owner,
                 "lease_until": now + lease,
+                "handing_over_at": None,
+                "possible_duplicate": previous.possible_duplicate or resumed,
             }
         )
-        resumed = previous.status is Status.SENDING
         return Claimed(leased, resumed, previous.lease_owner if resumed else None)
+
+    async def handing_over(self, delivery_id: uuid.UUID, owner: str, now: datetime) -> bool:
+        """Record that `owner`'s attempt begins handing the message over (from now on
+        the receiver may have it); False if `owner` no longer holds the lease."""
+        result = await self._collection.update_one(
+            {"_id": str(delivery_id), "lease_owner": owner, "status": Status.SENDING.value},
+            {"$max": {"handing_over_at": now}},
+            session=self._session,
+        )
+        return result.matched_count == 1
 
     async def settle(
         self, delivery_id: uuid.UUID, owner: str, changes: Document, entries: Sequence[LogEntry]

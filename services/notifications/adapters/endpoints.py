@@ -114,8 +114,14 @@ class Endpoints:
         return {d["_id"] async for d in cursor}
 
     async def record_success(self, endpoint_id: uuid.UUID) -> None:
+        # Matches (and writes) nothing while the endpoint is healthy: every delivery's
+        # outcome transaction calls this, and a needless write to the one endpoint
+        # document would make replicas' transactions conflict on it.
         await self._collection.update_one(
-            {"_id": str(endpoint_id)},
+            {
+                "_id": str(endpoint_id),
+                "$or": [{"consecutive_failures": {"$ne": 0}}, {"retry_at": {"$ne": None}}],
+            },
             {"$set": {"consecutive_failures": 0, "retry_at": None}},
             session=self._session,
         )

@@ -8,7 +8,7 @@ import uuid
 from datetime import datetime
 
 from pydantic import BaseModel
-from pymongo import ASCENDING, IndexModel
+from pymongo import ASCENDING, IndexModel, ReturnDocument
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from services.notifications.domain.proposals import published_after
@@ -55,39 +55,54 @@ class KnownProposals:
         """Record the proposal on first sight, its title once an event carries it, and
         its latest step (events may arrive out of order: the latest by `occurred_at`).
 
-        Writes only when something is new: events of one proposal arrive on several
-        queues at once, and needless writes to one document conflict.
+        One atomic upsert whose outcome does not depend on the order events arrive in
+        (the later step wins, the first sighting stays): so it is written outside the
+        consumer's transaction (build this without a session). Every step of a
+        proposal touches this one document and they arrive on several queues at once;
+        inside the transactions they would conflict and abort one another, and a killed
+        consumer's open transaction would hold the document until it timed out. A
+        replayed or duplicate event writes what is there already.
         """
         title: str | None = getattr(data, "title", None)
-        known = await self.get(data.proposal_id)
-        later = known is None or known.last_event_at is None or known.last_event_at < occurred_at
-        if known is not None and (title is None or title == known.title) and not later:
-            return known
-        changes: Document = {"title": title} if title else {}
-        await self._collection.update_one(
+        is_later = {
+            "$or": [
+                {"$eq": [{"$ifNull": ["$last_event_at", None]}, None]},
+                {"$lt": ["$last_event_at", {"$literal": occurred_at}]},
+            ]
+        }
+
+        def first(value: object, field: str) -> Document:
+            return {"$ifNull": [f"${field}", {"$literal": value}]}
+
+        def if_later(value: object, field: str) -> Document:
+            return {"$cond": [is_later, {"$literal": value}, f"${field}"]}
+
+        fields: Document = {
+            "proposal_id": first(data.proposal_id, "proposal_id"),
+            "area": first(data.area.model_dump(), "area"),
+            "proposer_id": first(data.proposer_id, "proposer_id"),
+            "first_seen_at": first(now, "first_seen_at"),
+            "last_event_type": if_later(event_type, "last_event_type"),
+            "last_event_at": if_later(occurred_at, "last_event_at"),
+            # the title of the latest step that carried one (or the first heard of)
+            "title": (
+                {"$ifNull": ["$title", None]}
+                if not title
+                else {
+                    "$cond": [
+                        {"$or": [{"$eq": [{"$ifNull": ["$title", None]}, None]}, is_later]},
+                        {"$literal": title},
+                        "$title",
+                    ]
+                }
+            ),
+        }
+        found: Document | None = await self._collection.find_one_and_update(
             {"_id": str(data.proposal_id)},
-            {
-                "$setOnInsert": {
-                    "proposal_id": data.proposal_id,
-                    "area": data.area.model_dump(),
-                    "proposer_id": data.proposer_id,
-                    "first_seen_at": now,
-                    **({} if title else {"title": None}),
-                },
-                **({"$set": changes} if changes else {}),
-            },
+            [{"$set": fields}],
             upsert=True,
+            return_document=ReturnDocument.AFTER,
             session=self._session,
         )
-        if later:
-            await self._collection.update_one(
-                {
-                    "_id": str(data.proposal_id),
-                    "$or": [{"last_event_at": None}, {"last_event_at": {"$lt": occurred_at}}],
-                },
-                {"$set": {"last_event_type": event_type, "last_event_at": occurred_at}},
-                session=self._session,
-            )
-        found = await self.get(data.proposal_id)
-        assert found is not None
-        return found
+        assert found is not None  # an upsert returning the document after it
+        return from_document(KnownProposal, found)

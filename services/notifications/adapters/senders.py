@@ -1,7 +1,13 @@
 """The channels that deliver: e-mail over SMTP, SMS/WhatsApp through an HTTP gateway,
 and signed webhooks. Each raises `SendFailure` when the message did not go out, saying
 whether retrying can help; each sends the delivery id where the channel allows an
-idempotency key (and as Message-ID in e-mail)."""
+idempotency key (and as Message-ID in e-mail).
+
+Each calls `handing_over()` at the last moment the receiver certainly does not have
+the message, and goes on only once it returned (the dispatcher records it): an
+attempt that dies before that point certainly sent nothing, one that dies after it
+may have. For e-mail that moment is just before the DATA command; see
+`SmtpSender` for what the SMTP conversation allows."""
 
 from __future__ import annotations
 
@@ -9,6 +15,7 @@ import asyncio
 import json
 import smtplib
 import ssl
+from collections.abc import Callable, Coroutine
 from email.message import EmailMessage
 from email.utils import formatdate
 from typing import Any, Protocol
@@ -42,6 +49,14 @@ from shared.logs import redact_http_client_urls
 
 # HTTP answers that retrying the same request can change.
 RETRYABLE_STATUS = {408, 425, 429}
+# On a copy sent after an attempt whose outcome is unknown (same Message-ID).
+POSSIBLE_DUPLICATE_HEADER = "X-Berdaya-Possible-Duplicate"
+# Records that the receiver may have the message from now on (see the module's doc).
+HandOver = Callable[[], Coroutine[Any, Any, None]]
+
+
+async def _nothing_to_record() -> None:
+    return None
 
 
 class Sender(Protocol):
@@ -50,43 +65,78 @@ class Sender(Protocol):
     def problem(self) -> str | None:
         """Why this channel cannot send at all (not configured), or None."""
 
-    async def send(self, delivery: NotificationDelivery, endpoint: Endpoint | None) -> None:
-        """Deliver, or raise SendFailure."""
+    async def send(
+        self, delivery: NotificationDelivery, endpoint: Endpoint | None, handing_over: HandOver
+    ) -> None:
+        """Deliver, or raise SendFailure; await `handing_over()` just before the
+        receiver can have the message."""
 
     async def close(self) -> None: ...
 
 
 class SmtpSender:
+    """E-mail over SMTP, one connection per message.
+
+    What the SMTP conversation allows (RFC 5321): the server takes responsibility for
+    a message only by its 250 reply to the end of DATA (§4.1.1.4, §6.1); a connection
+    lost before the final "." makes it discard the message. So:
+    - before DATA (connect, TLS, AUTH, MAIL, RCPT) nothing can be delivered: an
+      attempt cut off there is simply tried again;
+    - `handing_over()` is recorded (committed) just before DATA;
+    - a 250 is the only acceptance, and the dispatcher records `sent` as soon as it is
+      read (the QUIT goes after, off the critical path);
+    - between the final "." and that record, the outcome cannot be known: the server
+      may have accepted while we never read its 250 (a timeout, a lost connection), or
+      we read it and died before recording (RFC 1047 describes this window). SMTP has
+      no idempotency key to close it; the copy carries the same Message-ID, by which
+      mail stores and clients recognise it (Gmail keeps one; Sieve's duplicate test,
+      RFC 7352, and most clients can drop it).
+    """
+
     channel: DeliveryChannel = "email"
 
     def __init__(self, settings: NotificationSettings) -> None:
         self._settings = settings
         self._timeout = settings.notification_send_timeout_seconds
+        self._quitting: set[asyncio.Task[None]] = set()
 
     def problem(self) -> str | None:
         if not self._settings.smtp_host:
             return "e-mail is not configured (set BERDAYA_SMTP_HOST); waiting"
         return None
 
-    async def send(self, delivery: NotificationDelivery, endpoint: Endpoint | None = None) -> None:
+    async def send(
+        self,
+        delivery: NotificationDelivery,
+        endpoint: Endpoint | None = None,
+        handing_over: HandOver = _nothing_to_record,
+    ) -> None:
         if not delivery.address:
             raise SendFailure("no e-mail address", permanent=True)
         message = compose_email(delivery, self._settings.smtp_sender)
-        # smtplib blocks; a thread keeps the event loop (and the other channels) free.
-        await asyncio.to_thread(self._send_blocking, message, delivery.address)
+        loop = asyncio.get_running_loop()
 
-    def _connect(self) -> smtplib.SMTP:
+        def before_data() -> None:
+            # in smtplib's thread: wait until the hand-over is recorded in MongoDB
+            asyncio.run_coroutine_threadsafe(handing_over(), loop).result()
+
+        # smtplib blocks; a thread keeps the event loop (and the other channels) free.
+        smtp = await asyncio.to_thread(self._send_blocking, message, delivery.address, before_data)
+        # accepted: the caller records it now; the QUIT need not hold that up
+        quitting = asyncio.create_task(asyncio.to_thread(_quit, smtp))
+        self._quitting.add(quitting)
+        quitting.add_done_callback(self._quitting.discard)
+
+    def _connect(self) -> _Smtp:
         """A connection; with TLS (implicit or STARTTLS) the server's certificate is
         verified — against `smtp_ca_file` if set, else the system's CAs — and its name."""
         s = self._settings
         if not (s.smtp_implicit_tls or s.smtp_starttls):
-            return smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=self._timeout)
+            return _Smtp(s.smtp_host, s.smtp_port, timeout=self._timeout)
         context = ssl.create_default_context(cafile=s.smtp_ca_file)
         if s.smtp_implicit_tls:
-            return smtplib.SMTP_SSL(
-                s.smtp_host, s.smtp_port, timeout=self._timeout, context=context
-            )
-        smtp = smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=self._timeout)
+            return _SmtpSsl(s.smtp_host, s.smtp_port, timeout=self._timeout, context=context)
+        smtp = _Smtp(s.smtp_host, s.smtp_port, timeout=self._timeout)
         try:
             smtp.starttls(context=context)
         except BaseException:
@@ -94,42 +144,92 @@ class SmtpSender:
             raise
         return smtp
 
-    def _send_blocking(self, message: EmailMessage, address: str) -> None:
+    def _send_blocking(
+        self, message: EmailMessage, address: str, before_data: Callable[[], None]
+    ) -> _Smtp:
+        """The conversation up to the server's 250 after DATA; the connection, open."""
         s = self._settings
+        smtp: _Smtp | None = None
         try:
-            with self._connect() as smtp:
-                if s.smtp_username:
-                    smtp.login(s.smtp_username, s.smtp_password.get_secret_value())
-                try:
-                    smtp.send_message(message, to_addrs=[address])
-                except TimeoutError as error:
-                    # the server may have taken the message without our hearing it
-                    raise OutcomeUnknown(
-                        f"the mail server did not answer within {self._timeout:g} s"
-                    ) from error
-        except SendFailure:
-            raise
-        except smtplib.SMTPRecipientsRefused as error:
-            raise SendFailure(
-                f"the mail server refused {address}: {error}", permanent=True
-            ) from error
-        except smtplib.SMTPResponseException as error:
-            raise SendFailure(
+            smtp = self._connect()
+            if s.smtp_username:
+                smtp.login(s.smtp_username, s.smtp_password.get_secret_value())
+            smtp.before_data = before_data
+            smtp.send_message(message, to_addrs=[address])
+            return smtp
+        except Exception as error:
+            if smtp is not None:
+                smtp.close()
+            failure = self._failure(error, address, handed_over=smtp is not None and smtp.in_data)
+            if failure is error:
+                raise
+            raise failure from error
+        finally:
+            if smtp is not None:
+                smtp.before_data = _no_hook
+
+    def _failure(self, error: Exception, address: str, *, handed_over: bool) -> Exception:
+        """What `error` means for the delivery."""
+        if isinstance(error, SendFailure | smtplib.SMTPResponseException):
+            pass  # an answer, or the hand-over not recorded: nothing was accepted
+        elif handed_over and isinstance(error, OSError | smtplib.SMTPException):
+            # DATA began and no answer came: the server may have taken the message
+            return OutcomeUnknown(
+                f"no answer from the mail server after the message ({type(error).__name__}); "
+                "it may have been accepted"
+            )
+        if isinstance(error, SendFailure):
+            return error
+        if isinstance(error, smtplib.SMTPRecipientsRefused):
+            return SendFailure(f"the mail server refused {address}: {error}", permanent=True)
+        if isinstance(error, smtplib.SMTPResponseException):
+            return SendFailure(
                 f"the mail server answered {error.smtp_code}: {error.smtp_error!r}",
                 permanent=500 <= error.smtp_code < 600,
-            ) from error
-        except ssl.SSLCertVerificationError as error:
-            raise SendFailure(
+            )
+        if isinstance(error, ssl.SSLCertVerificationError):
+            return SendFailure(
                 f"the mail server's certificate is not trusted ({error.verify_message}); "
                 "see BERDAYA_SMTP_CA_FILE"
-            ) from error
-        except smtplib.SMTPNotSupportedError as error:
-            raise SendFailure("the mail server does not offer STARTTLS") from error
-        except (OSError, smtplib.SMTPException) as error:
-            raise SendFailure(f"cannot reach the mail server: {type(error).__name__}") from error
+            )
+        if isinstance(error, smtplib.SMTPNotSupportedError):
+            return SendFailure("the mail server does not offer STARTTLS")
+        if isinstance(error, TimeoutError):
+            return SendFailure(f"the mail server did not answer within {self._timeout:g} s")
+        if isinstance(error, OSError | smtplib.SMTPException):
+            return SendFailure(f"cannot reach the mail server: {type(error).__name__}")
+        return error
 
     async def close(self) -> None:
-        return None
+        if self._quitting:
+            await asyncio.wait(self._quitting)
+
+
+def _no_hook() -> None:
+    return None
+
+
+class _Smtp(smtplib.SMTP):
+    """smtplib's client, calling `before_data` just before DATA (see `SmtpSender`)."""
+
+    before_data: Callable[[], None] = staticmethod(_no_hook)
+    in_data = False
+
+    def data(self, msg: Any) -> tuple[int, bytes]:
+        self.before_data()
+        self.in_data = True
+        return super().data(msg)
+
+
+class _SmtpSsl(_Smtp, smtplib.SMTP_SSL):
+    pass
+
+
+def _quit(smtp: smtplib.SMTP) -> None:
+    try:
+        smtp.quit()
+    except (OSError, smtplib.SMTPException):
+        smtp.close()
 
 
 def compose_email(delivery: NotificationDelivery, sender: str) -> EmailMessage:
@@ -142,6 +242,9 @@ def compose_email(delivery: NotificationDelivery, sender: str) -> EmailMessage:
     # reader's mail client can tell the copy (SMTP itself has no idempotency key).
     message["Message-ID"] = f"<{delivery.id}@berdaya>"
     message[DELIVERY_HEADER] = str(delivery.id)
+    if delivery.possible_duplicate:
+        # an earlier attempt may have been accepted unbeknown to us (see SmtpSender)
+        message[POSSIBLE_DUPLICATE_HEADER] = "yes"
     message.set_content(email_text(delivery.text, delivery.language))
     message["Content-Language"] = delivery.language  # after set_content, which resets it
     return message
@@ -209,7 +312,12 @@ class GatewaySender(_HttpSender):
             return "SMS/WhatsApp is not configured (set BERDAYA_SMS_GATEWAY_URL); waiting"
         return self._template_problem
 
-    async def send(self, delivery: NotificationDelivery, endpoint: Endpoint | None = None) -> None:
+    async def send(
+        self,
+        delivery: NotificationDelivery,
+        endpoint: Endpoint | None = None,
+        handing_over: HandOver = _nothing_to_record,
+    ) -> None:
         if not delivery.address:
             raise SendFailure("no phone number", permanent=True)
         values = {
@@ -219,6 +327,7 @@ class GatewaySender(_HttpSender):
             "delivery_id": str(delivery.id),
         }
         body = json.dumps(fill_template(self._template, values)).encode()
+        await handing_over()
         response = await self._post(self._settings.sms_gateway_url, body, self._headers(delivery))
         if not response.is_success:
             raise SendFailure(
@@ -283,7 +392,12 @@ class WebhookSender(_HttpSender):
     def problem(self) -> str | None:
         return None
 
-    async def send(self, delivery: NotificationDelivery, endpoint: Endpoint | None) -> None:
+    async def send(
+        self,
+        delivery: NotificationDelivery,
+        endpoint: Endpoint | None,
+        handing_over: HandOver = _nothing_to_record,
+    ) -> None:
         if endpoint is None:
             raise SendFailure("the endpoint was removed", permanent=True)
         try:
@@ -311,6 +425,7 @@ class WebhookSender(_HttpSender):
             also_signing=overlapping,
         )
         url, host, extensions = pinned(destination)
+        await handing_over()
         response = await self._post(url, body, headers | host, extensions)
         if not response.is_success:
             # the status alone: the body is the receiver's, and may echo anything

@@ -101,6 +101,13 @@ class NotificationDelivery(BaseModel):
     attempts: int = 0
     lease_owner: str | None = None
     lease_until: Timestamp | None = None
+    handing_over_at: Timestamp | None = Field(
+        default=None,
+        description=(
+            "when the last attempt began handing the message over (e-mail: just before "
+            "DATA); a row still `sending` with this set after a crash may have gone out"
+        ),
+    )
     possible_duplicate: bool = False
     last_error: str | None = None
     sent_at: Timestamp | None = None
@@ -166,15 +173,17 @@ IDEMPOTENT_CHANNELS: frozenset[DeliveryChannel] = frozenset({"sms", "webhook"})
 
 
 def duplicate_note(channel: DeliveryChannel, attempt: int, owner: str | None) -> str:
-    """What the log says when an attempt left no outcome (its sender died)."""
+    """What the log says when an attempt handed the message over and left no outcome
+    (its sender died, or the receiver's answer never came)."""
     guard = (
         "the receiver can drop it by its idempotency key"
         if channel in IDEMPOTENT_CHANNELS
         else "e-mail has no idempotency key: the reader may get it twice (same Message-ID)"
     )
     return (
-        f"attempt {attempt - 1} by {owner or 'an earlier dispatcher'} recorded no outcome "
-        f"(it stopped mid-send); this attempt may duplicate it — {guard}"
+        f"attempt {attempt - 1} by {owner or 'an earlier dispatcher'} handed the message "
+        f"over and recorded no outcome (it stopped mid-send); this attempt may duplicate "
+        f"it — {guard}"
     )
 
 
@@ -266,6 +275,7 @@ def redelivery(
             "attempts": 0,
             "lease_owner": None,
             "lease_until": None,
+            "handing_over_at": None,
             "possible_duplicate": False,
             "last_error": None,
             "sent_at": None,

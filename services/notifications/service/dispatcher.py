@@ -1,10 +1,18 @@
 """The dispatcher: sends committed deliveries, one loop per channel.
 
 Like the outbox relay, it leases rows atomically, so any number of replicas never
-send the same row at once. A row is marked `sending` before the attempt; the outcome
-is recorded afterwards in a transaction that also emits `notification.sent` /
-`notification.failed`. A sender that dies in between leaves the row `sending`; once
-the lease runs out another attempt takes it and its log says it may be a duplicate.
+send the same row at once. A row is marked `sending` when leased; just before the
+receiver can have the message (e-mail: before DATA) the attempt records
+`handing_over_at`; the outcome is recorded as soon as the receiver answers, in a
+transaction that also emits `notification.sent` / `notification.failed`. A sender
+that dies leaves the row `sending`; once the lease runs out another attempt takes
+it — flagged as a possible duplicate only if the dead one had begun handing over
+(see SmtpSender for what SMTP allows). The copy is sent, with the same id
+(idempotency key, Message-ID) and a "possible duplicate" mark: a notification lost
+is worse than one the reader sees twice and can tell apart.
+
+It is woken after every commit of the service (`Transactions.also_after_commit`),
+so a committed delivery is attempted within milliseconds; the poll is the fallback.
 
 One loop per channel, so a failing channel never holds up another: a channel that
 fails pauses itself (backoff) and a failing webhook endpoint is held back on its own
@@ -91,6 +99,13 @@ class Dispatcher(PollingWorker[DeliveryChannel]):
         self.owner = f"{service}-dispatcher-{uuid.uuid4()}"
         self._failures_in_a_row = dict.fromkeys(self._senders, 0)
 
+    def wake(self) -> None:
+        """After a commit: look now on the channels that can send (an unconfigured
+        one has nothing to send and keeps to its poll)."""
+        for channel, sender in self._senders.items():
+            if sender.problem() is None:
+                self._wake[channel].set()
+
     @property
     def channels(self) -> list[DeliveryChannel]:
         return list(self._senders)
@@ -142,8 +157,9 @@ class Dispatcher(PollingWorker[DeliveryChannel]):
             failure = await self._send(sender, delivery, endpoint)
             SEND_SECONDS.labels(delivery.channel).observe(time.perf_counter() - started)
             if isinstance(failure, OutcomeUnknown):
-                # it may still go out: leave the row `sending` until its lease runs out,
-                # so the next attempt is logged as a possible duplicate
+                # it may still go out: leave the row `sending`, handed over, until its
+                # lease runs out, so the next attempt is logged as a possible duplicate
+                await self._handing_over(delivery)
                 log.warning("delivery outcome unknown", reason=failure.reason)
                 return failure
             await self._record(claimed, endpoint, failure)
@@ -169,9 +185,15 @@ class Dispatcher(PollingWorker[DeliveryChannel]):
     async def _send(
         self, sender: Sender, delivery: NotificationDelivery, endpoint: Endpoint | None
     ) -> SendFailure | None:
+        async def handing_over() -> None:
+            if not await self._handing_over(delivery):
+                raise SendFailure("the lease ran out before the message was handed over")
+
         try:
             # the channels time out on their own; this bounds a sender that does not
-            await asyncio.wait_for(sender.send(delivery, endpoint), self._send_timeout + 5)
+            await asyncio.wait_for(
+                sender.send(delivery, endpoint, handing_over), self._send_timeout + 5
+            )
         except SendFailure as failure:
             return failure
         except TimeoutError:
@@ -180,6 +202,10 @@ class Dispatcher(PollingWorker[DeliveryChannel]):
             log.exception("sender failed unexpectedly")
             return SendFailure(f"unexpected error: {error!r}")
         return None
+
+    async def _handing_over(self, delivery: NotificationDelivery) -> bool:
+        """Record (committed) that the receiver may have the message from now on."""
+        return await Deliveries(self._db).handing_over(delivery.id, self.owner, self._clock())
 
     async def _record(
         self, claimed: Claimed, endpoint: Endpoint | None, failure: SendFailure | None

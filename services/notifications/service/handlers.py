@@ -62,9 +62,9 @@ async def notify(event: ReceivedEvent[ProposalEvent], uow: UnitOfWork) -> None:
         occurred_at=envelope.occurred_at,
         correlation_id=envelope.correlation_id,
     )
-    known = await KnownProposals(uow.db, uow.session).remember(
-        data, envelope.type, envelope.occurred_at, now
-    )
+    # outside the transaction: one commutative upsert on a document every step of the
+    # proposal touches (see `remember`); everything below only inserts
+    known = await KnownProposals(uow.db).remember(data, envelope.type, envelope.occurred_at, now)
     rows: list[NotificationDelivery] = []
     for recipient in await _recipients(envelope.type, data, uow):
         rows += await _notify_person(recipient, about, data, known, uow, now)

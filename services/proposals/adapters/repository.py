@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Collection
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.client_session import AsyncClientSession
@@ -44,6 +45,8 @@ async def create_indexes(db: Database) -> None:
             # the per-kecamatan totals and the yearly lists
             IndexModel([("programme_year", ASCENDING), ("draft.area.kecamatan", ASCENDING)]),
             IndexModel([("state", ASCENDING), ("created_at", DESCENDING)]),
+            # the stuck-flows view
+            IndexModel([("state", ASCENDING), ("last_progress_at", ASCENDING)]),
         ]
     )
 
@@ -140,6 +143,28 @@ class ProposalRepository:
             )
             async for row in cursor
         ]
+
+    async def stuck(
+        self, cutoffs: dict[State, datetime], *, skip: int = 0, limit: int = 50
+    ) -> tuple[list[Proposal], int]:
+        """Proposals whose last progress is older than their state's cutoff, longest
+        waiting first."""
+        if not cutoffs:
+            return [], 0
+        filters: Document = {
+            "$or": [
+                {"state": state.value, "last_progress_at": {"$lt": cutoff}}
+                for state, cutoff in sorted(cutoffs.items())
+            ]
+        }
+        total = await self._collection.count_documents(filters, session=self._session)
+        cursor = (
+            self._collection.find(filters, session=self._session)
+            .sort([("last_progress_at", ASCENDING), ("_id", ASCENDING)])
+            .skip(skip)
+            .limit(limit)
+        )
+        return [from_document(Proposal, d) async for d in cursor], total
 
     async def list(
         self, filters: Document, *, skip: int = 0, limit: int = 50

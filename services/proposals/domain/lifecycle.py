@@ -6,6 +6,8 @@ approved → materials_fulfilled (on material.fulfilled) → in_progress (work s
 → progress reported any number of times → completed → validated (handed over),
 or the completion is returned to in_progress with a reason.
 The city may cancel an approved job (before work starts) with a reason.
+approved → blocked (on material.unplannable: the job cannot go on as approved; its
+budget is released): the city returns it to the RT for correction or cancels it.
 """
 
 from __future__ import annotations
@@ -30,6 +32,9 @@ class State(StrEnum):
     COMPLETED = "completed"
     VALIDATED = "validated"
     CANCELLED = "cancelled"
+    # Approved, but another service cannot carry it out as approved (materials cannot
+    # plan it): waits for the city, holding no budget.
+    BLOCKED = "blocked"
 
 
 class Action(StrEnum):
@@ -39,6 +44,7 @@ class Action(StrEnum):
     REJECT = "reject"
     RETURN = "return"
     RESUBMIT = "resubmit"
+    REVISE = "revise"
     WITHDRAW = "withdraw"
     RECORD_MATERIALS_FULFILLED = "record_materials_fulfilled"
     START_WORK = "start_work"
@@ -47,6 +53,7 @@ class Action(StrEnum):
     VALIDATE = "validate"
     RETURN_WORK = "return_work"
     CANCEL = "cancel"
+    BLOCK = "block"
 
 
 @dataclass(frozen=True)
@@ -94,6 +101,9 @@ REVIEWER: dict[State, Role] = {
     S.VERIFIED: R.KECAMATAN_OFFICER,
     S.ENDORSED: R.CITY_OFFICER,
 }
+# Who may return a proposal to its RT from each state: its reviewer, and the city for
+# a blocked job (to correct what could not be carried out).
+RETURNER: dict[State, Role] = {**REVIEWER, S.BLOCKED: R.CITY_OFFICER}
 RULES: dict[Action, Rule] = {
     rule.action: rule
     for rule in [
@@ -101,8 +111,10 @@ RULES: dict[Action, Rule] = {
         _rule(Action.ENDORSE, {S.VERIFIED}, S.ENDORSED, {REVIEWER[S.VERIFIED]}),
         _rule(Action.APPROVE, {S.ENDORSED}, S.APPROVED, {REVIEWER[S.ENDORSED]}),
         _rule(Action.REJECT, {S.ENDORSED}, S.REJECTED, {REVIEWER[S.ENDORSED]}, needs_reason=True),
-        _rule(Action.RETURN, REVIEWER, S.RETURNED, needs_reason=True),
+        _rule(Action.RETURN, RETURNER, S.RETURNED, needs_reason=True),
         _rule(Action.RESUBMIT, {S.RETURNED}, S.SUBMITTED, {R.RT_HEAD}),
+        # the correction a return asks for, before resubmitting (the state stays)
+        _rule(Action.REVISE, {S.RETURNED}, None, {R.RT_HEAD}),
         _rule(
             Action.WITHDRAW,
             {S.SUBMITTED, S.VERIFIED, S.ENDORSED, S.RETURNED},
@@ -115,9 +127,10 @@ RULES: dict[Action, Rule] = {
         _rule(Action.COMPLETE_WORK, {S.IN_PROGRESS}, S.COMPLETED, {R.RT_HEAD}),
         _rule(Action.VALIDATE, {S.COMPLETED}, S.VALIDATED, {R.SUPERVISOR}),
         _rule(Action.RETURN_WORK, {S.COMPLETED}, S.IN_PROGRESS, {R.SUPERVISOR}, needs_reason=True),
+        _rule(Action.BLOCK, {S.APPROVED}, S.BLOCKED, set(), needs_reason=True),
         _rule(
             Action.CANCEL,
-            {S.APPROVED, S.MATERIALS_FULFILLED},
+            {S.APPROVED, S.MATERIALS_FULFILLED, S.BLOCKED},
             S.CANCELLED,
             {R.CITY_OFFICER},
             needs_reason=True,

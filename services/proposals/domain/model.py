@@ -36,6 +36,7 @@ from shared.contracts.types import (
 )
 from shared.errors import Conflict, Forbidden, NotFound, Unprocessable
 from shared.identity import Actor, Role
+from shared.reference.work_rules import work_rules
 
 
 class Transition(BaseModel):
@@ -103,8 +104,6 @@ class ProposalDraft(BaseModel):
                 raise ValueError("a neighbourhood road in this program is at most 8 m wide")
         elif d.depth_m is None:
             raise ValueError(f"a {self.work_type} needs dimensions.depth_m (inside depth)")
-        if self.concrete_grade is not None and self.work_type == "drain":
-            raise ValueError("a drain is stone masonry; it takes no concrete_grade")
         for name, limits in proposal_rules().sizes[self.work_type].items():
             value = getattr(d, name)
             if value is not None and value not in limits:
@@ -113,6 +112,14 @@ class ProposalDraft(BaseModel):
                     f"{limits.high:g} m, not {value:g} m"
                 )
         return self
+
+    def check_buildable(self) -> None:
+        """What the job may be built of, by the rules every service shares
+        (shared/reference/work_rules.toml): checked on submission and again on
+        approval, not on loading, so a stored proposal outlives a change of the rules."""
+        problem = work_rules().grade_problem(self.work_type, self.concrete_grade)
+        if problem is not None:
+            raise Unprocessable(f"concrete_grade: {problem}")
 
     @model_validator(mode="after")
     def _location_in_the_city(self) -> ProposalDraft:
@@ -142,6 +149,16 @@ class Delivery(BaseModel):
     received: tuple[ReceivedLine, ...] = ()
 
 
+class MaterialsWord(BaseModel):
+    """The materials service's last word on an approved job's stock (reserved, short)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    status: Literal["reserved", "short"]
+    at: Timestamp
+    missing: tuple[MaterialLine, ...] = ()
+
+
 class Proposal(BaseModel):
     model_config = ConfigDict(validate_assignment=True)
 
@@ -156,6 +173,7 @@ class Proposal(BaseModel):
     progress: list[ProgressReport] = Field(default_factory=list)
     timeline: list[Transition] = Field(default_factory=list)
     deliveries: list[Delivery] = Field(default_factory=list)
+    materials: MaterialsWord | None = None
     # Active proposals of the same RT and work type close by: a flag for the reviewers,
     # never a refusal (two lanes of one RT can be close and both needed).
     possible_duplicates: list[uuid.UUID] = Field(default_factory=list)
@@ -167,6 +185,7 @@ class Proposal(BaseModel):
             raise Forbidden("only an RT head (ketua RT) can submit a proposal")
         if not actor.covers(draft.area):
             raise Forbidden("an RT head can only submit proposals for their own RT")
+        draft.check_buildable()
         return cls(
             id=uuid.uuid4(),
             draft=draft,
@@ -196,6 +215,16 @@ class Proposal(BaseModel):
         """The year the job belongs to: its fiscal year once approved, else the year
         it was submitted in. Stored with the document, so lists filter on it."""
         return self.fiscal_year or self.created_at.year
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def last_progress_at(self) -> datetime:
+        """When anything last moved: a step of its own, a word or a shipment from the
+        materials service. Stored with the document, so the stuck view filters on it."""
+        moments = [self.updated_at, *(d.at for d in self.deliveries)]
+        if self.materials is not None:
+            moments.append(self.materials.at)
+        return max(moments)
 
     @property
     def percent_done(self) -> int:
@@ -251,10 +280,34 @@ class Proposal(BaseModel):
         self.state = target
         self.updated_at = now
 
+    def revise(self, draft: ProposalDraft, actor: Actor, now: datetime) -> None:
+        """The RT head corrects a returned proposal (what the return asked for, or what
+        the materials service could not build) before resubmitting it; its RT stays."""
+        self._check_may(Action.REVISE, actor)
+        if draft.area != self.draft.area:
+            raise Unprocessable(
+                "a revision keeps the proposal's RT; withdraw it and submit a new one there"
+            )
+        draft.check_buildable()
+        changed = [
+            name
+            for name in type(draft).model_fields
+            if getattr(draft, name) != getattr(self.draft, name)
+        ]
+        self._record(Action.REVISE, actor, now, f"changed: {', '.join(changed) or 'nothing'}")
+        self.draft = draft
+
     def approve(self, actor: Actor, now: datetime, budget_idr: int, fiscal_year: int) -> None:
         self._check_may(Action.APPROVE, actor)
         if budget_idr <= 0:
             raise Unprocessable("an approval needs a positive budget in rupiah")
+        try:
+            self.draft.check_buildable()
+        except Unprocessable as refused:
+            raise Unprocessable(
+                f"{refused.message} (the rules changed since it was submitted); "
+                "return it to the RT for correction"
+            ) from refused
         self._record(Action.APPROVE, actor, now, "")
         self.budget_idr = budget_idr
         self.fiscal_year = fiscal_year
@@ -308,6 +361,23 @@ class Proposal(BaseModel):
         if self.state is State.CANCELLED:
             return False
         self.act(Action.RECORD_MATERIALS_FULFILLED, None, at, "all materials arrived")
+        return True
+
+    def block(self, reason: str, at: datetime) -> bool:
+        """Another service cannot carry out the approved job as approved: it waits for
+        the city. False when it is no longer approved (cancelled meanwhile, or blocked
+        already by an earlier copy of the refusal)."""
+        if self.state is not State.APPROVED:
+            return False
+        self.act(Action.BLOCK, None, at, reason)
+        return True
+
+    def record_materials_word(self, word: MaterialsWord) -> bool:
+        """Keep the materials service's latest word on the job's stock; False for one
+        older than what is kept (events may arrive out of order)."""
+        if self.materials is not None and self.materials.at > word.at:
+            return False
+        self.materials = word
         return True
 
     def record_delivery(self, delivery: Delivery) -> bool:

@@ -36,6 +36,7 @@ from services.proposals.domain.reads import (
     scoped_filter,
     timeline_of,
 )
+from services.proposals.domain.stuck import StuckProposal, cutoffs, stuck_view
 from services.proposals.service.commands import BudgetCommands, ProgressFigures, ProposalCommands
 from shared.clock import utc_now
 from shared.contracts.types import (
@@ -49,13 +50,14 @@ from shared.contracts.types import (
     Text,
     WorkType,
 )
-from shared.errors import NotFound, Unprocessable
-from shared.identity import Actor
+from shared.errors import Forbidden, NotFound, Unprocessable
+from shared.identity import OPERATOR_ROLES, Actor
 from shared.reference.areas import area_register
 from shared.web.app import CorrelationId, ServiceDatabase, app_state
 from shared.web.auth import CurrentActor
 from shared.web.idempotency import IdempotencyKey, KeyedRequest, RecordAnswer, respond
 from shared.web.pages import Page, PageNumber
+from shared.web.pages import PageWanted as Pages
 
 # --------------------------------------------------------------------------------------------
 # Request and response bodies
@@ -274,6 +276,28 @@ def build_router() -> APIRouter:
             status_code=status.HTTP_201_CREATED,
         )
 
+    @router.put(
+        "/{proposal_id}/draft",
+        response_model=ProposalView,
+        responses=KEYED,
+        summary="The RT head corrects a returned proposal before resubmitting it",
+    )
+    async def revise(
+        proposal_id: uuid.UUID,
+        draft: ProposalDraft,
+        commands: Commands,
+        actor: CurrentActor,
+        correlation_id: CorrelationId,
+        key: IdempotencyKey,
+    ) -> JSONResponse:
+        return await _answer(
+            key,
+            actor,
+            lambda record_answer: commands.revise(
+                proposal_id, draft, actor, correlation_id, record_answer=record_answer
+            ),
+        )
+
     @router.get("", summary="List the proposals of your area, newest first")
     async def list_proposals(
         proposals: Proposals, actor: CurrentActor, filters: Filters, paging: PageWanted
@@ -460,6 +484,39 @@ def build_budget_router() -> APIRouter:
     ) -> list[BudgetView]:
         budgets = await BudgetRepository(db).of_year(year)
         return [_budget_view(b) for b in budgets]
+
+    return router
+
+
+# --------------------------------------------------------------------------------------------
+# Operators: flows that stopped moving
+# --------------------------------------------------------------------------------------------
+
+
+class StuckPage(Page[StuckProposal]):
+    """Proposals resting longer than their state allows, longest waiting first."""
+
+
+def build_admin_router(thresholds: dict[State, float]) -> APIRouter:
+    router = APIRouter(prefix="/admin", tags=["operators"])
+
+    @router.get(
+        "/stuck-proposals",
+        summary="Proposals with no progress for longer than their state allows, and why",
+    )
+    async def stuck_proposals(db: ServiceDatabase, actor: CurrentActor, paging: Pages) -> StuckPage:
+        if actor.role not in OPERATOR_ROLES:
+            raise Forbidden("only operators (city officers) see the stuck flows")
+        now = utc_now()
+        found, total = await ProposalRepository(db).stuck(
+            cutoffs(thresholds, now), skip=paging.skip, limit=paging.page_size
+        )
+        return StuckPage(
+            items=[stuck_view(p, thresholds, now) for p in found],
+            total=total,
+            page=paging.page,
+            page_size=paging.page_size,
+        )
 
     return router
 

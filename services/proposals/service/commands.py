@@ -110,6 +110,24 @@ class ProposalCommands(_Commands):
 
         return await self._run(work, correlation_id, record_answer)
 
+    async def revise(
+        self,
+        proposal_id: uuid.UUID,
+        draft: ProposalDraft,
+        actor: Actor,
+        correlation_id: str,
+        *,
+        record_answer: RecordAnswer | None = None,
+    ) -> Proposal:
+        """The RT head's correction of a returned proposal; published with the
+        resubmission that follows (`proposal.resubmitted`), not on its own."""
+        self._photos.check(draft.attachments)
+
+        async def change(proposal: Proposal, uow: UnitOfWork) -> None:
+            proposal.revise(draft, actor, self._clock())
+
+        return await self._change(proposal_id, change, correlation_id, record_answer)
+
     async def act(
         self,
         proposal_id: uuid.UUID,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from services.proposals.domain.lifecycle import REVIEWER, Action, State
+from services.proposals.domain.lifecycle import RETURNER, Action, State
 from services.proposals.domain.model import ProgressReport, Proposal
 from shared.contracts import events as ev
 from shared.contracts.events import ProposalKeys
@@ -84,7 +84,7 @@ def for_action(
         case Action.ENDORSE:
             return ev.ProposalEndorsedV1(**base, endorsed_by=actor_id, note=reason)
         case Action.RETURN:
-            level = LEVEL_OF[REVIEWER[previous]]
+            level = LEVEL_OF[RETURNER[previous]]
             return ev.ProposalReturnedV1(
                 **base,
                 returned_by=actor_id,

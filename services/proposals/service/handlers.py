@@ -2,17 +2,22 @@
 
 Each handler runs in the consumer's transaction, with the inbox record: a redelivered
 event has no second effect. A DomainError (unknown proposal, a ceiling below what is
-reserved) dead-letters the event at once, with the reason.
+reserved) dead-letters the event at once, with the reason: each such refusal means a
+broken promise between systems (a bug, or the city's finance system sending what it
+must not), which an operator replays once it is fixed — no flow of ours waits on it.
+The business refusal of another service (materials cannot plan a job) arrives as an
+event of its own, `material.unplannable`, and blocks the proposal.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from typing import Literal
 
 from services.proposals.adapters.repository import ProposalRepository
 from services.proposals.domain.budget import Allocation
-from services.proposals.domain.model import Delivery, Proposal
+from services.proposals.domain.model import Delivery, MaterialsWord, Proposal
 from services.proposals.service import budgeting
 from shared.contracts import ReceivedEvent
 from shared.contracts.events import (
@@ -20,6 +25,9 @@ from shared.contracts.events import (
     MaterialDeliveredV1,
     MaterialDispatchedV1,
     MaterialFulfilledV1,
+    MaterialReservedV1,
+    MaterialShortageV1,
+    MaterialUnplannableV1,
 )
 from shared.logs import get_logger
 from shared.storage.unit_of_work import UnitOfWork
@@ -61,6 +69,37 @@ async def on_material_delivered(event: ReceivedEvent[MaterialDeliveredV1], uow: 
         received=data.lines,
     )
     await _record(uow, data.proposal_id, lambda p: p.record_delivery(delivery))
+
+
+async def on_material_unplannable(
+    event: ReceivedEvent[MaterialUnplannableV1], uow: UnitOfWork
+) -> None:
+    """Materials cannot plan the approved job: block it and release its budget; the
+    city returns it to the RT for correction or cancels it (notifications tells the
+    RT head and the city officers of the same event)."""
+    data = event.data
+    repository = ProposalRepository(uow.db, uow.session)
+    proposal = await repository.get(data.proposal_id)
+    was_holding = proposal.holds_budget
+    if not proposal.block(data.reason, event.envelope.occurred_at):
+        log.info("materials refusal of a job no longer approved", state=proposal.state.value)
+        return
+    if was_holding:
+        await budgeting.release(uow, proposal)
+    await repository.save(proposal)
+
+
+async def on_material_reserved(event: ReceivedEvent[MaterialReservedV1], uow: UnitOfWork) -> None:
+    """Stock is held for the job (all of it, or part): the stuck view tells which."""
+    status: Literal["reserved", "short"] = "reserved" if event.data.complete else "short"
+    word = MaterialsWord(status=status, at=event.envelope.occurred_at)
+    await _record(uow, event.data.proposal_id, lambda p: p.record_materials_word(word))
+
+
+async def on_material_shortage(event: ReceivedEvent[MaterialShortageV1], uow: UnitOfWork) -> None:
+    """The job waits for stock: what is missing, for the stuck view."""
+    word = MaterialsWord(status="short", at=event.envelope.occurred_at, missing=event.data.missing)
+    await _record(uow, event.data.proposal_id, lambda p: p.record_materials_word(word))
 
 
 async def _record(

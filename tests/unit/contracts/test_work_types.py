@@ -15,6 +15,7 @@ REPO = Path(__file__).resolve().parents[3]
 KEYED_BY_WORK_TYPE = [
     ("services/materials/domain/norms.toml", "work_types"),
     ("services/proposals/domain/rules.toml", "sizes"),
+    ("shared/reference/work_rules.toml", "concrete_grades"),
 ]
 
 

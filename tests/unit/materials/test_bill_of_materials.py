@@ -24,6 +24,7 @@ from services.materials.domain.bill_of_materials import (
     load_norm_book,
     normalize_grade,
 )
+from shared.reference.work_rules import work_rules
 
 BOOK = load_norm_book()
 NO_WASTE = BomOptions(waste_allowance=0)
@@ -337,7 +338,9 @@ def test_norm_book_validation_errors_are_wrapped(tmp_path: Path) -> None:
     text = resources.files("services.materials.domain").joinpath("norms.toml").read_text("utf-8")
     broken = tmp_path / "norms.toml"
     broken.write_text(text.replace('default_norm = "K-175"', 'default_norm = "K-500"'), "utf-8")
-    with pytest.raises(NormBookError, match=r"invalid: .*default_norm 'K-500' is not one of"):
+    with pytest.raises(
+        NormBookError, match=r"invalid: .*work type 'concrete_road' uses unknown norm 'K-500'"
+    ):
         load_norm_book(broken)
 
 
@@ -371,7 +374,7 @@ bag_sizes = st.sampled_from([50, 40])
 @st.composite
 def works(draw: st.DrawFn) -> WorkDimensions:
     work_type = draw(st.sampled_from(WORK_TYPES))
-    grade = draw(st.sampled_from([None, *BOOK.work_types[work_type].norms]))
+    grade = draw(st.sampled_from([None, *work_rules().grades_for(work_type)]))
     return WorkDimensions(
         work_type=work_type,
         length_m=draw(lengths),

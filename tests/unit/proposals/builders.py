@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from services.proposals.domain.lifecycle import REVIEWER, Action, State
+from services.proposals.domain.lifecycle import RETURNER, Action, State
 from services.proposals.domain.model import ProgressReport, Proposal, ProposalDraft
 from shared.identity import Actor, Role
 
@@ -84,8 +84,8 @@ def rightful(action: Action, state: State) -> Actor | None:
         case Action.APPROVE | Action.REJECT | Action.CANCEL:
             return CITY_OFFICER
         case Action.RETURN:
-            return BY_ROLE[REVIEWER.get(state, Role.KELURAHAN_OFFICER)]
-        case Action.RECORD_MATERIALS_FULFILLED:
+            return BY_ROLE[RETURNER.get(state, Role.KELURAHAN_OFFICER)]
+        case Action.RECORD_MATERIALS_FULFILLED | Action.BLOCK:
             return None
         case Action.VALIDATE | Action.RETURN_WORK:
             return SUPERVISOR
@@ -110,6 +110,7 @@ PATHS: dict[State, list[Action]] = {
     ],
 }
 PATHS[State.CANCELLED] = [*PATHS[State.APPROVED], Action.CANCEL]
+PATHS[State.BLOCKED] = [*PATHS[State.APPROVED], Action.BLOCK]
 PATHS[State.IN_PROGRESS] = [*PATHS[State.MATERIALS_FULFILLED], Action.START_WORK]
 PATHS[State.COMPLETED] = [*PATHS[State.IN_PROGRESS], Action.COMPLETE_WORK]
 PATHS[State.VALIDATED] = [*PATHS[State.COMPLETED], Action.VALIDATE]

@@ -36,11 +36,13 @@ PLAIN: dict[Action, type[ev.ProposalEvent]] = {
 }
 # Their own builders in events.py (they carry more than a plain transition knows).
 OWN_BUILDERS = {Action.APPROVE, Action.REPORT_PROGRESS, Action.COMPLETE_WORK}
+# A correction of a returned proposal is news with the resubmission that follows it.
+UNPUBLISHED = {Action.REVISE}
 
 
 def test_every_person_action_publishes_an_event() -> None:
     person_actions = {a for a, r in RULES.items() if r.roles}
-    assert person_actions == set(PLAIN) | OWN_BUILDERS
+    assert person_actions == set(PLAIN) | OWN_BUILDERS | UNPUBLISHED
 
 
 @pytest.mark.parametrize(

@@ -12,6 +12,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from services.proposals.domain.lifecycle import (
     PUBLISHED_STATES,
+    RETURNER,
     REVIEWER,
     RULES,
     Action,
@@ -72,8 +73,9 @@ def test_every_action_has_a_rule() -> None:
 
 def test_each_reviewer_returns_only_what_waits_at_their_level() -> None:
     returning = RULES[Action.RETURN]
-    assert all(returning.roles_from(state) == {role} for state, role in REVIEWER.items())
-    assert returning.source == set(REVIEWER)
+    assert all(returning.roles_from(state) == {role} for state, role in RETURNER.items())
+    assert returning.source == set(REVIEWER) | {State.BLOCKED}
+    assert returning.roles_from(State.BLOCKED) == {Role.CITY_OFFICER}
     assert REVIEWER == {
         State.SUBMITTED: Role.KELURAHAN_OFFICER,
         State.VERIFIED: Role.KECAMATAN_OFFICER,
@@ -82,7 +84,22 @@ def test_each_reviewer_returns_only_what_waits_at_their_level() -> None:
 
 
 def test_reasons_are_required_for_return_reject_return_work_and_cancel() -> None:
-    assert set(WITH_REASON) == {Action.RETURN, Action.REJECT, Action.RETURN_WORK, Action.CANCEL}
+    assert set(WITH_REASON) == {
+        Action.RETURN,
+        Action.REJECT,
+        Action.RETURN_WORK,
+        Action.CANCEL,
+        Action.BLOCK,
+    }
+
+
+def test_a_blocked_job_waits_for_the_city_and_holds_no_budget() -> None:
+    blocked = proposal_in(State.BLOCKED)
+    assert not blocked.holds_budget
+    assert person_actions_from(State.BLOCKED) == [Action.RETURN, Action.CANCEL]
+    assert allowed_actions(State.BLOCKED, Role.CITY_OFFICER) == [Action.RETURN, Action.CANCEL]
+    assert allowed_actions(State.BLOCKED, Role.RT_HEAD) == []
+    assert RULES[Action.BLOCK].roles == frozenset()  # the system, on material.unplannable
 
 
 # --------------------------------------------------------------------------------------------
@@ -434,9 +451,11 @@ class ProposalMachine(RuleBasedStateMachine):
 
     @invariant()
     def only_an_approved_unfinished_or_built_job_holds_budget(self) -> None:
-        approved = any(t.action is Action.APPROVE for t in self.proposal.timeline)
-        cancelled = self.proposal.state is State.CANCELLED
-        assert self.proposal.holds_budget is (approved and not cancelled)
+        # the last approval, cancellation or block decides (a blocked job may be
+        # returned, resubmitted and approved again)
+        budget_steps = (Action.APPROVE, Action.CANCEL, Action.BLOCK)
+        last = [t.action for t in self.proposal.timeline if t.action in budget_steps][-1:]
+        assert self.proposal.holds_budget is (last == [Action.APPROVE])
 
     @invariant()
     def the_state_is_a_state(self) -> None:

@@ -10,19 +10,30 @@ import pytest
 from pydantic import ValidationError
 
 from services.proposals.domain.lifecycle import Action, State
-from services.proposals.domain.model import Delivery, ProgressReport, Proposal, Transition
+from services.proposals.domain.model import (
+    Delivery,
+    MaterialsWord,
+    ProgressReport,
+    Proposal,
+    Transition,
+)
 from shared.errors import Conflict, Forbidden, NotFound, Unprocessable
 from shared.identity import Actor, Role
+from shared.reference.work_rules import work_rules
 from tests.unit.proposals.builders import (
     BY_ROLE,
     CITY_OFFICER,
+    KECAMATAN,
     KECAMATAN_OFFICER,
+    KELURAHAN,
+    KELURAHAN_OFFICER,
     NOW,
     OTHER_KELURAHAN_OFFICER,
     OTHER_RT_HEAD,
     RT_HEAD,
     draft,
     proposal_in,
+    submitted,
 )
 
 LATER = NOW + timedelta(days=40)
@@ -320,8 +331,18 @@ def test_a_drain_or_culvert_needs_a_wall_thickness(work_type: str) -> None:
 @pytest.mark.parametrize("grade", ["K-175", "K-225"])
 def test_a_drain_takes_no_concrete_grade(grade: str) -> None:
     dimensions = {"length_m": 80, "width_m": 0.6, "thickness_m": 0.15, "depth_m": 0.8}
-    problem = refusal(work_type="drain", dimensions=dimensions, concrete_grade=grade)
-    assert "takes no concrete_grade" in problem
+    with pytest.raises(Unprocessable, match="a drain takes no concrete grade; allowed: none"):
+        submitted(work_type="drain", dimensions=dimensions, concrete_grade=grade)
+
+
+def test_a_culvert_names_the_grades_it_may_be_built_of() -> None:
+    dimensions = {"length_m": 6, "width_m": 1, "thickness_m": 0.2, "depth_m": 1}
+    culvert = draft(work_type="culvert", dimensions=dimensions, concrete_grade="K-175")
+    with pytest.raises(Unprocessable) as caught:
+        Proposal.submit(culvert, RT_HEAD, NOW)
+    assert caught.value.message == (
+        "concrete_grade: unknown grade 'K-175' for culvert; allowed: K-225"
+    )
 
 
 def test_a_road_slab_may_name_its_concrete_grade() -> None:
@@ -563,3 +584,115 @@ def test_the_programme_year_is_the_submission_year_then_the_fiscal_year() -> Non
     proposal.approve(CITY_OFFICER, LATER, budget_idr=1_000_000, fiscal_year=2027)
     assert proposal.programme_year == 2027
     assert proposal.model_dump()["programme_year"] == 2027  # stored, so lists filter on it
+
+
+# --------------------------------------------------------------------------------------------
+# A job another service cannot carry out: blocked, waiting for the city
+# --------------------------------------------------------------------------------------------
+
+UNPLANNABLE = "unknown grade 'K-175' for culvert; allowed: K-225"
+
+
+def test_an_approved_job_is_blocked_with_the_reason_and_holds_no_budget() -> None:
+    proposal = proposal_in(State.APPROVED)
+    assert proposal.holds_budget
+    assert proposal.block(UNPLANNABLE, LATER)
+    assert proposal.state is State.BLOCKED
+    assert not proposal.holds_budget
+    last = proposal.timeline[-1]
+    assert (last.action, last.actor_id, last.reason) == (Action.BLOCK, "system", UNPLANNABLE)
+
+
+@pytest.mark.parametrize("state", [State.BLOCKED, State.CANCELLED, State.MATERIALS_FULFILLED])
+def test_only_an_approved_job_is_blocked(state: State) -> None:
+    proposal = proposal_in(state)
+    entries = len(proposal.timeline)
+    assert not proposal.block(UNPLANNABLE, LATER)
+    assert proposal.state is state and len(proposal.timeline) == entries
+
+
+def test_the_city_returns_a_blocked_job_to_its_rt_and_it_is_approved_again() -> None:
+    proposal = proposal_in(State.BLOCKED)
+    proposal.act(Action.RETURN, CITY_OFFICER, LATER, "use K-225 for a culvert")
+    assert proposal.state is State.RETURNED and not proposal.holds_budget
+    proposal.act(Action.RESUBMIT, RT_HEAD, LATER, "")
+    proposal.act(Action.VERIFY, BY_ROLE[Role.KELURAHAN_OFFICER], LATER)
+    proposal.act(Action.ENDORSE, KECAMATAN_OFFICER, LATER)
+    proposal.approve(CITY_OFFICER, LATER, budget_idr=90_000_000, fiscal_year=2026)
+    assert proposal.holds_budget and proposal.budget_idr == 90_000_000
+
+
+def test_the_city_cancels_a_blocked_job() -> None:
+    proposal = proposal_in(State.BLOCKED)
+    proposal.act(Action.CANCEL, CITY_OFFICER, LATER, "not needed any more")
+    assert proposal.state is State.CANCELLED and not proposal.holds_budget
+
+
+def test_an_approval_is_refused_when_the_rules_no_longer_allow_the_grade(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    culvert = {"length_m": 6, "width_m": 1, "thickness_m": 0.2, "depth_m": 1}
+    proposal = submitted(work_type="culvert", dimensions=culvert, concrete_grade="K-225")
+    proposal.act(Action.VERIFY, BY_ROLE[Role.KELURAHAN_OFFICER], LATER)
+    proposal.act(Action.ENDORSE, KECAMATAN_OFFICER, LATER)
+    rules = work_rules()
+    changed = rules.model_copy(
+        update={"concrete_grades": {**rules.concrete_grades, "culvert": ("K-175",)}}
+    )
+    monkeypatch.setattr("services.proposals.domain.model.work_rules", lambda: changed)
+    with pytest.raises(Unprocessable, match=r"allowed: K-175 .*return it to the RT"):
+        proposal.approve(CITY_OFFICER, LATER, budget_idr=90_000_000, fiscal_year=2026)
+    assert proposal.state is State.ENDORSED
+
+
+def test_the_last_progress_is_the_latest_step_word_or_shipment() -> None:
+    proposal = proposal_in(State.APPROVED)
+    approved_at = proposal.updated_at
+    assert proposal.last_progress_at == approved_at
+    word = MaterialsWord(status="short", at=approved_at + timedelta(minutes=1))
+    assert proposal.record_materials_word(word)
+    assert proposal.last_progress_at == word.at
+    older = MaterialsWord(status="reserved", at=approved_at)
+    assert not proposal.record_materials_word(older)
+    assert proposal.materials == word
+
+
+def test_a_returned_proposal_is_revised_by_its_rt_head_and_keeps_its_state() -> None:
+    proposal = proposal_in(State.RETURNED)
+    corrected = draft(title="Rabat beton Gang Mawar (revisi)", households_served=70)
+    proposal.revise(corrected, RT_HEAD, NOW)
+    assert proposal.state is State.RETURNED
+    assert proposal.draft == corrected
+    last = proposal.timeline[-1]
+    assert (last.action, last.actor_id, last.reason) == (
+        Action.REVISE,
+        RT_HEAD.id,
+        "changed: title, households_served",
+    )
+
+
+@pytest.mark.parametrize("state", [State.SUBMITTED, State.VERIFIED, State.APPROVED])
+def test_only_a_returned_proposal_is_revised(state: State) -> None:
+    proposal = proposal_in(state)
+    with pytest.raises(Conflict):
+        proposal.revise(draft(title="Rabat beton lain"), RT_HEAD, NOW)
+    assert proposal.draft == draft()
+
+
+def test_a_revision_keeps_the_rt_and_the_rules() -> None:
+    proposal = proposal_in(State.RETURNED)
+    other_rt = {"kecamatan": KECAMATAN, "kelurahan": KELURAHAN, "rt": "004"}
+    with pytest.raises(Unprocessable, match="keeps the proposal's RT"):
+        proposal.revise(draft(area=other_rt), RT_HEAD, NOW)
+    culvert = {"length_m": 6, "width_m": 1, "thickness_m": 0.15, "depth_m": 1}
+    with pytest.raises(Unprocessable, match="K-175"):
+        proposal.revise(draft(work_type="culvert", dimensions=culvert), RT_HEAD, NOW)
+    assert proposal.draft == draft()
+
+
+def test_someone_else_cannot_revise_and_learns_nothing() -> None:
+    proposal = proposal_in(State.RETURNED)
+    with pytest.raises(NotFound):
+        proposal.revise(draft(), OTHER_RT_HEAD, NOW)
+    with pytest.raises(Forbidden):
+        proposal.revise(draft(), KELURAHAN_OFFICER, NOW)

@@ -63,6 +63,15 @@ def sample_events() -> dict[str, Contract]:
         "material.released": ev.MaterialReleasedV1(
             **KEYS, lines=BILL, reason="the job was cancelled"
         ),
+        "material.unplannable": ev.MaterialUnplannableV1(
+            **KEYS,
+            reason="cannot compute the bill of materials: unknown grade 'K-175' for culvert; "
+            "allowed: K-225",
+            work_type="culvert",
+            dimensions=Dimensions(length_m=6, width_m=1, thickness_m=0.2, depth_m=1),
+            concrete_grade="K-175",
+            allowed_grades=("K-225",),
+        ),
         "work.returned": ev.WorkReturnedV1(
             **KEYS, returned_by="pengawas-eko", reason="the last 10 m are not yet cured"
         ),
