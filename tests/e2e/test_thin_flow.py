@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.broker_access import loaded_vhost, run_set_up_step, service_environments
+from tests.support.broker_access import least_privilege_system
 from tests.support.flow import road_journey, until
 from tests.support.infrastructure import Infrastructure
-from tests.support.notifications import RT_HEAD_ENTRY, SmtpSink, smtp_sink
-from tests.support.processes import ServiceProcess, metric, running_system
+from tests.support.notifications import RT_HEAD_ENTRY, SmtpSink
+from tests.support.processes import ServiceProcess, metric
 
 # What the RT head is e-mailed at once: every step he did not take himself.
 RT_HEAD_EMAILS = [
@@ -33,22 +33,12 @@ RT_HEAD_EMAILS = [
 
 
 @pytest.fixture
-def smtp() -> Iterator[SmtpSink]:
-    with smtp_sink() as sink:
-        yield sink
-
-
-@pytest.fixture
 def system(
     infra: Infrastructure, namespace: str, tmp_path: Path, smtp: SmtpSink
 ) -> Iterator[dict[str, ServiceProcess]]:
     mail = {"BERDAYA_SMTP_HOST": "127.0.0.1", "BERDAYA_SMTP_PORT": str(smtp.port)}
-    with loaded_vhost(infra, namespace) as broker:
-        run_set_up_step(broker)
-        env = service_environments(broker)
-        env["notifications"] |= mail
-        with running_system(infra, namespace, tmp_path, env) as services:
-            yield services
+    with least_privilege_system(infra, namespace, tmp_path, {"notifications": mail}) as services:
+        yield services
 
 
 def test_a_road_goes_from_proposal_to_completion_across_three_services(

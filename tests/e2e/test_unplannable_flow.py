@@ -19,10 +19,10 @@ import pytest
 
 from shared.identity import Actor
 from shared.reference.work_rules import DEFAULT_FILE
-from tests.support.broker_access import loaded_vhost, run_set_up_step, service_environments
+from tests.support.broker_access import least_privilege_system
 from tests.support.flow import until
 from tests.support.infrastructure import Infrastructure
-from tests.support.notifications import RT_HEAD_ENTRY, SmtpSink, smtp_sink
+from tests.support.notifications import RT_HEAD_ENTRY, SmtpSink
 from tests.support.people import (
     CITY_OFFICER,
     KECAMATAN_OFFICER,
@@ -31,16 +31,10 @@ from tests.support.people import (
     auth,
     road_proposal,
 )
-from tests.support.processes import ServiceProcess, metric, running_system
+from tests.support.processes import ServiceProcess, metric
 
 CULVERT = {"length_m": 6, "width_m": 1, "thickness_m": 0.2, "depth_m": 1}
 CITY_OFFICER_ENTRY: dict[str, Any] = {"role": "city_officer", "email": "sari@example.id"}
-
-
-@pytest.fixture
-def smtp() -> Iterator[SmtpSink]:
-    with smtp_sink() as sink:
-        yield sink
 
 
 @pytest.fixture
@@ -51,16 +45,12 @@ def system(
     packaged = DEFAULT_FILE.read_text(encoding="utf-8")
     older_rules.write_text(packaged.replace('culvert = ["K-225"]', 'culvert = ["K-175", "K-225"]'))
     assert older_rules.read_text() != packaged
-    with loaded_vhost(infra, namespace) as broker:
-        run_set_up_step(broker)
-        env = service_environments(broker)
-        env["notifications"] |= {
-            "BERDAYA_SMTP_HOST": "127.0.0.1",
-            "BERDAYA_SMTP_PORT": str(smtp.port),
-        }
-        env["proposals"] |= {"BERDAYA_WORK_RULES_FILE": str(older_rules)}
-        with running_system(infra, namespace, tmp_path, env) as services:
-            yield services
+    env = {
+        "notifications": {"BERDAYA_SMTP_HOST": "127.0.0.1", "BERDAYA_SMTP_PORT": str(smtp.port)},
+        "proposals": {"BERDAYA_WORK_RULES_FILE": str(older_rules)},
+    }
+    with least_privilege_system(infra, namespace, tmp_path, env) as services:
+        yield services
 
 
 def test_a_culvert_materials_cannot_plan_is_blocked_its_budget_released_and_people_told(

@@ -17,7 +17,7 @@ from tests.support.events import proposal_approved
 from tests.support.infrastructure import Infrastructure
 from tests.support.probe import eventually_async, until_async
 from tests.support.processes import ServiceProcess, start_service, wait_ready
-from tests.support.proxy import LateProxy
+from tests.support.proxy import Forwarder
 from tests.support.runtime import publish_envelope
 
 
@@ -89,10 +89,8 @@ async def test_started_before_rabbitmq_becomes_ready_when_it_answers(
     infra: Infrastructure, namespace: str, tmp_path: Path
 ) -> None:
     broker = urlsplit(infra.amqp_url)
-    async with LateProxy(broker.hostname or "127.0.0.1", broker.port or 5672) as proxy:
-        late_url = infra.amqp_url.replace(f":{broker.port or 5672}", f":{proxy.port}", 1)
-        if f":{proxy.port}" not in late_url:  # the URL named no port
-            late_url = infra.amqp_url.replace(broker.hostname or "", f"127.0.0.1:{proxy.port}", 1)
+    async with Forwarder((broker.hostname or "127.0.0.1", broker.port or 5672)) as proxy:
+        late_url = proxy.url_for(infra.amqp_url)
         materials = start_service("materials", infra, namespace, tmp_path, AMQP_URL=late_url)
         try:
             await _waits_for(materials, "RabbitMQ")

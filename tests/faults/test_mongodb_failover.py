@@ -7,15 +7,19 @@ exactly once and every event reaches an outside listener once per event id."""
 from __future__ import annotations
 
 import asyncio
-import json
 import time
-from collections import Counter
 from pathlib import Path
 
-from aio_pika.abc import AbstractIncomingMessage
 from pymongo import AsyncMongoClient
 
-from tests.support.failover import EffectClock, approve_all, endorsed_proposals
+from tests.support.failover import (
+    EffectClock,
+    approve_all,
+    assert_each_once,
+    endorsed_proposals,
+    once_each,
+    report_recovery,
+)
 from tests.support.infrastructure import Infrastructure
 from tests.support.mongo_replica_set import mongo_replica_set
 from tests.support.probe import EventProbe, until_async
@@ -26,17 +30,6 @@ KILL_AFTER = APPROVALS // 4  # jobs reserved before the primary dies
 # The election cannot be over this soon (electionTimeoutMillis is 10 s): what becomes
 # visible within this long after the kill was committed before it.
 SETTLED_SECONDS = 2.0
-
-
-def proposal_of(message: AbstractIncomingMessage) -> str:
-    proposal_id: str = json.loads(message.body)["data"]["proposal_id"]
-    return proposal_id
-
-
-def once_each(messages: list[AbstractIncomingMessage]) -> Counter[str]:
-    """Distinct events per proposal (copies of one event id counted once)."""
-    distinct = {m.message_id: proposal_of(m) for m in messages}
-    return Counter(distinct.values())
 
 
 async def test_killing_the_primary_mid_flow_loses_and_doubles_nothing(
@@ -94,25 +87,8 @@ async def test_killing_the_primary_mid_flow_loses_and_doubles_nothing(
                     what="every reservation announced",
                 )
                 done_at = time.monotonic()
-                next_effect = clock.first_progress_after(killed_at, SETTLED_SECONDS)
-                assert next_effect is not None
-                print(f"recovery: next committed job {next_effect:.1f} s after the kill;")
-                print(
-                    f"backlog done (every job committed and announced) after "
-                    f"{done_at - killed_at:.1f} s"
-                )
-
-                # 0 lost, 0 doubled: one job per approval, one event id per effect
-                per_proposal = Counter([str(d["proposal_id"]) async for d in jobs.find({})])
-                assert set(per_proposal) == set(endorsed)
-                assert set(per_proposal.values()) == {1}
-                for kind in kinds:
-                    found = once_each(probe.of_type(kind))
-                    assert set(found) == set(endorsed), kind
-                    assert set(found.values()) == {1}, f"{kind} doubled"
-                copies = len(probe.messages) - sum(
-                    len({m.message_id for m in probe.of_type(k)}) for k in kinds
-                )
+                report_recovery(clock, killed_at, done_at, SETTLED_SECONDS)
+                copies = await assert_each_once(jobs, probe, endorsed, kinds)
                 print(f"{copies} repeated copies of an event id (outbox republished)")
                 # the outage was waited out: no handler failure, nothing dead-lettered
                 consumed = {"service": "materials", "event_type": "proposal.approved"}

@@ -10,12 +10,10 @@ the figures): `BERDAYA_OUTBOX_LEASE_SECONDS=30 BERDAYA_OUTBOX_HEARTBEAT_SECONDS=
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import sys
 import time
 from pathlib import Path
-from types import TracebackType
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import pytest
 from pymongo import AsyncMongoClient
@@ -29,73 +27,12 @@ from tests.support.infrastructure import Infrastructure
 from tests.support.orphan_transaction import HOLDING
 from tests.support.probe import EventProbe, until_async
 from tests.support.processes import REPO, ServiceProcess, start_service, wait_ready
+from tests.support.proxy import Forwarder
 
 EVENTS = 300
 # from the kill to the last of the killed relay's rows on the wire: lease (2 s) + poll
 # (0.2 s here) + one batch published, with room for a busy machine
 TAKEOVER_BOUND_SECONDS = 5.0
-
-
-class HoldingProxy:
-    """A TCP forwarder to the broker that, once `hold()` is called, keeps back
-    everything the client sends — never forwarded, dropped when the proxy closes: a
-    broker that takes a service's publishes and never confirms them."""
-
-    def __init__(self, target: tuple[str, int]) -> None:
-        self._target = target
-        self._flowing = asyncio.Event()
-        self._flowing.set()
-        self._server: asyncio.Server | None = None
-        self._pipes: set[asyncio.Task[None]] = set()
-        self.port = 0
-
-    async def __aenter__(self) -> HoldingProxy:
-        self._server = await asyncio.start_server(self._forward, "127.0.0.1", 0)
-        self.port = self._server.sockets[0].getsockname()[1]
-        return self
-
-    async def __aexit__(
-        self, *_: type[BaseException] | BaseException | TracebackType | None
-    ) -> None:
-        if self._server is not None:
-            self._server.close()
-        for task in list(self._pipes):
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-    def hold(self) -> None:
-        self._flowing.clear()
-
-    def url_for(self, amqp_url: str) -> str:
-        parts = urlsplit(amqp_url)
-        credentials = parts.netloc.rpartition("@")[0]
-        return urlunsplit(parts._replace(netloc=f"{credentials}@127.0.0.1:{self.port}"))
-
-    async def _forward(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        upstream_reader, upstream_writer = await asyncio.open_connection(*self._target)
-        for pipe in (
-            self._pipe(reader, upstream_writer, self._flowing),
-            self._pipe(upstream_reader, writer, None),
-        ):
-            task = asyncio.create_task(pipe)
-            self._pipes.add(task)
-            task.add_done_callback(self._pipes.discard)
-
-    @staticmethod
-    async def _pipe(
-        source: asyncio.StreamReader, sink: asyncio.StreamWriter, gate: asyncio.Event | None
-    ) -> None:
-        try:
-            while data := await source.read(65536):
-                if gate is not None:
-                    await gate.wait()
-                sink.write(data)
-                await sink.drain()
-        except ConnectionError:
-            pass
-        finally:
-            sink.close()
 
 
 async def test_rows_of_a_killed_relay_are_published_by_the_other_replica_within_seconds(
@@ -110,8 +47,9 @@ async def test_rows_of_a_killed_relay_are_published_by_the_other_replica_within_
     try:
         async with (
             EventProbe(infra.amqp_url, namespace, ["work.started"]) as probe,
-            HoldingProxy((target.hostname or "127.0.0.1", target.port or 5672)) as proxy,
+            Forwarder((target.hostname or "127.0.0.1", target.port or 5672)) as proxy,
         ):
+            await proxy.open()
             # replica A reaches the broker through the proxy; its AMQP heartbeat is long
             # enough that the broker keeps its connection while the proxy holds
             stalled = start_service(

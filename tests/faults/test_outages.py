@@ -28,7 +28,7 @@ from tests.support.infrastructure import Infrastructure
 from tests.support.namespace import settings_for
 from tests.support.probe import EventProbe, eventually, eventually_async
 from tests.support.processes import start_service, wait_ready
-from tests.support.proxy import LateProxy
+from tests.support.proxy import Forwarder
 from tests.support.runtime import publish_envelopes
 
 EVENTS = 3
@@ -67,7 +67,7 @@ async def test_a_mongodb_outage_pauses_consumption_and_spends_no_attempt(
     }
     paused_before = counted(CONSUMPTION_PAUSED, *labels)
 
-    async with LateProxy(target.hostname or "127.0.0.1", target.port or 27017) as proxy:
+    async with Forwarder((target.hostname or "127.0.0.1", target.port or 27017)) as proxy:
         await proxy.open()
         settings = settings_for(
             "materials",

@@ -7,74 +7,31 @@ approval reserves its job exactly once, every event reaches an outside listener.
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections import Counter
 from pathlib import Path
-from types import TracebackType
 
-import aio_pika
-from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
 from pymongo import AsyncMongoClient
 
-from shared.messaging.topology import Topology
-from tests.support.failover import EffectClock, approve_all, endorsed_proposals
+from tests.support.failover import (
+    EffectClock,
+    approve_all,
+    assert_each_once,
+    endorsed_proposals,
+    once_each,
+    report_recovery,
+)
 from tests.support.infrastructure import Infrastructure
-from tests.support.probe import eventually, until_async
+from tests.support.probe import EventProbe, eventually, until_async
 from tests.support.processes import metric, start_service, wait_ready
-from tests.support.rabbitmq_cluster import Cluster, FailoverFront, rabbitmq_cluster
+from tests.support.proxy import Forwarder
+from tests.support.rabbitmq_cluster import Cluster, rabbitmq_cluster
 
 APPROVALS = 60
 KILL_AFTER = APPROVALS // 4
 # Handlers that were running when the node died commit within this long; what is
 # committed later was taken from a queue after the failover.
 SETTLED_SECONDS = 1.0
-
-
-class DurableProbe:
-    """An outside listener that survives the failover itself: its own quorum queue,
-    acked after it is recorded, consumed again after its connection is restored."""
-
-    def __init__(self, amqp_url: str, namespace: str, routing_keys: list[str]) -> None:
-        self._url = amqp_url
-        self._exchange = Topology(namespace).events_exchange.name
-        self._queue = f"{namespace}.failover-probe"
-        self._routing_keys = routing_keys
-        self._connection: AbstractRobustConnection | None = None
-        self.messages: list[AbstractIncomingMessage] = []
-
-    async def __aenter__(self) -> DurableProbe:
-        self._connection = await aio_pika.connect_robust(self._url, reconnect_interval=1)
-        channel = await self._connection.channel()
-        exchange = await channel.declare_exchange(
-            self._exchange, aio_pika.ExchangeType.TOPIC, durable=True
-        )
-        queue = await channel.declare_queue(
-            self._queue, durable=True, arguments={"x-queue-type": "quorum"}
-        )
-        for key in self._routing_keys:
-            await queue.bind(exchange, routing_key=key)
-        await queue.consume(self._keep)
-        return self
-
-    async def __aexit__(
-        self, *_: type[BaseException] | BaseException | TracebackType | None
-    ) -> None:
-        if self._connection is not None:
-            await self._connection.close()
-
-    async def _keep(self, message: AbstractIncomingMessage) -> None:
-        self.messages.append(message)
-        await message.ack()
-
-    def of_type(self, event_type: str) -> list[AbstractIncomingMessage]:
-        return [m for m in self.messages if m.routing_key == event_type]
-
-
-def once_each(messages: list[AbstractIncomingMessage]) -> Counter[str]:
-    """Distinct events per proposal (copies of one event id counted once)."""
-    distinct = {m.message_id: json.loads(m.body)["data"]["proposal_id"] for m in messages}
-    return Counter(distinct.values())
 
 
 def work_queue_leaders(cluster: Cluster, namespace: str) -> dict[str, str]:
@@ -87,7 +44,8 @@ async def test_killing_the_node_leading_the_queues_loses_and_doubles_nothing(
     begun = time.monotonic()
     with rabbitmq_cluster(tmp_path / "cluster") as cluster:
         targets = [("127.0.0.1", node.amqp_port) for node in cluster.nodes]
-        async with FailoverFront(targets) as front:
+        async with Forwarder(*targets) as front:
+            await front.open()
             engines = Infrastructure(
                 f"amqp://guest:guest@{front.address}/", infra.mongodb_url, "3-node cluster"
             )
@@ -114,7 +72,7 @@ async def test_killing_the_node_leading_the_queues_loses_and_doubles_nothing(
                 endorsed = await endorsed_proposals(proposals.url, APPROVALS)
                 print(f"{APPROVALS} proposals endorsed after {time.monotonic() - begun:.1f} s")
                 kinds = ["proposal.approved", "material.reserved"]
-                async with DurableProbe(engines.amqp_url, namespace, kinds) as probe:
+                async with EventProbe(engines.amqp_url, namespace, kinds, lasting=True) as probe:
                     leaders = await asyncio.to_thread(work_queue_leaders, cluster, namespace)
                     assert leaders, "no quorum queues of this namespace"
                     leading = Counter(leaders.values()).most_common(1)[0][0]
@@ -146,25 +104,8 @@ async def test_killing_the_node_leading_the_queues_loses_and_doubles_nothing(
                     after = await asyncio.to_thread(work_queue_leaders, cluster, namespace)
                     print(f"queue leaders after: {dict(Counter(after.values()))}")
                     assert leading not in after.values()
-                    next_effect = clock.first_progress_after(killed_at, SETTLED_SECONDS)
-                    assert next_effect is not None
-                    print(f"recovery: next committed job {next_effect:.1f} s after the kill;")
-                    print(
-                        "backlog done (every job committed and announced) after "
-                        f"{done_at - killed_at:.1f} s"
-                    )
-
-                    # 0 lost, 0 doubled: one job per approval, one event id per effect
-                    per_proposal = Counter([str(d["proposal_id"]) async for d in jobs.find({})])
-                    assert set(per_proposal) == set(endorsed)
-                    assert set(per_proposal.values()) == {1}
-                    for kind in kinds:
-                        found = once_each(probe.of_type(kind))
-                        assert set(found) == set(endorsed), kind
-                        assert set(found.values()) == {1}, f"{kind} doubled"
-                    copies = len(probe.messages) - sum(
-                        len({m.message_id for m in probe.of_type(k)}) for k in kinds
-                    )
+                    report_recovery(clock, killed_at, done_at, SETTLED_SECONDS)
+                    copies = await assert_each_once(jobs, probe, endorsed, kinds)
                     consumed = {"service": "materials", "event_type": "proposal.approved"}
                     duplicates = metric(
                         materials.url,

@@ -9,6 +9,7 @@ import sys
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import quote, urlsplit
 
 import aio_pika
@@ -20,7 +21,7 @@ from shared.messaging.policies import management_endpoint
 from shared.settings import ServiceSettings
 from tests.support.infrastructure import Infrastructure
 from tests.support.namespace import TEST_MAX_ATTEMPTS, TEST_RETRY_DELAYS
-from tests.support.processes import REPO
+from tests.support.processes import REPO, ServiceProcess, running_system
 
 
 @dataclass(frozen=True)
@@ -121,3 +122,22 @@ def service_environments(broker: LeastPrivilegeBroker) -> dict[str, dict[str, st
         service: {"AMQP_URL": broker.url(service), "BERDAYA_BROKER_TOPOLOGY": "verify"}
         for service in definitions.SERVICES
     }
+
+
+@contextmanager
+def least_privilege_system(
+    infra: Infrastructure,
+    namespace: str,
+    log_dir: Path,
+    env: dict[str, dict[str, str]] | None = None,
+) -> Iterator[dict[str, ServiceProcess]]:
+    """The three services as processes, with the broker as production sets it up: the
+    definitions in a vhost of its own, the set-up step as its own process and user, each
+    service its own user verifying its topology; `env` adds variables per service."""
+    with loaded_vhost(infra, namespace) as broker:
+        run_set_up_step(broker)
+        environments = service_environments(broker)
+        for name, extra in (env or {}).items():
+            environments[name] |= extra
+        with running_system(infra, namespace, log_dir, environments) as services:
+            yield services

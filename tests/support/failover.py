@@ -6,13 +6,17 @@ a clock of when each committed effect became visible."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections import Counter
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+from aio_pika.abc import AbstractIncomingMessage
+from pymongo.asynchronous.collection import AsyncCollection
 
 from tests.support.people import (
     CITY_OFFICER,
@@ -23,6 +27,7 @@ from tests.support.people import (
     auth,
     road_proposal,
 )
+from tests.support.probe import EventProbe
 
 RETRY_PAUSE = 0.5
 REQUEST_SECONDS = 30.0
@@ -137,3 +142,35 @@ class EffectClock:
 
     def reached(self, target: int) -> float | None:
         return next((t for t, n in self.samples if n >= target), None)
+
+
+def once_each(messages: list[AbstractIncomingMessage]) -> Counter[str]:
+    """Distinct events per proposal (copies of one event id counted once)."""
+    distinct = {m.message_id: json.loads(m.body)["data"]["proposal_id"] for m in messages}
+    return Counter(distinct.values())
+
+
+def report_recovery(clock: EffectClock, killed_at: float, done_at: float, settled: float) -> None:
+    next_effect = clock.first_progress_after(killed_at, settled)
+    assert next_effect is not None
+    print(f"recovery: next committed job {next_effect:.1f} s after the kill;")
+    print(f"backlog done (every job committed and announced) after {done_at - killed_at:.1f} s")
+
+
+async def assert_each_once(
+    jobs: AsyncCollection[dict[str, Any]],
+    probe: EventProbe,
+    endorsed: list[str],
+    kinds: Sequence[str],
+) -> int:
+    """0 lost, 0 doubled: one job per approval, one event id per proposal and kind of
+    event; returns how many repeated copies of an event id went over the wire (the
+    outbox republished them; consumers drop them)."""
+    per_proposal = Counter([str(d["proposal_id"]) async for d in jobs.find({})])
+    assert set(per_proposal) == set(endorsed)
+    assert set(per_proposal.values()) == {1}
+    for kind in kinds:
+        found = once_each(probe.of_type(kind))
+        assert set(found) == set(endorsed), kind
+        assert set(found.values()) == {1}, f"{kind} doubled"
+    return len(probe.messages) - sum(len({m.message_id for m in probe.of_type(k)}) for k in kinds)

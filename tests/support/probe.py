@@ -35,7 +35,8 @@ class EventProbe:
         self.messages: list[AbstractIncomingMessage] = []
 
     async def __aenter__(self) -> EventProbe:
-        self._connection = await aio_pika.connect_robust(self._url)
+        # back within a second of the broker (or a node of a cluster) answering again
+        self._connection = await aio_pika.connect_robust(self._url, reconnect_interval=1)
         channel = await self._connection.channel()
         exchange = await channel.declare_exchange(
             self._exchange, aio_pika.ExchangeType.TOPIC, durable=True

@@ -11,14 +11,14 @@ logs; all share one Erlang cookie (HOME is the cluster's directory) and find eac
 by classic config peer discovery, so the three form one cluster when they start. The
 development broker on 5672 is never touched.
 
-`FailoverFront` stands for what production puts before a cluster (a TCP load balancer
-or DNS with every node): the clients know one address; each new connection goes to the
-first node that accepts it, so a client whose node died reconnects to a live one.
+Its clients reach it through `tests.support.proxy.Forwarder` with every node as a
+target, standing for what production puts before a cluster (a TCP load balancer or DNS
+with every node): each new connection goes to the first node that accepts it, so a
+client whose node died reconnects to a live one.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import signal
@@ -29,13 +29,12 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from urllib.parse import quote
 
 import httpx
 
 from deploy.local.run import free_port
-from tests.support.tls_rabbitmq import RABBITMQ_SERVER
+from tests.support.rabbitmq_local import log_tail, start_node
 
 START_SECONDS = 120.0
 NODES = 3
@@ -127,8 +126,6 @@ def rabbitmq_cluster(directory: Path, size: int = NODES) -> Iterator[Cluster]:
     cookie.chmod(0o400)
     tag = uuid.uuid4().hex[:6]
     names = [f"berdaya-c{i}-{tag}@localhost" for i in range(1, size + 1)]
-    (directory / "enabled_plugins").write_text("[rabbitmq_management].\n")
-    (directory / "rabbitmq-env.conf").write_text("")  # not the machine's node settings
     cluster = Cluster([])
     try:
         for name in names:
@@ -140,35 +137,13 @@ def rabbitmq_cluster(directory: Path, size: int = NODES) -> Iterator[Cluster]:
 
 
 def _start(directory: Path, name: str, peers: Sequence[str]) -> Node:
-    home = directory / name.split("@")[0]
-    home.mkdir(exist_ok=True)
-    amqp_port, management_port, dist_port = free_port(), free_port(), free_port()
-    config = home / "rabbitmq.conf"
-    config.write_text(_config(amqp_port, management_port, peers))
-    log = home / "node.log"
-    environment = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": str(directory),  # the cluster's one Erlang cookie
-        "RABBITMQ_CONF_ENV_FILE": str(directory / "rabbitmq-env.conf"),
-        "RABBITMQ_NODENAME": name,
-        "RABBITMQ_DIST_PORT": str(dist_port),
-        "RABBITMQ_CONFIG_FILE": str(config),
-        "RABBITMQ_MNESIA_BASE": str(home / "mnesia"),
-        "RABBITMQ_LOG_BASE": str(home / "log"),
-        "RABBITMQ_ENABLED_PLUGINS_FILE": str(directory / "enabled_plugins"),
-        "ERL_EPMD_ADDRESS": "127.0.0.1",
-        "ERL_FLAGS": "-kernel inet_dist_use_interface {127,0,0,1}",
-    }
-    with log.open("ab") as output:
-        process = subprocess.Popen(
-            [str(RABBITMQ_SERVER)],
-            cwd=home,
-            env=environment,
-            stdin=subprocess.DEVNULL,
-            stdout=output,
-            stderr=output,
-            start_new_session=True,
-        )
+    amqp_port, management_port = free_port(), free_port()
+    process, log = start_node(
+        directory / name.split("@")[0],
+        name=name,
+        config=_config(amqp_port, management_port, peers),
+        cookie_home=directory,  # the cluster's one Erlang cookie
+    )
     return Node(name, amqp_port, management_port, process, log)
 
 
@@ -178,8 +153,9 @@ def _wait_formed(cluster: Cluster, names: set[str]) -> None:
     while time.monotonic() < deadline:
         for node in cluster.nodes:
             if not node.alive:
-                tail = "\n".join(node.log.read_text(errors="replace").splitlines()[-30:])
-                raise RuntimeError(f"RabbitMQ node {node.name} exited; {node.log}:\n{tail}")
+                raise RuntimeError(
+                    f"RabbitMQ node {node.name} exited; {node.log}:\n{log_tail(node.log)}"
+                )
         try:
             running = [
                 httpx.get(
@@ -194,55 +170,3 @@ def _wait_formed(cluster: Cluster, names: set[str]) -> None:
             last = error
         time.sleep(1.0)
     raise RuntimeError(f"the cluster did not form within {START_SECONDS:.0f} s; last: {last}")
-
-
-class FailoverFront:
-    """Listens on one loopback port; each connection is forwarded to the first of
-    `targets` (host, port) that accepts it, in order."""
-
-    def __init__(self, targets: Sequence[tuple[str, int]]) -> None:
-        self.port = free_port()
-        self.targets = list(targets)
-        self._server: asyncio.Server | None = None
-        self._pipes: set[asyncio.Task[None]] = set()
-
-    @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    async def __aenter__(self) -> FailoverFront:
-        self._server = await asyncio.start_server(self._forward, "127.0.0.1", self.port)
-        return self
-
-    async def __aexit__(
-        self, *_: type[BaseException] | BaseException | TracebackType | None
-    ) -> None:
-        if self._server is not None:
-            self._server.close()
-        for task in list(self._pipes):
-            task.cancel()
-        await asyncio.gather(*self._pipes, return_exceptions=True)
-
-    async def _forward(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        for target in self.targets:
-            try:
-                target_reader, target_writer = await asyncio.open_connection(*target)
-            except OSError:
-                continue
-            for source, sink in ((reader, target_writer), (target_reader, writer)):
-                task = asyncio.create_task(_pipe(source, sink))
-                self._pipes.add(task)
-                task.add_done_callback(self._pipes.discard)
-            return
-        writer.close()  # no node accepts: the client retries, as with a dead load balancer
-
-
-async def _pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
-    try:
-        while data := await source.read(65536):
-            sink.write(data)
-            await sink.drain()
-    except ConnectionError:
-        pass
-    finally:
-        sink.close()
