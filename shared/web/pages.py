@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Generic, TypeVar
 
@@ -53,8 +53,19 @@ class Paging:
         return list(items[self.skip : self.skip + self.page_size])
 
 
-def _paging(page: PageNumber = 1, page_size: PageSize = 50) -> Paging:
-    return Paging(page=page, page_size=page_size)
+def paging_up_to(max_page_size: int) -> Callable[..., Paging]:
+    """The `?page=&page_size=` dependency of a list whose pages may hold up to
+    `max_page_size` items (`Annotated[Paging, Depends(paging_up_to(200))]`)."""
+
+    # the bound as a default, not in the annotation: annotations are strings here
+    # (postponed) and could not see `max_page_size`
+    def paging(
+        page: PageNumber = 1,
+        page_size: int = Query(50, ge=1, le=max_page_size),
+    ) -> Paging:
+        return Paging(page=page, page_size=page_size)
+
+    return paging
 
 
-PageWanted = Annotated[Paging, Depends(_paging)]
+PageWanted = Annotated[Paging, Depends(paging_up_to(MAX_PAGE_SIZE))]

@@ -56,7 +56,7 @@ from shared.reference.areas import area_register
 from shared.web.app import CorrelationId, ServiceDatabase, app_state
 from shared.web.auth import CurrentActor
 from shared.web.idempotency import IdempotencyKey, KeyedRequest, RecordAnswer, respond
-from shared.web.pages import Page, PageNumber
+from shared.web.pages import Page, Paging, paging_up_to
 from shared.web.pages import PageWanted as Pages
 
 # --------------------------------------------------------------------------------------------
@@ -206,24 +206,8 @@ def _list_filters(
 Filters = Annotated[ListFilters, Depends(_list_filters)]
 
 
-@dataclass(frozen=True)
-class Paging:
-    page: int
-    page_size: int
-
-    @property
-    def skip(self) -> int:
-        return (self.page - 1) * self.page_size
-
-
-def _paging(
-    page: PageNumber = 1,
-    page_size: Annotated[int, Query(ge=1, le=200)] = 50,
-) -> Paging:
-    return Paging(page=page, page_size=page_size)
-
-
-PageWanted = Annotated[Paging, Depends(_paging)]
+# Lists of proposals hold up to 200 a page (the public list and the reviewers' queues).
+PageWanted = Annotated[Paging, Depends(paging_up_to(200))]
 
 
 # --------------------------------------------------------------------------------------------
