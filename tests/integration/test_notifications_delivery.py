@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from datetime import UTC, datetime, timedelta
 
+from services.notifications.adapters.deliveries import Deliveries
 from services.notifications.domain.deliveries import (
     DeliveryChannel,
     NotificationDelivery,
@@ -255,3 +257,32 @@ async def test_a_send_that_timed_out_is_retried_after_its_lease_as_a_possible_du
     assert [r.status for r in rows] == [Status.SENT]
     assert rows[0].possible_duplicate is True
     assert [e.outcome for e in rows[0].log][-2:] == ["possible_duplicate", "sent"]
+
+
+async def test_a_resumed_attempt_that_dies_before_handing_over_keeps_the_earlier_doubt(
+    infra: Infrastructure, namespace: str
+) -> None:
+    # the first attempt handed over and died; the second died before handing over;
+    # the third must still send as a possible duplicate (the first copy may be out)
+    async with notifications_api(infra, namespace, **channel_settings()) as (runtime, api):
+        await register(api, RT_HEAD.id, **RT_HEAD_ENTRY, preferences=preferences("email"))
+        await publish_envelope(infra, namespace, journey_event("proposal.verified", uuid.uuid4()))
+        await until_async(
+            lambda: deliveries_of(runtime, channel="email"),
+            lambda found: len(found) == 1,
+            what="the e-mail delivery",
+        )
+        deliveries = Deliveries(runtime.db)
+        lease = timedelta(seconds=1)
+        start = datetime.now(UTC) + timedelta(minutes=1)  # past any backoff of the row
+        first = await deliveries.claim("email", "first", lease, start)
+        assert first is not None and not first.resumed
+        assert await deliveries.handing_over(first.delivery.id, "first", start)
+        second = await deliveries.claim("email", "second", lease, start + 2 * lease)
+        assert second is not None and second.resumed
+        third = await deliveries.claim("email", "third", lease, start + 4 * lease)
+        [row] = await deliveries_of(runtime, channel="email")
+
+    assert third is not None and not third.resumed  # the second never handed over
+    assert third.delivery.possible_duplicate is True
+    assert row.possible_duplicate is True and row.attempts == 3

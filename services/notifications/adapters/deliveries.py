@@ -130,17 +130,30 @@ class Deliveries:
         }
         if held_recipients:
             query["recipient_id"] = {"$nin": list(held_recipients)}
+        # a pipeline, so the doubt of an attempt that had begun handing over is kept
+        # on the row: a resumed attempt that dies before handing over must pass it on
+        was_handing_over = {
+            "$and": [
+                {"$eq": ["$status", Status.SENDING.value]},
+                {"$ne": [{"$ifNull": ["$handing_over_at", None]}, None]},
+            ]
+        }
         before: Document | None = await self._collection.find_one_and_update(
             query,
-            {
-                "$set": {
-                    "status": Status.SENDING.value,
-                    "lease_owner": owner,
-                    "lease_until": now + lease,
-                    "handing_over_at": None,
-                },
-                "$inc": {"attempts": 1},
-            },
+            [
+                {
+                    "$set": {
+                        "status": Status.SENDING.value,
+                        "lease_owner": owner,
+                        "lease_until": now + lease,
+                        "handing_over_at": None,
+                        "attempts": {"$add": ["$attempts", 1]},
+                        "possible_duplicate": {
+                            "$or": [{"$ifNull": ["$possible_duplicate", False]}, was_handing_over]
+                        },
+                    }
+                }
+            ],
             sort=[("next_attempt_at", ASCENDING)],
             return_document=ReturnDocument.BEFORE,
         )
