@@ -691,20 +691,38 @@ def latencies(
         if key is not None:
             first_mail.setdefault(key, arrived)
     reserved, in_app, mail = [], [], []
+    # the hops, to see which service the time goes to
+    approved, approved_to_reserved, completed, completed_to_in_app = [], [], [], []
     for flow in flows:
         pid = flow.proposal_id
         if pid is None:
             continue
-        if flow.approve_sent is not None and (pid, "material.reserved") in events.first_seen:
-            reserved.append(events.first_seen[(pid, "material.reserved")] - flow.approve_sent)
+        seen_approved = events.first_seen.get((pid, "proposal.approved"))
+        seen_reserved = events.first_seen.get((pid, "material.reserved"))
+        seen_completed = events.first_seen.get((pid, "work.completed"))
+        if flow.approve_sent is not None and seen_reserved is not None:
+            reserved.append(seen_reserved - flow.approve_sent)
+        if flow.approve_sent is not None and seen_approved is not None:
+            approved.append(seen_approved - flow.approve_sent)
+            if seen_reserved is not None:
+                approved_to_reserved.append(seen_reserved - seen_approved)
         if flow.complete_sent is not None:
-            if (seen := feed_seen.get((RT_HEAD.id, pid, "work.completed"))) is not None:
-                in_app.append(seen - flow.complete_sent)
+            seen_in_app = feed_seen.get((RT_HEAD.id, pid, "work.completed"))
+            if seen_in_app is not None:
+                in_app.append(seen_in_app - flow.complete_sent)
+            if seen_completed is not None:
+                completed.append(seen_completed - flow.complete_sent)
+                if seen_in_app is not None:
+                    completed_to_in_app.append(seen_in_app - seen_completed)
             if (sent := first_mail.get((SUPERVISOR.id, pid, "work.completed"))) is not None:
                 mail.append(sent - flow.complete_sent)
     return {
         "approve → material.reserved": percentiles(reserved),
+        "  approve → proposal.approved": percentiles(approved),
+        "  proposal.approved → reserved": percentiles(approved_to_reserved),
         "complete → RT head in-app": percentiles(in_app),
+        "  complete → work.completed": percentiles(completed),
+        "  work.completed → in-app": percentiles(completed_to_in_app),
         "complete → supervisor e-mail": percentiles(mail),
     }
 

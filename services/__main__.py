@@ -5,9 +5,8 @@ from __future__ import annotations
 import sys
 from importlib import import_module
 
+from services import SERVICES
 from shared.web.serve import serve
-
-SERVICES = ("proposals", "materials", "notifications")
 
 
 def main(argv: list[str]) -> None:

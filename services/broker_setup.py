@@ -20,14 +20,17 @@ import sys
 from collections.abc import Sequence
 from importlib import import_module
 
+from faststream.rabbit import RabbitBroker
+
+from services import SERVICES
 from shared.logs import configure_logging, get_logger
 from shared.messaging.broker import build_broker
-from shared.messaging.declarations import declare_service
+from shared.messaging.declarations import declare_history, declare_service
 from shared.messaging.policies import apply_policies
+from shared.messaging.topology import Topology
 from shared.runtime import ServiceRuntime, until_it_works
 from shared.settings import ServiceSettings
 
-SERVICES = ("proposals", "materials", "notifications")
 log = get_logger(__name__)
 
 
@@ -59,8 +62,29 @@ async def set_up(settings: ServiceSettings, services: Sequence[str] = SERVICES) 
                 raise SystemExit(f"the queue policies of {service} were not set (see above)")
             await declare_service(broker, runtime.topology, service, runtime.consumers.subscribed)
             log.info("broker set up", service=service, queues=runtime.consumers.queues)
+        await set_up_history(broker, settings)
     finally:
         await broker.stop()
+
+
+async def set_up_history(broker: RabbitBroker, settings: ServiceSettings) -> None:
+    """The event history stream and its retention policy (by age and size, from the
+    settings): a policy, so that changing the retention keeps the history."""
+    topology = Topology(
+        settings.namespace,
+        history_max_age=settings.history_max_age,
+        history_max_bytes=settings.history_max_bytes,
+    )
+    applied = await apply_policies(
+        [topology.history_policy],
+        amqp_url=settings.amqp_url,
+        management_url=settings.rabbitmq_management_url,
+        mode=settings.broker_policies,
+    )
+    if not applied and settings.broker_policies == "apply":
+        raise SystemExit("the event history's retention policy was not set (see above)")
+    await declare_history(broker, topology)
+    log.info("broker set up", history=topology.history_stream.name)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

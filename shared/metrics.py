@@ -46,3 +46,13 @@ CONSUMPTION_PAUSED = Counter(
     "tried again, without spending one of its attempts.",
     ["service", "event_type"],
 )
+HTTP_REQUESTS = Counter(
+    "berdaya_http_requests_total",
+    "HTTP requests answered, by route template, method and status class (2xx, 4xx, 5xx).",
+    ["service", "method", "route", "status_class"],
+)
+HTTP_REQUEST_SECONDS = Histogram(
+    "berdaya_http_request_seconds",
+    "Time to answer an HTTP request, by route template, method and status class.",
+    ["service", "method", "route", "status_class"],
+)

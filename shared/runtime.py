@@ -30,6 +30,7 @@ from shared.settings import ServiceSettings
 from shared.storage import audit, inbox, mongo, outbox
 from shared.storage.mongo import Database, Document
 from shared.storage.unit_of_work import Transactions
+from shared.tracing import Tracing
 from shared.urls import without_password
 from shared.workers import backoff
 
@@ -66,6 +67,7 @@ class ServiceRuntime:
     dead_letters: DeadLetters
     index_setups: list[IndexSetup] = field(default_factory=list)
     workers: list[BackgroundWorker] = field(default_factory=list)
+    tracing: Tracing = field(default_factory=Tracing)
     asyncapi_description: str = ""
     started: asyncio.Event = field(default_factory=asyncio.Event)
     _starting: asyncio.Task[None] | None = None
@@ -144,6 +146,7 @@ class ServiceRuntime:
             await self.relay.stop(drain=True)
         await self.broker.stop()
         await self.mongo_client.close()
+        await asyncio.to_thread(self.tracing.shutdown)  # the spans still buffered
         self.started.clear()
         log.info("service stopped")
 
@@ -220,7 +223,9 @@ def build_runtime(
     use_work_rules_file(settings.work_rules_file)
     client = mongo.connect(settings.mongodb_url, app_name=settings.service_name)
     db = client[settings.database_name]
+    tracing = Tracing.of(settings.service_name, settings.namespace, settings.otel_traces_exporter)
     broker = build_broker(settings)
+    tracing.instrument_broker(broker)
     topology = Topology(
         settings.namespace,
         delivery_limit=broker_delivery_limit(settings.max_delivery_attempts),
@@ -239,8 +244,16 @@ def build_runtime(
         # stopped after the consumers drained: its cycle in flight, then the drain
         stop_grace_seconds=settings.outbox_drain_seconds / 2,
         drain_seconds=settings.outbox_drain_seconds,
+        tracer=tracing.tracer,
     )
-    transactions = Transactions(client, db, producer, after_commit=relay.nudge)
+    transactions = Transactions(
+        client,
+        db,
+        producer,
+        after_commit=relay.nudge,
+        tracer=tracing.tracer,
+        time_limit_seconds=settings.transaction_time_limit_seconds,
+    )
     return ServiceRuntime(
         settings=settings,
         mongo_client=client,
@@ -250,11 +263,12 @@ def build_runtime(
         publisher=publisher,
         relay=relay,
         transactions=transactions,
-        consumers=EventConsumers(broker, topology, transactions, settings),
+        consumers=EventConsumers(broker, topology, transactions, settings, tracer=tracing.tracer),
         dead_letters=DeadLetters(
             settings.amqp_url, topology, settings.service_name, user=settings.amqp_user
         ),
         index_setups=index_setups,
+        tracing=tracing,
     )
 
 

@@ -18,6 +18,7 @@ from shared.identity_rules import (
     normalised_environment,
     production_problems,
 )
+from shared.messaging.topology import DEFAULT_HISTORY_MAX_AGE, DEFAULT_HISTORY_MAX_BYTES
 from shared.reference.areas import DEFAULT_FILE as DEFAULT_AREAS_FILE
 from shared.reference.work_rules import DEFAULT_FILE as DEFAULT_WORK_RULES_FILE
 
@@ -59,6 +60,13 @@ class ServiceSettings(BaseSettings):
     namespace: str = Field(default="berdaya", pattern=r"^[a-z][a-z0-9_-]{0,39}$")
     log_level: str = "INFO"
     log_json: bool = True
+    # One log line per HTTP request (method, route, status, duration; shared/web/http_metrics.py).
+    access_log: bool = False
+    # Traces (shared/tracing.py): off unless an exporter is named, e.g. `otlp` (OTLP over
+    # HTTP, configured by the standard OTEL_EXPORTER_OTLP_* variables) or `console`.
+    otel_traces_exporter: str = Field(
+        default="none", validation_alias=AliasChoices("OTEL_TRACES_EXPORTER")
+    )
 
     # A broker that stops answering (a partition, a dead peer, a DROP rule) is noticed
     # within about three heartbeats, not the 60 s interval RabbitMQ proposes (three
@@ -90,6 +98,11 @@ class ServiceSettings(BaseSettings):
     # checks they exist — its user needs no configure permission (production; see
     # deploy/broker/definitions.py for the users and what each may do).
     broker_topology: Literal["declare", "verify"] = "declare"
+    # The event history stream's retention (the set-up step sets it as a policy; see
+    # DEFAULT_HISTORY_MAX_AGE in shared/messaging/topology.py for why these defaults):
+    # RabbitMQ's age notation, a number and one of Y M D h m s; bytes.
+    history_max_age: str = Field(default=DEFAULT_HISTORY_MAX_AGE, pattern=r"^[1-9][0-9]*[YMDhms]$")
+    history_max_bytes: int = Field(default=DEFAULT_HISTORY_MAX_BYTES, ge=1_000_000)
 
     # Bearer tokens (shared/web/auth.py). Production: tokens of the city's OpenID
     # Connect provider, verified with its key set (JWKS, the key picked by `kid`, RS256
@@ -122,6 +135,11 @@ class ServiceSettings(BaseSettings):
     # at a second SIGTERM) the process exits at once. Keep it under the orchestrator's
     # grace period (compose `stop_grace_period`, Kubernetes `terminationGracePeriodSeconds`).
     shutdown_seconds: float = Field(default=25.0, ge=5)
+
+    # A transaction retried (write conflicts, a primary stepping down) gives up after
+    # this long in all, not PyMongo's two minutes: an HTTP command then answers 503
+    # (send it again, same Idempotency-Key), an event goes back to its queue.
+    transaction_time_limit_seconds: float = Field(default=10.0, gt=0, le=120)
 
     outbox_poll_seconds: float = Field(default=0.5, gt=0)
     outbox_batch_size: int = Field(default=100, ge=1)

@@ -39,11 +39,14 @@ SERVICES = SERVICE_PRODUCERS
 # Declares every exchange, queue and binding (`python -m services.broker_setup`) and sets
 # the queue policies; the services' users may configure nothing.
 SETUP = "berdaya-setup"
-# The city's other systems: declare, bind and read their own queues, read every event,
-# publish only the events the catalogue lets outside systems publish.
+# The city's other systems: declare, bind and read their own queues, read every event
+# (and the event history stream), publish only the events the catalogue lets outside
+# systems publish.
 INTEGRATIONS = INTEGRATIONS_USER
 ADMIN = "berdaya-admin"
 USERS = (*SERVICES, SETUP, INTEGRATIONS, ADMIN)
+# Services that read the event history stream (besides the city's integrations).
+HISTORY_READERS = ("transparency",)
 TAGS = {ADMIN: ["administrator"], SETUP: ["policymaker"]}
 # The city's systems name their queues `<namespace>.city.<system>.<purpose>`.
 INTEGRATION_QUEUES = "city"
@@ -87,16 +90,24 @@ def permissions(user: str, topology: Topology) -> dict[str, str]:
     if user in SERVICES:
         own = _literal(f"{topology.namespace}.{user}.") + ".+"
         dead_letters = _literal(topology.dead_letter_exchange.name)
+        # the transparency page rebuilds its read model from the event history
+        history = f"|{_literal(topology.history_stream.name)}" if user in HISTORY_READERS else ""
         return {
             "configure": NOTHING,
             "write": f"^({own}|{events}|{dead_letters})$",
-            "read": f"^({own})$",
+            "read": f"^({own}{history})$",
         }
     if user == INTEGRATIONS:
         own = _literal(f"{topology.namespace}.{INTEGRATION_QUEUES}.") + ".+"
         # binding its queue needs write on the queue and read on the exchange
         mine_and_events = f"^({own}|{events})$"
-        return {"configure": f"^({own})$", "write": mine_and_events, "read": mine_and_events}
+        # the history stream: read (consume) only; the events exchange alone writes to it
+        history = _literal(topology.history_stream.name)
+        return {
+            "configure": f"^({own})$",
+            "write": mine_and_events,
+            "read": f"^({own}|{events}|{history})$",
+        }
     if user == SETUP:
         everything = f"^{namespace}" + r"\..+$"
         # a retry queue dead-letters through the default exchange: declaring it needs
@@ -139,10 +150,23 @@ def berdaya_topology(namespace: str = NAMESPACE) -> Topology:
 
 def policies(topology: Topology, vhost: str) -> list[dict[str, Any]]:
     """The queue policies the set-up step applies (delivery limit, dead-lettering,
-    overflow; the audit buffer's length), so that a broker loaded with these definitions
-    has them before anything runs — and without the management API."""
+    overflow; the audit buffer's length; the event history's retention), so that a
+    broker loaded with these definitions has them before anything runs — and without
+    the management API."""
     found = {p.name: p for service in SERVICES for p in topology.policies(service)}
+    found[topology.history_policy.name] = topology.history_policy
     return [{"vhost": vhost, "name": p.name, **p.body()} for p in found.values()]
+
+
+def history_queue(topology: Topology, vhost: str) -> dict[str, Any]:
+    stream = topology.history_stream
+    return {
+        "name": stream.name,
+        "vhost": vhost,
+        "durable": True,
+        "auto_delete": False,
+        "arguments": dict(stream.arguments or {}),
+    }
 
 
 def generate(
@@ -187,8 +211,19 @@ def generate(
             }
             for e in exchanges
         ],
-        "queues": [],
-        "bindings": [],
+        # The event history too, so that it keeps every event from the broker's first
+        # boot, before the set-up step (which declares it identically) has run.
+        "queues": [history_queue(topology, vhost)],
+        "bindings": [
+            {
+                "source": topology.events_exchange.name,
+                "vhost": vhost,
+                "destination": topology.history_stream.name,
+                "destination_type": "queue",
+                "routing_key": topology.history_stream.routing(),
+                "arguments": {},
+            }
+        ],
         "policies": policies(topology, vhost),
         "parameters": [],
         "global_parameters": [],

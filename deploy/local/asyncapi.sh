@@ -5,7 +5,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$REPO"
 out="${1:-docs/asyncapi}"
 mkdir -p "$out"
-for service in proposals materials notifications; do
+for service in $(python -c "from services import SERVICES; print(*SERVICES)"); do
     faststream docs gen --factory "services.$service.bootstrap:asyncapi_app" \
         -o "$out/$service.json" >/dev/null
     echo "$out/$service.json"

@@ -33,7 +33,7 @@ from shared.urls import without_password
 REPO = Path(__file__).resolve().parents[2]
 RUN = REPO / ".run"
 LOGS, PIDS = RUN / "logs", RUN / "pids"
-SERVICES = {"proposals": 8001, "materials": 8002, "notifications": 8003}
+SERVICES = {"proposals": 8001, "materials": 8002, "notifications": 8003, "transparency": 8004}
 DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
 READY_SECONDS = 60.0
 # more than a service's own stop bound (BERDAYA_SHUTDOWN_SECONDS, 25 s), then SIGKILL

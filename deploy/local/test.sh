@@ -18,6 +18,8 @@ if ! python -m deploy.local.broker_check "$AMQP_URL"; then
 fi
 # the services set their queue policies, and the tests remove them, through it
 deploy/local/management.sh "$AMQP_URL"
+# the public page is walked in a real browser (e2e): Debian's chromium
+deploy/local/browser.sh
 
 # The containers tier needs the engine and the image; one pytest run of other tests
 # (`test.sh -m unit`) does not, so it also works where no engine can be had.

@@ -32,8 +32,10 @@ from shared.contracts.envelope import Envelope, InvalidEvent, ReceivedEvent
 from shared.contracts.types import Contract
 from shared.validation import describe_problems
 
-# Our three services, and the city's systems whose events we receive.
-Producer = Literal["proposals", "materials", "notifications", "city-finance", "city-warehouse"]
+# Our services, and the city's systems whose events we receive.
+Producer = Literal[
+    "proposals", "materials", "notifications", "transparency", "city-finance", "city-warehouse"
+]
 
 M = TypeVar("M", bound=Contract)
 Old = TypeVar("Old", bound=Contract)

@@ -33,6 +33,7 @@ import aiormq.exceptions
 from faststream.middlewares import AckPolicy
 from faststream.rabbit import RabbitBroker, RabbitQueue
 from faststream.rabbit.annotations import RabbitMessage
+from opentelemetry.trace import Tracer
 from pymongo.errors import ConnectionFailure, OperationFailure, PyMongoError
 
 from shared.clock import format_timestamp, utc_now
@@ -53,6 +54,7 @@ from shared.metrics import (
 from shared.settings import ServiceSettings
 from shared.storage import inbox
 from shared.storage.unit_of_work import Transactions, UnitOfWork
+from shared.tracing import NO_TRACER, span
 
 log = get_logger(__name__)
 # True while `faststream docs gen` builds a service (see shared.runtime.documented_app).
@@ -84,8 +86,9 @@ def is_outage(error: BaseException) -> bool:
             return True
         if isinstance(found, OperationFailure) and found.code in UNAVAILABLE_CODES:
             return True
-        if isinstance(found, PyMongoError) and any(
-            found.has_error_label(label) for label in UNAVAILABLE_LABELS
+        if isinstance(found, PyMongoError) and (
+            found.timeout  # a transaction out of time (contention) is not the handler's fault
+            or any(found.has_error_label(label) for label in UNAVAILABLE_LABELS)
         ):
             return True
         if isinstance(
@@ -114,8 +117,10 @@ class EventConsumers:
         topology: Topology,
         transactions: Transactions,
         settings: ServiceSettings,
+        tracer: Tracer = NO_TRACER,
     ) -> None:
         self._broker = broker
+        self._tracer = tracer
         self._topology = topology
         self._transactions = transactions
         self._service = settings.service_name
@@ -188,10 +193,23 @@ class EventConsumers:
             await self._dead_letter(message, event_type, error.reason, kind=kind, attempts=1)
             return
 
-        with correlation_scope(
-            event.envelope.correlation_id,
-            event_id=str(event.envelope.event_id),
-            event_type=event_type,
+        envelope = event.envelope
+        with (
+            correlation_scope(
+                envelope.correlation_id, event_id=str(envelope.event_id), event_type=event_type
+            ),
+            # Inside FastStream's consumer span, which took the trace context from the
+            # message headers (shared/tracing.py): the handler and its transaction.
+            span(
+                self._tracer,
+                f"handle {event_type}",
+                attributes={
+                    "berdaya.handler": subscription.handler_name,
+                    "berdaya.event_type": event_type,
+                    "messaging.message.id": str(envelope.event_id),
+                    "messaging.message.conversation_id": envelope.correlation_id,
+                },
+            ),
         ):
             await self._handle(event, subscription, message)
 

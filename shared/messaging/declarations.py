@@ -72,3 +72,11 @@ async def _declare(
         declared = await broker.declare_queue(queue)
         if binds:
             await declared.bind(events, routing_key=queue.routing())
+
+
+async def declare_history(broker: RabbitBroker, topology: Topology) -> None:
+    """The event history stream, bound to the events exchange with `#` (every event).
+    The set-up step alone declares it: a service neither reads nor writes it."""
+    events = await broker.declare_exchange(topology.events_exchange)
+    history = await broker.declare_queue(topology.history_stream)
+    await history.bind(events, routing_key=topology.history_stream.routing())

@@ -7,8 +7,11 @@ AsyncAPI document lists it as a send operation with its payload schema.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Collection
 
+import aiormq
+from aio_pika.exceptions import DeliveryError
 from faststream.rabbit import RabbitBroker
 from faststream.rabbit.publisher import RabbitPublisher
 
@@ -17,6 +20,15 @@ from shared.messaging.topology import Topology
 
 # FastStream's ping polls the connection's state for this long: enough to see it.
 CONNECTED_CHECK_SECONDS = 0.05
+# A channel that the broker nacked on is opened afresh at most this often.
+RENEW_CHANNEL_EVERY_SECONDS = 5.0
+
+
+def is_refusal(error: BaseException) -> bool:
+    """True if the broker nacked a publish: it could not take it now (a queue without
+    a leader, or full with reject-publish overflow) — unlike a returned message, which
+    no queue is bound for."""
+    return isinstance(error, DeliveryError) and isinstance(error.frame, aiormq.spec.Basic.Nack)
 
 
 class EventPublisher:
@@ -33,6 +45,7 @@ class EventPublisher:
         catalogue names it the producer of)."""
         self._user_id = user_id
         self._broker = broker
+        self._renewed_at = -RENEW_CHANNEL_EVERY_SECONDS
         self._publishers: dict[str, RabbitPublisher] = {}
         for contract in produced_by(producer):
             if publishes is not None and contract.event_type not in publishes:
@@ -71,3 +84,19 @@ class EventPublisher:
             user_id=self._user_id,
             persist=True,
         )
+
+    async def renew_channel(self) -> None:
+        """Open the publishing channel afresh after the broker nacked on it.
+
+        RabbitMQ 3.x can go on nacking every publish on a channel opened while a
+        quorum queue was electing its leader, long after the election; a new channel
+        publishes again. Closing the underlying channel makes aio-pika restore it as
+        it does after a channel error (the consumers sharing it resume; what they had
+        not acknowledged is delivered again, which the inbox recognises)."""
+        now = time.monotonic()
+        if now - self._renewed_at < RENEW_CHANNEL_EVERY_SECONDS:
+            return
+        self._renewed_at = now
+        channel = await self._broker.config.channel_manager.get_channel()
+        underlay = await channel.get_underlay_channel()
+        await underlay.close()

@@ -15,12 +15,15 @@ import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
+from opentelemetry.trace import Tracer
+
 from shared.logs import get_logger
 from shared.messaging.consumer import is_outage
-from shared.messaging.publisher import EventPublisher
+from shared.messaging.publisher import EventPublisher, is_refusal
 from shared.metrics import EVENTS_PUBLISHED, OUTBOX_PENDING, PUBLISH_FAILURES
 from shared.storage import outbox
 from shared.storage.mongo import Database, Document
+from shared.tracing import NO_TRACER, TRACEPARENT, outbox_publish_span
 from shared.workers import PollingWorker, backoff
 
 log = get_logger(__name__)
@@ -30,11 +33,22 @@ MAX_RETRY_SECONDS = 300.0
 # A row whose publish failed because the broker went away (relay_once then waits for
 # the connection before it claims again).
 OUTAGE_RETRY = timedelta(seconds=FIRST_RETRY_SECONDS)
+# A row the broker nacked (it could not take it now) waits at most this long.
+REFUSED_RETRY = timedelta(seconds=10)
 
 
 def retry_delay(attempts: int) -> timedelta:
     """How long a row waits after its `attempts`-th failed publish."""
     return timedelta(seconds=backoff(attempts, first=FIRST_RETRY_SECONDS, cap=MAX_RETRY_SECONDS))
+
+
+def delay_after(error: BaseException, attempts: int) -> timedelta:
+    """How long a row waits after its `attempts`-th publish failed with `error`."""
+    if is_outage(error):
+        return OUTAGE_RETRY
+    if is_refusal(error):  # it passes (a leader elected, a queue drained): not minutes
+        return min(retry_delay(attempts), REFUSED_RETRY)
+    return retry_delay(attempts)
 
 
 class OutboxRelay(PollingWorker[str]):
@@ -52,6 +66,7 @@ class OutboxRelay(PollingWorker[str]):
         batch_size: int,
         stop_grace_seconds: float,
         drain_seconds: float,
+        tracer: Tracer = NO_TRACER,
     ) -> None:
         super().__init__(
             f"{service}-outbox-relay",
@@ -67,6 +82,7 @@ class OutboxRelay(PollingWorker[str]):
         self._batch_size = batch_size
         self._drain_seconds = drain_seconds
         self._owner = f"{service}-{uuid.uuid4()}"
+        self._tracer = tracer
 
     async def relay_once(self) -> int:
         """Publish up to one batch; return how many rows were confirmed."""
@@ -86,7 +102,15 @@ class OutboxRelay(PollingWorker[str]):
         for row, outcome in zip(rows, outcomes, strict=True):
             if isinstance(outcome, BaseException):
                 await self._after_failure(row, outcome)
+        if any(isinstance(o, BaseException) and is_refusal(o) for o in outcomes):
+            await self._renew_channel()
         return len(sent)
+
+    async def _renew_channel(self) -> None:
+        try:
+            await self._publisher.renew_channel()
+        except Exception as error:  # the connection went meanwhile: it restores itself
+            log.warning("publishing channel not renewed", error=repr(error))
 
     @contextlib.asynccontextmanager
     async def _lease_kept(self, rows: list[Document]) -> AsyncIterator[None]:
@@ -125,9 +149,18 @@ class OutboxRelay(PollingWorker[str]):
                 )
 
     async def _publish(self, row: Document) -> None:
-        await self._publisher.publish(
-            row["type"], row["body"], event_id=row["_id"], correlation_id=row["correlation_id"]
-        )
+        # A child of the span that wrote the row; the message carries on its trace.
+        with outbox_publish_span(
+            self._tracer,
+            event_type=row["type"],
+            event_id=row["_id"],
+            traceparent=row.get(TRACEPARENT),
+            written_at=row.get("seq"),
+            attempts=row["attempts"],
+        ):
+            await self._publisher.publish(
+                row["type"], row["body"], event_id=row["_id"], correlation_id=row["correlation_id"]
+            )
         EVENTS_PUBLISHED.labels(self._service, row["type"]).inc()
 
     async def _after_failure(self, row: Document, error: BaseException) -> None:
@@ -143,9 +176,12 @@ class OutboxRelay(PollingWorker[str]):
             error=repr(error),
             correlation_id=row["correlation_id"],
         )
-        delay = OUTAGE_RETRY if is_outage(error) else retry_delay(row["attempts"])
         await outbox.release_after_failure(
-            self._db, row["_id"], row["lease_owner"], repr(error), delay
+            self._db,
+            row["_id"],
+            row["lease_owner"],
+            repr(error),
+            delay_after(error, row["attempts"]),
         )
 
     async def cycle(self, lane: str) -> bool:

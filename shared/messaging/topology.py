@@ -35,6 +35,15 @@ AUDIT_QUEUE_MAX_LENGTH = 100_000
 # catch-all (priority 0); an operator who needs more sets operator policies.
 POLICY_PRIORITY = 10
 DEFAULT_RETRY_DELAYS = (10.0, 60.0, 300.0)
+# The event history (a stream of every event) keeps what is younger than this AND
+# fits in this many bytes, the oldest dropped first. Two years: a city system that
+# joins during a budget year still reads the whole year before it (the issue's "joins
+# next year"). 5 GB: far above that at this programme's volume (about a million
+# events of ~1 KB a year even counting every notification), so age decides and size
+# only guards the broker's disk against a runaway producer. Both are a policy
+# (`history_policy`), so changing them needs no new stream (arguments never change).
+DEFAULT_HISTORY_MAX_AGE = "2Y"
+DEFAULT_HISTORY_MAX_BYTES = 5_000_000_000
 
 
 @dataclass(frozen=True)
@@ -81,6 +90,8 @@ class Topology:
     # False: the exchanges and queues exist already (the set-up step made them); only
     # look them up, never declare or bind (a service under least privilege).
     declares: bool = True
+    history_max_age: str = DEFAULT_HISTORY_MAX_AGE
+    history_max_bytes: int = DEFAULT_HISTORY_MAX_BYTES
 
     @property
     def events_exchange(self) -> RabbitExchange:
@@ -177,6 +188,22 @@ class Topology:
             declare=self.declares,
         )
 
+    @property
+    def history_stream(self) -> RabbitQueue:
+        """Every event published on the events exchange (bound with `#`), kept for
+        systems that join later: a RabbitMQ stream, read without being consumed away,
+        from its first retained event or from a timestamp (`x-stream-offset`).
+
+        Declared and bound by the broker set-up step only; nobody writes to it but the
+        exchange. Retention is its policy (`history_policy`)."""
+        return RabbitQueue(
+            f"{self.namespace}.events.history",
+            queue_type=QueueType.STREAM,
+            durable=True,
+            routing_key="#",
+            declare=self.declares,
+        )
+
     def bound_queues(self, service: str) -> list[RabbitQueue]:
         """Queues `service` declares beside its work queues, bound to the events
         exchange by their routing key and read by others (the audit buffer)."""
@@ -207,6 +234,18 @@ class Topology:
             name=f"{self.namespace}.audit-buffer",
             pattern=f"^{re.escape(self.audit_queue.name)}$",
             definition={"max-length": AUDIT_QUEUE_MAX_LENGTH, "overflow": "drop-head"},
+        )
+
+    @property
+    def history_policy(self) -> Policy:
+        """The history stream's retention, by age and by size (whichever comes first)."""
+        return Policy(
+            name=f"{self.namespace}.events-history",
+            pattern=f"^{re.escape(self.history_stream.name)}$",
+            definition={
+                "max-age": self.history_max_age,
+                "max-length-bytes": self.history_max_bytes,
+            },
         )
 
     def policies(self, service: str) -> list[Policy]:

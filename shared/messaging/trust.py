@@ -25,7 +25,7 @@ from shared.messaging import headers
 
 # Services publish as the broker user named after them; the city's own systems
 # (finance, warehouse) through one integration user.
-SERVICE_PRODUCERS = ("proposals", "materials", "notifications")
+SERVICE_PRODUCERS = ("proposals", "materials", "notifications", "transparency")
 INTEGRATIONS_USER = "city-integrations"
 DEVELOPMENT_USER = "guest"
 

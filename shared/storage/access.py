@@ -1,7 +1,7 @@
 """MongoDB least privilege: one user per service, allowed only its own database.
 
     MONGODB_ADMIN_URL=mongodb://admin:…@proposals-db:27017/?replicaSet=rs0 \\
-        python -m shared.storage.access proposals [materials notifications]
+        python -m shared.storage.access proposals [materials notifications transparency]
 
 Run with a user that may manage users and roles (`userAdmin` on the databases, or
 `root`). For each service named it creates, or brings up to date, in the service's
@@ -36,7 +36,7 @@ from pymongo.errors import OperationFailure, PyMongoError
 from shared.settings import database_name
 from shared.storage import audit, inbox, outbox
 
-SERVICES = ("proposals", "materials", "notifications")
+SERVICES = ("proposals", "materials", "notifications", "transparency")
 # Every service's runtime keeps these (shared/runtime.py), whatever else it owns.
 RUNTIME_COLLECTIONS = (outbox.COLLECTION, inbox.COLLECTION)
 # Transactions and sessions need no privilege of their own.

@@ -19,6 +19,7 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from shared.clock import utc_now
 from shared.contracts import Envelope
 from shared.storage.mongo import Database, Document
+from shared.tracing import TRACEPARENT, current_traceparent
 
 COLLECTION = "outbox"
 PENDING = "pending"
@@ -45,6 +46,8 @@ async def add(db: Database, session: AsyncClientSession, envelope: Envelope) -> 
         "type": envelope.type,
         "body": envelope.model_dump_json(),
         "correlation_id": envelope.correlation_id,
+        # the span that wrote it: the relay's publish continues its trace
+        TRACEPARENT: current_traceparent(),
         "status": PENDING,
         "seq": now,
         "lease_until": now,

@@ -7,6 +7,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+import pymongo
+from opentelemetry.trace import Tracer
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.read_concern import ReadConcern
@@ -18,6 +20,7 @@ from shared.identity import Actor
 from shared.storage import audit as audit_trail
 from shared.storage import outbox
 from shared.storage.mongo import Database, Document
+from shared.tracing import NO_TRACER, span
 
 T = TypeVar("T")
 
@@ -79,8 +82,12 @@ class Transactions:
         db: Database,
         producer: str,
         after_commit: Callable[[], None] = lambda: None,
+        tracer: Tracer = NO_TRACER,
+        time_limit_seconds: float = 10.0,
     ) -> None:
         self._client = client
+        self._time_limit_seconds = time_limit_seconds
+        self._tracer = tracer
         self._db = db
         self._producer = producer
         self._after_commit = [after_commit]
@@ -98,18 +105,33 @@ class Transactions:
         correlation_id: str,
         causation_id: str | None = None,
     ) -> T:
+        attempts = 0
+
         async def attempt(session: AsyncClientSession) -> T:
+            nonlocal attempts
+            attempts += 1
+            if attempts > 1:  # a write conflict or a transient error: where time goes
+                transaction.add_event("transaction retried", {"attempt": attempts})
             # A fresh unit per attempt: with_transaction may call us again after a
             # transient error, and nothing of the failed attempt may leak.
             uow = UnitOfWork(self._db, session, self._producer, correlation_id, causation_id)
             return await work(uow)
 
-        async with self._client.start_session() as session:
-            result = await session.with_transaction(
-                attempt,
-                read_concern=ReadConcern("snapshot"),
-                write_concern=WriteConcern("majority"),
-            )
+        # The outbox rows written inside keep this span as their parent (traceparent).
+        with span(
+            self._tracer,
+            "transaction",
+            attributes={"db.system": "mongodb", "berdaya.work": getattr(work, "__qualname__", "")},
+        ) as transaction:
+            # bounds the retries too: a timeout error, which callers take as an outage
+            with pymongo.timeout(self._time_limit_seconds):
+                async with self._client.start_session() as session:
+                    result = await session.with_transaction(
+                        attempt,
+                        read_concern=ReadConcern("snapshot"),
+                        write_concern=WriteConcern("majority"),
+                    )
+            transaction.set_attribute("berdaya.transaction.attempts", attempts)
         for callback in self._after_commit:
             callback()
         return result

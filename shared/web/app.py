@@ -12,19 +12,22 @@ from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pymongo.errors import PyMongoError
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from shared.errors import DomainError
 from shared.identity import OPERATOR_ROLES, Actor, Role
 from shared.logs import correlation_scope
+from shared.messaging.consumer import is_outage
 from shared.messaging.dead_letters import DeadLetter, ReplayFilter, ReplayReport
 from shared.runtime import ServiceRuntime
 from shared.storage import audit
 from shared.storage.mongo import Database
 from shared.web import audit as audit_routes
-from shared.web import rate_limits
+from shared.web import docs_pages, rate_limits
 from shared.web.auth import CurrentActor
 from shared.web.body_limit import BodyLimit
+from shared.web.http_metrics import HttpMetrics
 from shared.web.json_body import JsonBodyGuard
 from shared.web.problems import (
     document_errors,
@@ -33,6 +36,12 @@ from shared.web.problems import (
 )
 
 CORRELATION_HEADER = "X-Correlation-ID"
+# The transaction may or may not have committed when its time ran out: the same request
+# again (same Idempotency-Key) is answered once either way.
+DATABASE_UNAVAILABLE = (
+    "the database is busy or out of reach; the outcome is not known: send the same "
+    "request again, with the same Idempotency-Key"
+)
 # Answered while the service is still starting (the rest answer 503 until then).
 ALWAYS_ANSWERED = frozenset({"/health", "/ready", "/metrics", "/docs", "/openapi.json"})
 
@@ -85,6 +94,9 @@ def create_app(
         version="1.0.0",
         lifespan=lifespan,
         dependencies=[Depends(rate_limits.rate_limited)],
+        # served by docs_pages from the service's own assets, not from a CDN
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     rate_limits.install(app, settings)
@@ -93,6 +105,7 @@ def create_app(
         app.include_router(router)
     app.include_router(_operations_router(runtime))
     app.include_router(audit_routes.build_router(runtime.db))
+    docs_pages.install(app, settings.service_name)
     document_errors(app, always_answered=ALWAYS_ANSWERED, rate_limited=settings.rate_limits_enabled)
     # Innermost of the middleware (answered inside the correlation id and the start gate,
     # raised where no task group wraps it): bodies bounded as they stream in, then the
@@ -105,13 +118,20 @@ def create_app(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
         # Until MongoDB and RabbitMQ answered, a route would only time out on them.
-        if runtime.started.is_set() or request.url.path in ALWAYS_ANSWERED:
+        path = request.url.path
+        if runtime.started.is_set() or path in ALWAYS_ANSWERED or docs_pages.is_docs_path(path):
             return await call_next(request)
         return JSONResponse(
             {"detail": "the service is starting: it waits for MongoDB and RabbitMQ; try again"},
             status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
             headers={"Retry-After": "5"},
         )
+
+    # Inside the correlation id (the access log carries it), around the start gate (its
+    # 503s are counted too).
+    app.add_middleware(
+        HttpMetrics, service=settings.service_name, access_log_enabled=settings.access_log
+    )
 
     @app.middleware("http")
     async def correlate(
@@ -134,9 +154,20 @@ def create_app(
     async def domain_error(_: Request, error: DomainError) -> JSONResponse:
         return JSONResponse({"detail": error.message}, status_code=error.status_code)
 
+    @app.exception_handler(PyMongoError)
+    async def database_unavailable(_: Request, error: PyMongoError) -> JSONResponse:
+        if not is_outage(error):
+            raise error  # a fault of ours: the 500 it is
+        return JSONResponse(
+            {"detail": DATABASE_UNAVAILABLE},
+            status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": "1"},
+        )
+
     if settings.trusted_proxies:
         # Outermost: the client's address is settled before anything counts it.
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(settings.trusted_proxies))
+    runtime.tracing.instrument_app(app)  # outermost: a span per request, when tracing
     return app
 
 

@@ -36,6 +36,7 @@ class Compose:
             for name in (
                 "PROPOSALS_PORT",
                 "NOTIFICATIONS_PORT",
+                "TRANSPARENCY_PORT",
                 "RABBITMQ_PORT",
                 "RABBITMQ_MANAGEMENT_PORT",
                 "SMTP_WEB_PORT",
@@ -109,7 +110,8 @@ async def _consumers(amqp_url: str, queue: str) -> int:
 
 async def test_compose_runs_the_system_with_three_materials_replicas(compose: Compose) -> None:
     materials = [compose.replica_url("materials", n) for n in range(1, REPLICAS + 1)]
-    for url in [compose.url("proposals"), compose.url("notifications"), *materials]:
+    others = [compose.url(s) for s in ("proposals", "notifications", "transparency")]
+    for url in [*others, *materials]:
         await asyncio.to_thread(wait_until, partial(_ready, url), f"{url} ready")
     await asyncio.to_thread(
         road_journey, compose.url("proposals"), materials[0], compose.url("notifications")

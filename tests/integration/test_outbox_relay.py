@@ -10,6 +10,7 @@ import uuid
 import aio_pika
 
 from shared.contracts.events import WorkStartedV1
+from shared.messaging.topology import Topology
 from shared.storage import outbox
 from shared.storage.unit_of_work import UnitOfWork
 from tests.support.events import work_started
@@ -115,3 +116,48 @@ async def test_event_nobody_listens_to_stays_in_the_outbox_until_a_queue_is_boun
             # the relay retries with backoff (1 s, 2 s, …) and now finds a queue
             await probe.wait_for(lambda: len(probe.messages) == 1, within=15, what="retry")
         assert await outbox.count_pending(runtime.db) == 0
+
+
+async def test_an_event_the_broker_refuses_goes_out_on_a_fresh_channel_within_seconds(
+    infra: Infrastructure, namespace: str
+) -> None:
+    # a queue that refuses everything (full at length 0, reject-publish): the broker
+    # nacks each publish of the event while the queue is bound
+    async with (
+        EventProbe(infra.amqp_url, namespace, ["work.started"]) as probe,
+        running_service("proposals", infra, namespace) as (runtime, _),
+        await aio_pika.connect(infra.amqp_url) as connection,
+    ):
+        channel = await connection.channel()
+        exchange = await channel.get_exchange(Topology(namespace).events_exchange.name)
+        refusing = await channel.declare_queue(
+            f"{namespace}.refusing",
+            arguments={"x-max-length": 0, "x-overflow": "reject-publish"},
+        )
+        await refusing.bind(exchange, "work.started")
+        publishing = await runtime.broker.config.channel_manager.get_channel()
+        first_channel = await publishing.get_underlay_channel()
+
+        async def work(uow: UnitOfWork) -> str:
+            return str((await uow.emit(work_started())).event_id)
+
+        event_id = await runtime.transactions.run(work, correlation_id="refused")
+        row = await until_async(
+            lambda: runtime.db[outbox.COLLECTION].find_one({"_id": event_id}),
+            lambda found: found is not None and "Nack" in (found["last_error"] or ""),
+            what="a nacked publish",
+        )
+        renewed = await until_async(
+            publishing.get_underlay_channel,
+            lambda underlay: underlay is not first_channel and not underlay.is_closed,
+            what="a fresh publishing channel",
+        )
+        await refusing.delete(if_unused=False, if_empty=False)
+        await until_async(
+            lambda: outbox.count_pending(runtime.db), lambda n: n == 0, what="the event sent"
+        )
+
+    assert row["status"] == outbox.PENDING
+    assert renewed.number is not None
+    # a nack may follow a copy another queue took: the copies share the event's id
+    assert {m.message_id for m in probe.messages} == {event_id}

@@ -14,6 +14,7 @@ import httpx
 import pytest_asyncio
 from fastapi import FastAPI
 
+from services.proposals.domain.budget import budget_key
 from shared.contracts import Envelope, new_envelope
 from shared.runtime import ServiceRuntime
 from tests.support.events import budget_allocated
@@ -376,3 +377,41 @@ async def test_a_city_officer_sets_the_ceiling_whatever_the_finance_system_sent(
         lambda: budget_of_or_none_in(api, "Jelutung"), lambda found: found is not None
     )
     assert (await budget_of(api))["ceiling_idr"] == 500 * MILLION
+
+
+async def test_a_command_that_keeps_conflicting_answers_503_within_its_time_limit(
+    infra: Infrastructure, namespace: str
+) -> None:
+    # another transaction holds the budget document the whole time: every attempt of
+    # the ceiling's transaction meets a write conflict, retried until its time is out
+    async with (
+        running_service("proposals", infra, namespace, transaction_time_limit_seconds=1.0) as (
+            runtime,
+            app,
+        ),
+        client_of(app) as api,
+    ):
+        await set_ceiling(api, 400 * MILLION)
+        key = {"Idempotency-Key": "ceiling-under-contention"}
+        async with runtime.mongo_client.start_session() as holder:
+            await holder.start_transaction()
+            await runtime.db["budgets"].update_one(
+                {"_id": budget_key("Telanaipura", 2026)}, {"$inc": {"held": 1}}, session=holder
+            )
+            refused = await api.put(
+                TELANAIPURA_2026,
+                json={"ceiling_idr": 500 * MILLION},
+                headers={**auth(CITY_OFFICER), **key},
+            )
+            await holder.abort_transaction()
+        again = await api.put(
+            TELANAIPURA_2026,
+            json={"ceiling_idr": 500 * MILLION},
+            headers={**auth(CITY_OFFICER), **key},
+        )
+
+    assert refused.status_code == 503, refused.text
+    assert refused.headers["Retry-After"] == "1"
+    assert "send the same request again" in refused.json()["detail"]
+    assert again.status_code == 200, again.text
+    assert again.json()["ceiling_idr"] == 500 * MILLION

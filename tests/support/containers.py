@@ -23,9 +23,9 @@ from testcontainers.core.network import Network
 
 from deploy.broker.definitions import ADMIN, SETUP, VHOST, dev_password
 from deploy.local.run import TRANSACTION_LIFETIME_SECONDS, TRANSACTION_LOCK_WAIT_MILLIS
+from services import SERVICES
 
 REPO = Path(__file__).resolve().parents[2]
-SERVICES = ("proposals", "materials", "notifications")
 HTTP_PORT = 8000
 STARTUP_SECONDS = 120.0
 

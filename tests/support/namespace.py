@@ -61,7 +61,7 @@ def possible_queue_names(namespace: str) -> list[str]:
     names = [topology.dead_letter_queue(service).name for service in SERVICES]
     for service in SERVICES:
         names += [topology.queue_name(service, event_type) for event_type, _ in CATALOGUE]
-    names.append(topology.audit_queue.name)
+    names += [topology.audit_queue.name, topology.history_stream.name]
     for delays in (topology.retry_delays, TEST_RETRY_DELAYS):
         for service in SERVICES:
             names += [

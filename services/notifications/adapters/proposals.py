@@ -11,9 +11,9 @@ from pydantic import BaseModel
 from pymongo import ASCENDING, IndexModel, ReturnDocument
 from pymongo.asynchronous.client_session import AsyncClientSession
 
-from services.notifications.domain.proposals import published_after
 from shared.clock import Timestamp
 from shared.contracts.events import ProposalEvent
+from shared.contracts.publicity import published_after
 from shared.contracts.types import Area
 from shared.storage.documents import from_document
 from shared.storage.mongo import Database, Document

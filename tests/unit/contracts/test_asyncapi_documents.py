@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
+from services import SERVICES
 from shared.contracts.catalogue import Producer, produced_by
 
 REPO = Path(__file__).resolve().parents[3]
 DOCS = REPO / "docs" / "asyncapi"
-SERVICES: list[Producer] = ["proposals", "materials", "notifications"]
 
 
 def generate(service: str) -> dict[str, Any]:

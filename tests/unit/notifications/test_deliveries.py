@@ -17,8 +17,8 @@ from services.notifications.domain.deliveries import (
 )
 from services.notifications.domain.messages import Message
 from services.notifications.domain.people import Channel, Frequency, Person
-from services.notifications.domain.proposals import published_after
 from services.notifications.domain.recipients import Route
+from shared.contracts.publicity import published_after
 from shared.identity import Actor, Role
 from tests.unit.notifications.test_channels import delivery
 

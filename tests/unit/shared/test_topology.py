@@ -82,6 +82,7 @@ def test_the_broker_definitions_carry_the_policies_the_services_apply() -> None:
     generated = definitions.generate({u: definitions.dev_password(u) for u in definitions.USERS})
     topology = definitions.berdaya_topology()
     expected = {p.name: p for s in definitions.SERVICES for p in topology.policies(s)}
+    expected[topology.history_policy.name] = topology.history_policy  # the set-up step's
     found = {p["name"]: p for p in generated["policies"]}
     assert set(found) == set(expected)
     for name, policy in expected.items():

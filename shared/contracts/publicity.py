@@ -1,8 +1,10 @@
-"""Whether a proposal is public, from the last step of it this service heard of.
+"""Whether a proposal is public, from the latest step of it that was published.
 
-The proposals service publishes a proposal from the kelurahan's check (`verified`) on;
-one still with its RT (submitted, resubmitted, returned) or withdrawn by it is not
-public: not even its existence.
+The one rule every consumer applies (notifications before naming a proposal to anyone
+but its RT, the transparency page before showing it at all): the proposals service
+publishes a proposal from the kelurahan's check (`proposal.verified`) on; one still
+with its RT (submitted, resubmitted, returned) or withdrawn by it is not public — not
+even its existence.
 """
 
 from __future__ import annotations

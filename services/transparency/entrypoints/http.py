@@ -1,0 +1,405 @@
+"""The public page: server-rendered HTML (Indonesian first, English by `?lang=en`),
+downloads (CSV, JSON) and the live-update stream. No token: everything here is public,
+and the read model holds nothing personal."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import time
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import quote, urlencode
+
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, Response, StreamingResponse
+from fastapi.templating import Jinja2Templates
+
+from services.transparency.adapters.repository import ReadModel
+from services.transparency.domain.figures import CityFigures, Figures, city_figures
+from services.transparency.domain.proposals import WIB, ProposalView
+from services.transparency.entrypoints import svg
+from services.transparency.entrypoints.i18n import Words, language
+from services.transparency.settings import TransparencySettings
+from shared.clock import format_timestamp, utc_now
+from shared.contracts.types import FIRST_FISCAL_YEAR, LAST_FISCAL_YEAR
+from shared.reference.areas import area_register
+from shared.web.app import ServiceDatabase
+
+HERE = Path(__file__).parent
+STATIC = HERE / "static"
+TEMPLATES = Jinja2Templates(directory=HERE / "templates")
+LATEST_SHOWN = 20
+
+Lang = Annotated[str | None, Query(max_length=2, description="`en` for English")]
+Year = Annotated[int | None, Query(ge=FIRST_FISCAL_YEAR, le=LAST_FISCAL_YEAR)]
+Kecamatan = Annotated[str, Query(max_length=120)]
+
+
+def build_router() -> APIRouter:
+    router = APIRouter(tags=["public page"])
+
+    @router.get("/", response_class=HTMLResponse, summary="The city overview")
+    async def overview(
+        request: Request, db: ServiceDatabase, lang: Lang = None, year: Year = None
+    ) -> HTMLResponse:
+        model = ReadModel(db)
+        version = await model.last_change()  # before the reads: a change after shows
+        chosen = await _year(model, year)
+        views = await model.public_views(year=chosen)
+        figures = city_figures(
+            views, await model.allocations(chosen), chosen, area_register().kecamatan
+        )
+        latest = sorted(views, key=lambda v: v.last_step_at, reverse=True)[:LATEST_SHOWN]
+        return await _page(
+            request,
+            "overview.html",
+            lang,
+            chosen,
+            model,
+            figures=figures,
+            area=figures.city,
+            latest=latest,
+            views=views,
+            version=version,
+        )
+
+    @router.get("/kecamatan/{name}", response_class=HTMLResponse, summary="One kecamatan")
+    async def kecamatan(
+        request: Request, db: ServiceDatabase, name: str, lang: Lang = None, year: Year = None
+    ) -> HTMLResponse:
+        if name not in _kecamatan_names():
+            raise HTTPException(404, f"no kecamatan {name!r} in Kota Jambi")
+        model = ReadModel(db)
+        version = await model.last_change()
+        chosen = await _year(model, year)
+        views = await model.public_views(year=chosen, kecamatan=name)
+        figures = city_figures(views, await model.allocations(chosen), chosen, [name])
+        area = next(f for f in figures.kecamatan if f.kecamatan == name)
+        return await _page(
+            request,
+            "kecamatan.html",
+            lang,
+            chosen,
+            model,
+            area=area,
+            name=name,
+            views=views,
+            version=version,
+        )
+
+    @router.get("/usulan/{proposal_id}", response_class=HTMLResponse, summary="One proposal")
+    async def proposal(
+        request: Request, db: ServiceDatabase, proposal_id: uuid.UUID, lang: Lang = None
+    ) -> HTMLResponse:
+        model = ReadModel(db)
+        version = await model.last_change()
+        view = await model.public_view(proposal_id)
+        if view is None:
+            raise HTTPException(404, "no published proposal with this id")
+        return await _page(
+            request, "proposal.html", lang, view.year, model, view=view, version=version
+        )
+
+    @router.get("/data/figures.json", summary="The figures per kecamatan, as JSON")
+    async def figures_json(db: ServiceDatabase, year: Year = None) -> CityFigures:
+        return await _figures(ReadModel(db), year)
+
+    @router.get("/data/figures.csv", summary="The figures per kecamatan, as CSV")
+    async def figures_csv(db: ServiceDatabase, year: Year = None) -> Response:
+        figures = await _figures(ReadModel(db), year)
+        return _csv(f"berdaya-figures-{figures.year}.csv", _figure_rows(figures))
+
+    @router.get("/data/proposals.json", summary="The published proposals, as JSON")
+    async def proposals_json(
+        db: ServiceDatabase, year: Year = None, kecamatan: Kecamatan | None = None
+    ) -> list[ProposalView]:
+        model = ReadModel(db)
+        return await model.public_views(year=await _year(model, year), kecamatan=kecamatan)
+
+    @router.get("/data/proposals.csv", summary="The published proposals, as CSV")
+    async def proposals_csv(
+        db: ServiceDatabase, year: Year = None, kecamatan: Kecamatan | None = None
+    ) -> Response:
+        model = ReadModel(db)
+        chosen = await _year(model, year)
+        views = await model.public_views(year=chosen, kecamatan=kecamatan)
+        return _csv(f"berdaya-proposals-{chosen}.csv", _proposal_rows(views))
+
+    @router.get("/live", summary="Server-sent events: `change` whenever the figures change")
+    async def live(request: Request, db: ServiceDatabase) -> StreamingResponse:
+        settings: TransparencySettings = request.app.state.settings
+        return StreamingResponse(
+            _changes(request, ReadModel(db), settings),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+        )
+
+    return router
+
+
+async def _changes(
+    request: Request, model: ReadModel, settings: TransparencySettings
+) -> AsyncIterator[str]:
+    """A `change` whenever the read model's last change moves (checked in the database,
+    so it works whichever replica handled the event); ends after a while, and the
+    browser opens a new one (`retry`)."""
+    ends = time.monotonic() + settings.transparency_live_max_seconds
+    seen = await model.last_change()
+    yield f"retry: 3000\nevent: hello\ndata: {seen}\n\n"
+    while time.monotonic() < ends and not await request.is_disconnected():
+        await asyncio.sleep(settings.transparency_live_poll_seconds)
+        now = await model.last_change()
+        if now != seen:
+            seen = now
+            yield f"event: change\ndata: {now}\n\n"
+
+
+def _kecamatan_names() -> list[str]:
+    return area_register().kecamatan
+
+
+async def _year(model: ReadModel, given: int | None) -> int:
+    """The year asked for; else the newest with data; else this year."""
+    if given is not None:
+        return given
+    years = await model.years()
+    return years[0] if years else utc_now().astimezone(WIB).year
+
+
+async def _figures(model: ReadModel, year: int | None) -> CityFigures:
+    chosen = await _year(model, year)
+    views = await model.public_views(year=chosen)
+    return city_figures(views, await model.allocations(chosen), chosen, _kecamatan_names())
+
+
+async def _page(
+    request: Request,
+    template: str,
+    lang_given: str | None,
+    year: int,
+    model: ReadModel,
+    **context: Any,
+) -> HTMLResponse:
+    settings: TransparencySettings = request.app.state.settings
+    lang = language(lang_given)
+    words = Words(lang)
+    years = sorted({year, *await model.years()}, reverse=True)
+
+    def link(path: str, **params: object) -> str:
+        """`path` in the page's language (and year, unless given)."""
+        wanted: dict[str, object] = {"year": year, **params}
+        if lang != "id":
+            wanted["lang"] = lang
+        query = urlencode({k: v for k, v in wanted.items() if v is not None})
+        return f"{quote(path)}?{query}" if query else quote(path)
+
+    def switched() -> str:
+        other = "id" if lang == "en" else "en"
+        params = dict(request.query_params)
+        params["lang"] = other
+        if other == "id":
+            params.pop("lang")
+        query = urlencode(params)
+        return f"{request.url.path}?{query}" if query else request.url.path
+
+    views: list[ProposalView] = context.get("views") or (
+        [context["view"]] if "view" in context else []
+    )
+    places = [
+        svg.Place(
+            lat=v.location.lat,
+            lng=v.location.lng,
+            label=v.title or str(v.proposal_id),
+            href=link(f"/usulan/{v.proposal_id}"),
+            done=v.done,
+        )
+        for v in views
+        if v.location is not None
+    ]
+    picture = svg.map_of(
+        places,
+        settings.transparency_map_tiles_url,
+        settings.transparency_map_tiles_attribution,
+    )
+    return TEMPLATES.TemplateResponse(
+        request,
+        template,
+        {
+            **_charts(words, context, link),
+            "web_link": web_link,
+            "wib": WIB,
+            "t": words,
+            "lang": lang,
+            "year": year,
+            "years": years,
+            "link": link,
+            "switched": switched(),
+            "map": picture,
+            "bar_chart": svg.bar_chart,
+            "kecamatan_names": _kecamatan_names(),
+            "format_timestamp": format_timestamp,
+            **context,
+        },
+        headers={"Content-Language": lang, "Cache-Control": "no-cache"},
+    )
+
+
+def _charts(words: Words, context: dict[str, Any], link: Any) -> dict[str, svg.BarChart]:
+    """The charts of the area the page shows (states, materials) and, on the overview,
+    each kecamatan's budget against its ceiling."""
+    charts: dict[str, svg.BarChart] = {}
+    area: Figures | None = context.get("area")
+    if area is not None:
+        charts["state_chart"] = svg.bar_chart(
+            [(words.state(s), n, words.number(n), None, None) for s, n in area.by_state.items()]
+        )
+        charts["materials_chart"] = svg.bar_chart(
+            [
+                row
+                for f in area.materials
+                for row in (
+                    (
+                        f"{words.item(f.item)} · {words('dispatched')}",
+                        f.dispatched / (f.bill or 1),
+                        f"{words.quantity(f.dispatched)} / {words.quantity(f.bill)} {f.unit}",
+                        None,
+                        1.0,
+                    ),
+                    (
+                        f"{words.item(f.item)} · {words('delivered')}",
+                        f.delivered / (f.bill or 1),
+                        f"{words.quantity(f.delivered)} / {words.quantity(f.bill)} {f.unit}",
+                        None,
+                        1.0,
+                    ),
+                )
+            ]
+        )
+    figures: CityFigures | None = context.get("figures")
+    if figures is not None:
+        charts["budget_chart"] = svg.bar_chart(
+            [
+                (
+                    k.kecamatan or "",
+                    float(k.approved_budget_idr),
+                    f"{words.percent(k.budget_share)}" if k.ceiling_idr else words("no_ceiling"),
+                    link(f"/kecamatan/{k.kecamatan}"),
+                    float(k.ceiling_idr) if k.ceiling_idr else None,
+                )
+                for k in figures.kecamatan
+            ]
+        )
+    return charts
+
+
+def web_link(reference: str) -> bool:
+    """Only http(s) references become links (never a `javascript:` one)."""
+    return reference.startswith(("https://", "http://"))
+
+
+# ---- downloads ---------------------------------------------------------------------------
+
+FIGURE_COLUMNS = (
+    "year",
+    "kecamatan",
+    "proposals",
+    "ceiling_idr",
+    "approved_budget_idr",
+    "jobs_completed",
+    "jobs_validated",
+    "volunteers",
+    "labour_days",
+    "median_days_to_approval",
+    "median_days_to_completion",
+)
+
+
+def _figure_rows(figures: CityFigures) -> list[list[object]]:
+    states = list(figures.city.by_state)
+    rows: list[list[object]] = [[*FIGURE_COLUMNS, *(f"state_{s}" for s in states)]]
+    for area in (*figures.kecamatan, figures.city):
+        values = area.model_dump()
+        values["kecamatan"] = area.kecamatan or "Kota Jambi"
+        rows.append(
+            [*(values[c] for c in FIGURE_COLUMNS), *(area.by_state.get(s, 0) for s in states)]
+        )
+    return rows
+
+
+PROPOSAL_COLUMNS = (
+    "proposal_id",
+    "year",
+    "kecamatan",
+    "kelurahan",
+    "rt",
+    "title",
+    "work_type",
+    "state",
+    "budget_idr",
+    "percent",
+    "volunteers",
+    "labour_days",
+    "submitted_at",
+    "approved_at",
+    "completed_at",
+    "validated_at",
+    "lat",
+    "lng",
+)
+
+
+def _proposal_rows(views: list[ProposalView]) -> list[list[object]]:
+    rows: list[list[object]] = [list(PROPOSAL_COLUMNS)]
+    for v in views:
+        at = {
+            name: format_timestamp(value) if value else ""
+            for name, value in (
+                ("submitted_at", v.submitted_at),
+                ("approved_at", v.approved_at),
+                ("completed_at", v.completed_at),
+                ("validated_at", v.validated_at),
+            )
+        }
+        rows.append(
+            [
+                v.proposal_id,
+                v.year,
+                v.area.kecamatan,
+                v.area.kelurahan,
+                v.area.rt,
+                v.title or "",
+                v.work_type or "",
+                v.state,
+                v.budget_idr,
+                v.percent,
+                v.volunteers,
+                v.labour_days,
+                *at.values(),
+                v.location.lat if v.location else "",
+                v.location.lng if v.location else "",
+            ]
+        )
+    return rows
+
+
+def _csv(filename: str, rows: list[list[object]]) -> Response:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    for row in rows:
+        writer.writerow([_cell(value) for value in row])
+    return Response(
+        out.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+def _cell(value: object) -> object:
+    """Text a spreadsheet would take for a formula is written as text (CSV injection)."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
