@@ -9,10 +9,10 @@ even its existence.
 
 from __future__ import annotations
 
-# The steps after which a proposal is not public.
-UNPUBLISHED_AFTER = frozenset(
-    {"proposal.submitted", "proposal.resubmitted", "proposal.returned", "proposal.withdrawn"}
-)
+# The steps after which a proposal is not public: the proposals service's states of the
+# same names (a resubmitted proposal is `submitted` again) and the events announcing them.
+UNPUBLISHED_STEPS = frozenset({"submitted", "resubmitted", "returned", "withdrawn"})
+UNPUBLISHED_AFTER = frozenset(f"proposal.{step}" for step in UNPUBLISHED_STEPS)
 
 
 def published_after(event_type: str | None) -> bool:

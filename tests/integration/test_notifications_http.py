@@ -349,9 +349,12 @@ async def test_each_person_reads_their_own_delivery_log(
         what="the e-mail delivery",
     )
     mine = (await api.get("/deliveries", headers=auth(RT_HEAD))).json()
-    assert [d["id"] for d in mine] == [str(row.id)]
-    assert mine[0]["status"] == "pending"  # e-mail is not configured in this test
-    assert (await api.get("/deliveries", headers=auth(SITI))).json() == []
+    assert [d["id"] for d in mine["items"]] == [str(row.id)]
+    assert (mine["total"], mine["page"], mine["page_size"]) == (1, 1, 50)
+    assert mine["items"][0]["status"] == "pending"  # e-mail is not configured in this test
+    assert (await api.get("/deliveries", headers=auth(SITI))).json()["items"] == []
+    second_page = await api.get("/deliveries?page=2&page_size=1", headers=auth(RT_HEAD))
+    assert (second_page.json()["items"], second_page.json()["total"]) == ([], 1)
     peeking = await api.get(f"/deliveries?recipient_id={RT_HEAD.id}", headers=auth(SITI))
     assert peeking.status_code == 403
     one = await api.get(f"/deliveries/{row.id}", headers=auth(CITY_OFFICER))

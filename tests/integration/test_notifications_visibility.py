@@ -96,7 +96,7 @@ async def test_a_person_cannot_search_someone_elses_deliveries(
     _, api = service
     row = await rt_heads_delivery(service, infra, namespace)
     by_event = await api.get(f"/deliveries?event_id={row.event_id}", headers=auth(SITI))
-    assert answer(by_event) == (200, [])
+    assert answer(by_event) == (200, {"items": [], "total": 0, "page": 1, "page_size": 50})
     peeking = await api.get(f"/deliveries?recipient_id={RT_HEAD.id}", headers=auth(SITI))
     nobody = await api.get("/deliveries?recipient_id=nobody-at-all", headers=auth(SITI))
     assert peeking.status_code == 403 and answer(peeking) == answer(nobody)

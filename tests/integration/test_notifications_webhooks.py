@@ -117,7 +117,7 @@ async def test_a_failing_endpoint_is_disabled_then_an_operator_enables_it_and_no
             )
             log = await until_async(
                 lambda: get_json(api, f"{path}/deliveries"),
-                lambda found: {d["status"] for d in found} == {"sent"},
+                lambda found: {d["status"] for d in found["items"]} == {"sent"},
                 what="the delivery log to show both sent",
             )
 
@@ -125,7 +125,7 @@ async def test_a_failing_endpoint_is_disabled_then_an_operator_enables_it_and_no
         "disabled after 3 failed deliveries in a row; fix the endpoint, then enable it again"
     )
     assert enabled.json()["enabled"] is True and enabled.json()["consecutive_failures"] == 0
-    first_log = next(d for d in log if d["event_id"] == str(first.event_id))
+    first_log = next(d for d in log["items"] if d["event_id"] == str(first.event_id))
     assert [e["outcome"] for e in first_log["log"]] == ["retrying", "retrying", "retrying", "sent"]
     assert "the endpoint answered 500" in first_log["log"][0]["detail"]
     assert [r.headers["X-Berdaya-Event-Id"] for r in receiver.requests].count(

@@ -330,13 +330,18 @@ class Deliveries:
         )
         return result.modified_count == 1
 
-    async def search(self, filters: Document, limit: int = 100) -> list[NotificationDelivery]:
+    async def search(
+        self, filters: Document, *, skip: int, limit: int
+    ) -> tuple[list[NotificationDelivery], int]:
+        """One page of the rows matching `filters`, newest first, and how many match."""
         cursor = (
             self._collection.find(filters, session=self._session)
-            .sort("created_at", DESCENDING)
+            .sort([("created_at", DESCENDING), ("_id", DESCENDING)])
+            .skip(skip)
             .limit(limit)
         )
-        return [from_document(NotificationDelivery, d) async for d in cursor]
+        rows = [from_document(NotificationDelivery, d) async for d in cursor]
+        return rows, await self._collection.count_documents(filters, session=self._session)
 
     @staticmethod
     def _batched_query(frequency: Frequency, before: datetime) -> dict[str, Any]:

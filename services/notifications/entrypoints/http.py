@@ -35,7 +35,11 @@ from shared.web.auth import CurrentActor
 from shared.web.idempotency import IdempotencyKey, RecordAnswer, respond
 from shared.web.pages import Page, PageWanted
 
-Limit = Annotated[int, Query(ge=1, le=500)]
+
+class DeliveryPage(Page[NotificationDelivery]):
+    """One page of a delivery log, newest first."""
+
+
 People = Annotated[PeopleCommands, app_state("people")]
 Webhooks = Annotated[WebhookCommands, app_state("webhooks")]
 Log = Annotated[DeliveryLog, app_state("delivery_log")]
@@ -400,10 +404,13 @@ def _webhooks() -> APIRouter:
         endpoint_id: uuid.UUID,
         webhooks: Webhooks,
         actor: CurrentActor,
+        paging: PageWanted,
         status: Status | None = None,
-        limit: Limit = 100,
-    ) -> list[NotificationDelivery]:
-        return await webhooks.deliveries(actor, endpoint_id, status, limit)
+    ) -> DeliveryPage:
+        items, total = await webhooks.deliveries(
+            actor, endpoint_id, status, skip=paging.skip, limit=paging.page_size
+        )
+        return DeliveryPage(items=items, total=total, page=paging.page, page_size=paging.page_size)
 
     @router.post(
         "/{endpoint_id}/deliveries/{event_id}/redeliver",
@@ -458,20 +465,22 @@ def _deliveries() -> APIRouter:
     async def search(
         log: Log,
         actor: CurrentActor,
+        paging: PageWanted,
         recipient_id: str | None = None,
         channel: DeliveryChannel | None = None,
         status: Status | None = None,
         event_id: uuid.UUID | None = None,
-        limit: Limit = 100,
-    ) -> list[NotificationDelivery]:
-        return await log.search(
+    ) -> DeliveryPage:
+        items, total = await log.search(
             actor,
             recipient_id=recipient_id,
             channel=channel,
             status=status,
             event_id=event_id,
-            limit=limit,
+            skip=paging.skip,
+            limit=paging.page_size,
         )
+        return DeliveryPage(items=items, total=total, page=paging.page, page_size=paging.page_size)
 
     @router.get("/{delivery_id}", summary="One delivery with its log")
     async def get(delivery_id: uuid.UUID, log: Log, actor: CurrentActor) -> NotificationDelivery:

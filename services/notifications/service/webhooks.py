@@ -301,14 +301,14 @@ class WebhookCommands(_Operations):
         return await Endpoints(self._db).all()
 
     async def deliveries(
-        self, actor: Actor, endpoint_id: uuid.UUID, status: Status | None, limit: int
-    ) -> list[NotificationDelivery]:
-        """The endpoint's delivery log, newest first."""
+        self, actor: Actor, endpoint_id: uuid.UUID, status: Status | None, *, skip: int, limit: int
+    ) -> tuple[list[NotificationDelivery], int]:
+        """One page of the endpoint's delivery log, newest first, and its length."""
         await self.get(actor, endpoint_id)
         query: Document = {"recipient_id": str(endpoint_id), "channel": "webhook"}
         if status is not None:
             query["status"] = status.value
-        return await Deliveries(self._db).search(query, limit)
+        return await Deliveries(self._db).search(query, skip=skip, limit=limit)
 
     async def redeliver(
         self,
@@ -374,9 +374,11 @@ class DeliveryLog(_Operations):
         channel: DeliveryChannel | None,
         status: Status | None,
         event_id: uuid.UUID | None,
+        skip: int,
         limit: int,
-    ) -> list[NotificationDelivery]:
-        """City officers read every log; anybody else only their own deliveries."""
+    ) -> tuple[list[NotificationDelivery], int]:
+        """One page of the log and its length: city officers read every log, anybody
+        else only their own deliveries."""
         if recipient_id not in (None, actor.id):
             require_operator(actor, "read other people's deliveries")
         if recipient_id is None and actor.role not in OPERATOR_ROLES:
@@ -393,8 +395,8 @@ class DeliveryLog(_Operations):
         if actor.role not in OPERATOR_ROLES:  # a webhook's recipient id is its endpoint's
             query["channel"] = {"$ne": "webhook"} if channel is None else channel
             if channel == "webhook":
-                return []
-        return await Deliveries(self._db).search(query, limit)
+                return [], 0
+        return await Deliveries(self._db).search(query, skip=skip, limit=limit)
 
     async def get(self, actor: Actor, delivery_id: uuid.UUID) -> NotificationDelivery:
         found = await Deliveries(self._db).get(delivery_id)

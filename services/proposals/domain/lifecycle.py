@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
+from shared.contracts.publicity import UNPUBLISHED_STEPS
 from shared.identity import Role
 
 
@@ -143,8 +144,9 @@ HOLDS_BUDGET = frozenset(
     {S.APPROVED, S.MATERIALS_FULFILLED, S.IN_PROGRESS, S.COMPLETED, S.VALIDATED}
 )
 # What the public sees: from the kelurahan's check on. A proposal still with its RT
-# (submitted, returned) or withdrawn by it is the RT's own business.
-PUBLISHED_STATES = frozenset(set(State) - {S.SUBMITTED, S.RETURNED, S.WITHDRAWN})
+# (submitted, returned) or withdrawn by it is the RT's own business — the rule every
+# consumer of the events applies too (shared/contracts/publicity.py).
+PUBLISHED_STATES = frozenset(s for s in State if s.value not in UNPUBLISHED_STEPS)
 # A proposal in one of these may still become (or is) a built job: a new one for the
 # same RT, work type and place is probably the same need.
 ACTIVE_STATES = frozenset(set(State) - {S.WITHDRAWN, S.REJECTED, S.CANCELLED, S.VALIDATED})
