@@ -23,7 +23,7 @@ from collections.abc import Collection, Iterable
 from typing import Any
 
 from bson import ObjectId
-from pymongo import ASCENDING, DESCENDING, IndexModel
+from pymongo import ASCENDING, DESCENDING, IndexModel, UpdateOne
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import DuplicateKeyError
 
@@ -114,6 +114,33 @@ async def _seed(collection: Any, document_id: str, fields: Document) -> None:
         await collection.update_one({"_id": document_id}, {"$setOnInsert": fields}, upsert=True)
 
 
+def _slot_update(
+    slot_id: str, entry: LedgerEntry, d_on: float, d_res: float, require_available: bool
+) -> UpdateOne:
+    """Change one slot by (d_on, d_res), on condition it stays within the rules."""
+    on_hand = {"$add": ["$on_hand", d_on]}
+    reserved = {"$add": ["$reserved", d_res]}
+    conditions: list[Any] = [
+        {"$gte": [on_hand, -EPSILON]},
+        {"$gte": [reserved, -EPSILON]},
+    ]
+    if require_available and d_on - d_res < 0:
+        conditions.append({"$gte": [{"$subtract": [on_hand, reserved]}, -EPSILON]})
+    return UpdateOne(
+        {"_id": slot_id, "$expr": {"$and": conditions}},
+        [
+            {
+                "$set": {
+                    "on_hand": {"$round": [on_hand, _DECIMALS]},
+                    "reserved": {"$round": [reserved, _DECIMALS]},
+                    "version": {"$add": ["$version", 1]},
+                    "updated_at": entry.at,
+                }
+            }
+        ],
+    )
+
+
 class StockRepository:
     def __init__(self, db: Database, session: AsyncClientSession | None = None) -> None:
         self._balances = db[BALANCES]
@@ -149,15 +176,21 @@ class StockRepository:
         )
         if parts is None:
             raise Conflict(_refusal(entry, total(level for _, level in slots)))
-        # in slot id order, so that two transactions never wait on each other in a cycle
-        for index, quantity in sorted(parts, key=lambda part: slots[part[0]][0]):
-            await self._apply(
-                slots[index][0],
-                entry,
-                _part(d_on, quantity),
-                _part(d_res, quantity),
-                require_available,
-            )
+        # in slot id order, so that two transactions never wait on each other in a cycle;
+        # in one round trip, so that a movement over many slots (stock coming in is
+        # spread over all of them) holds them for as short a time as one slot
+        await self._apply(
+            [
+                _slot_update(
+                    slots[index][0],
+                    entry,
+                    _part(d_on, quantity),
+                    _part(d_res, quantity),
+                    require_available,
+                )
+                for index, quantity in sorted(parts, key=lambda part: slots[part[0]][0])
+            ]
+        )
         if d_on - d_res > EPSILON:
             await self.open_gates([entry.item])
         document = entry.model_dump(mode="python", exclude={"id"})
@@ -173,41 +206,15 @@ class StockRepository:
         found = [(b["_id"], Level(b["on_hand"], b["reserved"])) async for b in cursor]
         return sorted(found, key=lambda slot: str(slot[0]))
 
-    async def _apply(
-        self,
-        slot_id: str,
-        entry: LedgerEntry,
-        d_on: float,
-        d_res: float,
-        require_available: bool,
-    ) -> None:
-        """Change one slot by (d_on, d_res), if it stays within the rules."""
-        on_hand = {"$add": ["$on_hand", d_on]}
-        reserved = {"$add": ["$reserved", d_res]}
-        conditions: list[Any] = [
-            {"$gte": [on_hand, -EPSILON]},
-            {"$gte": [reserved, -EPSILON]},
-        ]
-        if require_available and d_on - d_res < 0:
-            conditions.append({"$gte": [{"$subtract": [on_hand, reserved]}, -EPSILON]})
-        result = await self._balances.update_one(
-            {"_id": slot_id, "$expr": {"$and": conditions}},
-            [
-                {
-                    "$set": {
-                        "on_hand": {"$round": [on_hand, _DECIMALS]},
-                        "reserved": {"$round": [reserved, _DECIMALS]},
-                        "version": {"$add": ["$version", 1]},
-                        "updated_at": entry.at,
-                    }
-                }
-            ],
-            session=self._session,
-        )
-        if result.matched_count != 1:
+    async def _apply(self, updates: list[UpdateOne]) -> None:
+        """Change the slots, each only if it stays within the rules."""
+        if not updates:
+            return
+        result = await self._balances.bulk_write(updates, ordered=True, session=self._session)
+        if result.matched_count != len(updates):
             # the transaction's snapshot said it would fit: a level that moved meanwhile
             # would have been a write conflict, so this is a bug, not a race
-            raise Conflict(f"balance slot {slot_id} cannot take its part of the movement")
+            raise Conflict("a balance slot cannot take its part of the movement")
 
     async def wait_for(self, items: Collection[str]) -> None:
         """A job stays short of ``items``: write one gate (at random) of each.
