@@ -7,7 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support.containers import SERVICES, Stack, stack
+from services import SERVICES
+from tests.support.containers import Stack, stack
 
 
 @pytest.fixture(scope="session")

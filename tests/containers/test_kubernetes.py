@@ -29,7 +29,8 @@ from referencing import Registry, Resource
 
 from deploy.broker.definitions import USERS, dev_password, development_definitions
 from deploy.k8s import generate
-from services.broker_setup import SERVICES, service_runtime
+from services import SERVICES
+from services.broker_setup import service_runtime
 from shared.settings import ServiceSettings
 
 K8S = Path(generate.__file__).parent
