@@ -13,7 +13,7 @@ test:          ## the whole suite: lint, types, hadolint, contract drift, unit, 
 asyncapi:      ## regenerate the committed AsyncAPI documents from the code
 	@deploy/local/asyncapi.sh
 
-bench:         ## messaging throughput against the raw aio-pika / PyMongo baselines
+bench:         ## end to end (approve → reserved at fixed rates), each consumer, the relay, HTTP, backlog and memory, each beside its raw baseline
 	@deploy/local/bench.sh
 
 # CHAOS_ARGS passes options on, e.g. make chaos CHAOS_ARGS="--flows 50 --no-kills"

@@ -14,8 +14,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import time
-from collections.abc import Awaitable, Callable
+import uuid
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import aio_pika
 from pymongo import AsyncMongoClient
@@ -23,6 +26,16 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
 
+from benchmarks.measure import (
+    RESULTS_DIR,
+    production_logging,
+    publish_pipelined,
+    ratio,
+    table,
+    timed,
+    wait_until,
+    write_results,
+)
 from shared.contracts import ReceivedEvent, new_envelope
 from shared.contracts.events import WorkStartedV1
 from shared.runtime import ServiceRuntime, build_runtime
@@ -40,20 +53,6 @@ RELAY = "outbox relay (committed → confirmed → marked sent)"
 RAW_CONSUME = "raw consume, ack"
 RAW_CONSUME_TXN = "raw consume, same txn (inbox + effect), ack"
 KERNEL_CONSUME = "kernel consume (validate, inbox + effect txn, ack)"
-
-
-async def timed(what: Callable[[], Awaitable[None]]) -> float:
-    started = time.perf_counter()
-    await what()
-    return time.perf_counter() - started
-
-
-async def wait_until(condition: Callable[[], Awaitable[bool]], limit: float = 300) -> None:
-    deadline = time.monotonic() + limit
-    while not await condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError("benchmark did not finish")
-        await asyncio.sleep(0.01)
 
 
 def bodies(count: int) -> list[tuple[str, bytes, str | None]]:
@@ -131,7 +130,37 @@ async def _no_pending(runtime: ServiceRuntime) -> bool:
     return await outbox.count_pending(runtime.db) == 0
 
 
-async def raw_consume(infra: Infrastructure, count: int, with_transaction: bool = False) -> float:
+@dataclass(frozen=True)
+class Mix:
+    """MongoDB operations per event in the raw consumer's transaction: the inbox row is
+    one of the inserts; updates upsert documents of their own (no write conflicts);
+    queries read one by _id. The default is the generic kernel benchmark's work."""
+
+    inserts: int = 2
+    updates: int = 0
+    queries: int = 0
+
+    async def apply(self, db: Any, session: AsyncClientSession, key: str) -> None:
+        await db["inbox"].insert_one({"_id": key}, session=session)
+        for i in range(1, self.inserts):
+            await db["effects"].insert_one({"event": key, "n": i}, session=session)
+        for i in range(self.updates):
+            await db["effects"].update_one(
+                {"_id": f"{key}-u{i}"}, {"$inc": {"n": 1}}, upsert=True, session=session
+            )
+        for _ in range(self.queries):
+            await db["inbox"].find_one({"_id": key}, session=session)
+
+
+async def raw_consume(
+    infra: Infrastructure,
+    count: int,
+    with_transaction: bool = False,
+    mix: Mix = Mix(),
+    messages: list[tuple[str, bytes, str | None]] | None = None,
+) -> float:
+    """aio-pika on a quorum queue at the kernel's prefetch, ack after the work; with a
+    transaction, `mix` in it (snapshot, majority, as the unit of work)."""
     connection = await aio_pika.connect(infra.amqp_url)
     async with connection:
         channel = await connection.channel()
@@ -139,10 +168,10 @@ async def raw_consume(infra: Infrastructure, count: int, with_transaction: bool 
         queue = await channel.declare_queue(
             f"{new_namespace()}.bench", durable=True, arguments={"x-queue-type": "quorum"}
         )
-        for _, body, message_id in bodies(count):
-            await channel.default_exchange.publish(
-                aio_pika.Message(body, message_id=message_id), routing_key=queue.name
-            )
+        sent = messages if messages is not None else bodies(count)
+        await publish_pipelined(
+            infra.amqp_url, "", [(queue.name, body, mid or "") for _, body, mid in sent]
+        )
         seen = 0
         done = asyncio.Event()
         client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(infra.mongodb_url)
@@ -150,29 +179,33 @@ async def raw_consume(infra: Infrastructure, count: int, with_transaction: bool 
         await db.create_collection("inbox")
         await db.create_collection("effects")
 
-        async def write_both(session: AsyncClientSession) -> None:
-            await db["inbox"].insert_one({}, session=session)
-            await db["effects"].insert_one({}, session=session)
-
         async def on_message(message: aio_pika.abc.AbstractIncomingMessage) -> None:
             nonlocal seen
             if with_transaction:  # the database work the kernel does, nothing else
+                key = message.message_id or str(uuid.uuid4())
+
+                async def work(session: AsyncClientSession) -> None:
+                    await mix.apply(db, session, key)
+
                 async with client.start_session() as session:
                     await session.with_transaction(
-                        write_both,
+                        work,
                         read_concern=ReadConcern("snapshot"),
                         write_concern=WriteConcern("majority"),
                     )
             await message.ack()
             seen += 1
-            if seen == count:
+            if seen == len(sent):
                 done.set()
 
+        tags: list[str] = []
+
         async def consume() -> None:
-            await queue.consume(on_message)
+            tags.append(await queue.consume(on_message))
             await done.wait()
 
         elapsed = await timed(consume)
+        await queue.cancel(tags[0])  # before the queue goes: no "cancelled by the broker"
         await queue.delete(if_unused=False, if_empty=False)
         await client.drop_database(db.name)
         await client.close()
@@ -216,9 +249,10 @@ async def _count_is(collection: object, count: int) -> bool:
     return bool(await collection.count_documents({}) >= count)  # type: ignore[attr-defined]
 
 
-async def main(count: int) -> None:
-    with infrastructure() as infra:
-        figures = {
+async def run(infra: Infrastructure, count: int) -> dict[str, Any]:
+    """The six figures (seconds and events/s) and the two ratios."""
+    with production_logging("bench", RESULTS_DIR / "logs" / "messaging.log"):
+        seconds = {
             RAW_PUBLISH: await raw_publish(infra, count),
             RAW_PUBLISH_PIPELINED: await raw_publish(infra, count, pipelined=True),
             RELAY: await relay_publish(infra, count),
@@ -226,21 +260,46 @@ async def main(count: int) -> None:
             RAW_CONSUME_TXN: await raw_consume(infra, count, with_transaction=True),
             KERNEL_CONSUME: await kernel_consume(infra, count),
         }
-    print(f"\n{count} events, prefetch {PREFETCH}, RabbitMQ + MongoDB ({infra.source})")
-    print(f"{'path':52} {'seconds':>8} {'events/s':>9}")
-    for name, seconds in figures.items():
-        print(f"{name:52} {seconds:8.2f} {count / seconds:9.0f}")
-    print(
-        f"\noutbox relay: {figures[RELAY] / figures[RAW_PUBLISH_PIPELINED]:.2f}x the time of "
-        "the pipelined raw publish"
+    rates = {name: round(count / s, 1) for name, s in seconds.items()}
+    return {
+        "events": count,
+        "prefetch": PREFETCH,
+        "seconds": {name: round(s, 2) for name, s in seconds.items()},
+        "events_per_second": rates,
+        "relay_vs_raw_pipelined": ratio(rates[RELAY], rates[RAW_PUBLISH_PIPELINED]),
+        "kernel_consumer_vs_raw_same_txn": ratio(rates[KERNEL_CONSUME], rates[RAW_CONSUME_TXN]),
+    }
+
+
+def report(result: dict[str, Any]) -> str:
+    rates, seconds = result["events_per_second"], result["seconds"]
+    baseline = {RELAY: RAW_PUBLISH_PIPELINED, KERNEL_CONSUME: RAW_CONSUME_TXN}
+    rows = [
+        [
+            name,
+            seconds[name],
+            rates[name],
+            ratio(rates[name], rates[baseline[name]]) if name in baseline else None,
+        ]
+        for name in rates
+    ]
+    return table(
+        f"messaging kernel, {result['events']} events, prefetch {result['prefetch']}",
+        ["path", "seconds", "events/s", "x raw"],
+        rows,
     )
-    print(
-        f"kernel consumer: {figures[KERNEL_CONSUME] / figures[RAW_CONSUME_TXN]:.2f}x the time "
-        "of the raw consumer doing the same transaction"
-    )
+
+
+async def main(count: int, path: Path | None) -> None:
+    with infrastructure() as infra:
+        result = await run(infra, count)
+    print(report(result))
+    print(f"\nJSON: {write_results({'messaging': result}, path)}")
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--events", type=int, default=2000)
-    asyncio.run(main(parser.parse_args().events))
+    parser.add_argument("--json", type=Path)
+    arguments = parser.parse_args()
+    asyncio.run(main(arguments.events, arguments.json))

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import statistics
 import tempfile
 import time
 import uuid
@@ -34,6 +33,7 @@ import aio_pika
 import httpx
 from pymongo import AsyncMongoClient
 
+from benchmarks.measure import ms, percentiles, server_transactions
 from services.notifications.domain.deliveries import delivery_id, event_key
 from services.notifications.domain.recipients import actor_of
 from shared.contracts import Envelope
@@ -127,13 +127,6 @@ async def publish(
     return sent
 
 
-async def transactions(client: AsyncMongoClient[dict[str, Any]]) -> tuple[int, int, int]:
-    status = await client.admin.command("serverStatus")
-    conflicts = status.get("metrics", {}).get("operation", {}).get("writeConflicts", 0)
-    found = status["transactions"]
-    return int(found["totalCommitted"]), int(found["totalAborted"]), int(conflicts)
-
-
 @contextlib.asynccontextmanager
 async def feed_watch(
     client: AsyncMongoClient[dict[str, Any]], namespace: str
@@ -181,7 +174,7 @@ async def run_once(
         for e in events
         if actor_of(SAMPLES[e.type]) != RT_HEAD.id
     }
-    before = await transactions(client)
+    before = await server_transactions(client)
     started = time.monotonic()
     async with feed_watch(client, namespace) as feed:
         sent = await publish(infra, namespace, events, rate)
@@ -194,14 +187,14 @@ async def run_once(
                 )
             await asyncio.sleep(0.05)
         elapsed = time.monotonic() - started
-        after = await transactions(client)
+        after = await server_transactions(client)
         mails = email_times(smtp)
         figures = Figures(
             len(events),
             elapsed,
-            after[0] - before[0],
-            after[1] - before[1],
-            after[2] - before[2],
+            after["committed"] - before["committed"],
+            after["aborted"] - before["aborted"],
+            after["write_conflicts"] - before["write_conflicts"],
             {},
             {},
         )
@@ -216,19 +209,12 @@ async def run_once(
     return figures
 
 
-def percentiles(values: list[float]) -> str:
+def in_ms(values: list[float]) -> str:
     if not values:
         return "-"
-    ordered = sorted(values)
-    cuts = statistics.quantiles(ordered, n=100, method="inclusive") if len(ordered) > 1 else []
-
-    def at(p: int) -> float:
-        return cuts[p - 1] if cuts else ordered[0]
-
-    return (
-        f"p50 {at(50) * 1000:7.0f}  p95 {at(95) * 1000:7.0f}  p99 {at(99) * 1000:7.0f}  "
-        f"max {ordered[-1] * 1000:7.0f}  (ms, n={len(ordered)})"
-    )
+    found = percentiles(values)
+    cells = "  ".join(f"{k} {ms(found[k]):>7}" for k in ("p50", "p95", "p99", "max"))
+    return f"{cells}  (ms, n={found['n']})"
 
 
 def report(name: str, figures: Figures) -> None:
@@ -240,10 +226,10 @@ def report(name: str, figures: Figures) -> None:
     )
     every_feed = [v for values in figures.feed.values() for v in values]
     every_email = [v for values in figures.email.values() for v in values]
-    print(f"RT head feed entry, every step:     {percentiles(every_feed)}")
-    print(f"RT head feed entry, {COMPLETION}:  {percentiles(figures.feed[COMPLETION])}")
-    print(f"RT head e-mail, every step:         {percentiles(every_email)}")
-    print(f"RT head e-mail, {COMPLETION}:      {percentiles(figures.email[COMPLETION])}")
+    print(f"RT head feed entry, every step:     {in_ms(every_feed)}")
+    print(f"RT head feed entry, {COMPLETION}:  {in_ms(figures.feed[COMPLETION])}")
+    print(f"RT head e-mail, every step:         {in_ms(every_email)}")
+    print(f"RT head e-mail, {COMPLETION}:      {in_ms(figures.email[COMPLETION])}")
 
 
 async def main(proposals: int, rate: float, replicas: int) -> None:

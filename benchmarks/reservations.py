@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import statistics
 import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -36,6 +35,12 @@ from typing import Any
 import aio_pika
 from pymongo import AsyncMongoClient
 
+from benchmarks.measure import (
+    RESULTS_DIR,
+    percentiles,
+    production_logging,
+    server_transactions,
+)
 from services.materials.domain.bill_of_materials import load_norm_book
 from services.materials.domain.catalogue import load_catalogue
 from services.materials.domain.stock import Level
@@ -64,13 +69,6 @@ class Figures:
     aborted: int
     conflicts: int
     oversold: bool
-
-
-async def server_transactions(client: AsyncMongoClient[dict[str, Any]]) -> tuple[int, int, int]:
-    status = await client.admin.command("serverStatus")
-    conflicts = status.get("metrics", {}).get("operation", {}).get("writeConflicts", 0)
-    found = status["transactions"]
-    return int(found["totalCommitted"]), int(found["totalAborted"]), int(conflicts)
 
 
 @asynccontextmanager
@@ -170,9 +168,9 @@ async def one_run(
         slots=slots,
         seconds=seconds,
         latencies=sorted(latencies),
-        committed=after[0] - before[0],
-        aborted=after[1] - before[1],
-        conflicts=after[2] - before[2],
+        committed=after["committed"] - before["committed"],
+        aborted=after["aborted"] - before["aborted"],
+        conflicts=after["write_conflicts"] - before["write_conflicts"],
         oversold=oversold,
     )
 
@@ -193,14 +191,11 @@ async def _oversold(runtime: ServiceRuntime, received: dict[str, float]) -> bool
     return any(from_ledger.get(key, Level()) != level for key, level in now.items())
 
 
-def percentile(values: list[float], fraction: float) -> float:
-    if len(values) < 2:
-        return values[0] if values else 0.0
-    return statistics.quantiles(values, n=100, method="inclusive")[round(fraction * 100) - 1]
-
-
 async def main(count: int, replica_count: int, all_slots: list[int | None], stock: float) -> None:
-    with infrastructure() as infra:
+    with (
+        infrastructure() as infra,
+        production_logging("materials", RESULTS_DIR / "logs" / "reservations.log"),
+    ):
         results = [await one_run(infra, count, replica_count, s, stock) for s in all_slots]
     print(
         f"\n{count} approvals at once, {replica_count} materials replicas, stock for "
@@ -212,7 +207,8 @@ async def main(count: int, replica_count: int, all_slots: list[int | None], stoc
     )
     print(header)
     for f in results:
-        ms = [1000 * percentile(f.latencies, p) for p in (0.5, 0.95, 0.99)]
+        found = percentiles(f.latencies)
+        ms = [1000 * float(found[p] or 0.0) for p in ("p50", "p95", "p99")]
         print(
             f"{f.slots if f.slots is not None else '-':>5} {f.seconds:8.2f} "
             f"{count / f.seconds:7.0f} {ms[0]:7.0f} {ms[1]:7.0f} {ms[2]:7.0f} "

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Generic, TypeVar
@@ -32,6 +34,27 @@ LONGEST_FAILURE_PAUSE_SECONDS = 5.0
 # For a worker built without one: two fifths of the default stop bound, what
 # ServiceSettings.worker_stop_seconds gives the workers a service builds.
 DEFAULT_STOP_GRACE_SECONDS = 10.0
+
+
+# A worker's gauge (rows pending, deliveries waiting) is counted at most this often.
+GAUGE_SECONDS = 1.0
+
+
+class Every:
+    """`due()` is True at most once per `seconds`: for a gauge that a busy loop would
+    otherwise count again after every cycle (the relay's count of pending rows took half
+    its time under load, for a figure scraped every few seconds)."""
+
+    def __init__(self, seconds: float = GAUGE_SECONDS) -> None:
+        self._seconds = seconds
+        self._last = -math.inf
+
+    def due(self) -> bool:
+        now = time.monotonic()
+        if now - self._last < self._seconds:
+            return False
+        self._last = now
+        return True
 
 
 def backoff(attempt: int, *, first: float, cap: float) -> float:

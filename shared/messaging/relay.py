@@ -24,7 +24,7 @@ from shared.metrics import EVENTS_PUBLISHED, OUTBOX_PENDING, PUBLISH_FAILURES
 from shared.storage import outbox
 from shared.storage.mongo import Database, Document
 from shared.tracing import NO_TRACER, TRACEPARENT, outbox_publish_span
-from shared.workers import PollingWorker, backoff
+from shared.workers import Every, PollingWorker, backoff
 
 log = get_logger(__name__)
 # A row the broker refused is tried again after 1 s, 2 s, 4 s … at most five minutes.
@@ -82,6 +82,7 @@ class OutboxRelay(PollingWorker[str]):
         self._batch_size = batch_size
         self._drain_seconds = drain_seconds
         self._owner = f"{service}-{uuid.uuid4()}"
+        self._gauge = Every()
         self._tracer = tracer
 
     async def relay_once(self) -> int:
@@ -186,7 +187,8 @@ class OutboxRelay(PollingWorker[str]):
 
     async def cycle(self, lane: str) -> bool:
         published = await self.relay_once()
-        OUTBOX_PENDING.labels(self._service).set(await outbox.count_pending(self._db))
+        if self._gauge.due():
+            OUTBOX_PENDING.labels(self._service).set(await outbox.count_pending(self._db))
         return published == self._batch_size  # a full batch: more are waiting
 
     async def stop(self, *, drain: bool = False) -> None:

@@ -56,7 +56,7 @@ from shared.logs import correlation_scope, get_logger
 from shared.storage.mongo import Database, Document
 from shared.storage.unit_of_work import Transactions, UnitOfWork
 from shared.urls import for_logs
-from shared.workers import DEFAULT_STOP_GRACE_SECONDS, PollingWorker
+from shared.workers import DEFAULT_STOP_GRACE_SECONDS, Every, PollingWorker
 
 log = get_logger(__name__)
 MAX_CHANNEL_PAUSE = timedelta(seconds=30)
@@ -98,6 +98,7 @@ class Dispatcher(PollingWorker[DeliveryChannel]):
         self._clock = clock
         self.owner = f"{service}-dispatcher-{uuid.uuid4()}"
         self._failures_in_a_row = dict.fromkeys(self._senders, 0)
+        self._gauges = {channel: Every() for channel in self._senders}
 
     def wake(self) -> None:
         """After a commit: look now on the channels that can send (an unconfigured
@@ -292,7 +293,8 @@ class Dispatcher(PollingWorker[DeliveryChannel]):
 
     async def cycle(self, lane: DeliveryChannel) -> bool:
         attempted = await self.dispatch_once(lane)
-        DELIVERIES_WAITING.labels(lane).set(await Deliveries(self._db).count_waiting(lane))
+        if self._gauges[lane].due():
+            DELIVERIES_WAITING.labels(lane).set(await Deliveries(self._db).count_waiting(lane))
         # a full batch: more are waiting, unless the channel just failed (it pauses)
         return attempted == self._batch_size and not self._failures_in_a_row[lane]
 
