@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-import pymongo
 from opentelemetry.trace import Tracer
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.errors import ExecutionTimeout
 from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
 
@@ -73,6 +74,21 @@ class UnitOfWork:
         return record
 
 
+def out_of_time(limit_seconds: float, aborted: int) -> ExecutionTimeout:
+    """A transaction retried past its time limit: every attempt so far was aborted, so
+    nothing of it committed. A timeout, which callers take as an outage (503; the event
+    back to its queue).
+
+    The limit is checked before each retry, not by PyMongo's `timeout()` around the
+    whole transaction: under that, a service cut off from MongoDB and the broker left
+    its outbox relay stuck after the network healed (tests/faults/test_partitions.py)."""
+    message = (
+        f"the transaction did not commit within {limit_seconds:g} s "
+        f"({aborted} attempts aborted by write conflicts or transient errors)"
+    )
+    return ExecutionTimeout(message, 50, {"ok": 0, "errmsg": message, "code": 50})
+
+
 class Transactions:
     """Runs use cases in MongoDB transactions, retried on transient errors."""
 
@@ -106,12 +122,15 @@ class Transactions:
         causation_id: str | None = None,
     ) -> T:
         attempts = 0
+        give_up_at = time.monotonic() + self._time_limit_seconds
 
         async def attempt(session: AsyncClientSession) -> T:
             nonlocal attempts
             attempts += 1
             if attempts > 1:  # a write conflict or a transient error: where time goes
                 transaction.add_event("transaction retried", {"attempt": attempts})
+                if time.monotonic() > give_up_at:
+                    raise out_of_time(self._time_limit_seconds, attempts - 1)
             # A fresh unit per attempt: with_transaction may call us again after a
             # transient error, and nothing of the failed attempt may leak.
             uow = UnitOfWork(self._db, session, self._producer, correlation_id, causation_id)
@@ -123,14 +142,12 @@ class Transactions:
             "transaction",
             attributes={"db.system": "mongodb", "berdaya.work": getattr(work, "__qualname__", "")},
         ) as transaction:
-            # bounds the retries too: a timeout error, which callers take as an outage
-            with pymongo.timeout(self._time_limit_seconds):
-                async with self._client.start_session() as session:
-                    result = await session.with_transaction(
-                        attempt,
-                        read_concern=ReadConcern("snapshot"),
-                        write_concern=WriteConcern("majority"),
-                    )
+            async with self._client.start_session() as session:
+                result = await session.with_transaction(
+                    attempt,
+                    read_concern=ReadConcern("snapshot"),
+                    write_concern=WriteConcern("majority"),
+                )
             transaction.set_attribute("berdaya.transaction.attempts", attempts)
         for callback in self._after_commit:
             callback()
