@@ -41,7 +41,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import math
 import os
 import random
 import signal
@@ -51,7 +50,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from email.parser import BytesHeaderParser
 from pathlib import Path
@@ -64,6 +63,7 @@ from aiosmtpd.controller import Controller
 from pymongo import AsyncMongoClient
 from pymongo.errors import PyMongoError
 
+from benchmarks.measure import percentiles
 from deploy.local.run import Mongod, free_port, start_mongod
 from services.notifications.domain.webhooks import DELIVERY_HEADER
 from shared.identity import Actor
@@ -491,21 +491,6 @@ async def chaos(
 
 
 # --- the figures ----------------------------------------------------------------------------
-
-
-def percentiles(samples: Iterable[float]) -> dict[str, float | int | None]:
-    values = sorted(samples)
-
-    def rank(p: float) -> float | None:  # nearest rank
-        return round(values[max(0, math.ceil(p / 100 * len(values)) - 1)], 3) if values else None
-
-    return {
-        "n": len(values),
-        "p50": rank(50),
-        "p95": rank(95),
-        "p99": rank(99),
-        "max": round(values[-1], 3) if values else None,
-    }
 
 
 @dataclass

@@ -13,7 +13,6 @@ from dataclasses import replace
 from typing import Any
 
 import aio_pika
-import aiormq.exceptions
 import httpx
 import pytest
 import pytest_asyncio
@@ -23,7 +22,7 @@ from shared.contracts import Envelope, new_envelope
 from shared.messaging.declarations import SETUP_COMMAND, TopologyMissing, declare_service
 from shared.messaging.topology import Topology
 from shared.runtime import ServiceRuntime
-from tests.support.broker_access import LeastPrivilegeBroker, least_privilege_broker
+from tests.support.broker_access import LeastPrivilegeBroker, least_privilege_broker, refused_as
 from tests.support.events import budget_allocated, material_fulfilled
 from tests.support.infrastructure import Infrastructure
 from tests.support.probe import dead_letters_eventually, until_async
@@ -36,16 +35,6 @@ MILLION = 1_000_000
 async def broker(infra: Infrastructure, namespace: str) -> AsyncIterator[LeastPrivilegeBroker]:
     async with least_privilege_broker(infra, namespace) as found:
         yield found
-
-
-async def _refused(broker: LeastPrivilegeBroker, user: str, action: Any) -> str:
-    """Run `action(channel)` as `user`; the broker's refusal (the channel is closed)."""
-    connection = await broker.connect(user)
-    async with connection:
-        channel = await connection.channel(publisher_confirms=True)
-        with pytest.raises(aiormq.exceptions.AMQPChannelError) as refused:
-            await action(channel)
-    return str(refused.value)
 
 
 async def _publish(
@@ -78,7 +67,7 @@ async def test_a_service_may_not_declare_delete_or_redeclare_anything(
         await channel.declare_exchange(topology.events_exchange.name, "topic", durable=True)
 
     for action in (new_queue, delete_own_queue, redeclare_exchange):
-        assert "ACCESS_REFUSED" in await _refused(broker, "proposals", action)
+        assert "ACCESS_REFUSED" in await refused_as(broker, "proposals", action)
     # …while looking its own queue up (a passive declare) is allowed
     connection = await broker.connect("proposals")
     async with connection:
@@ -96,7 +85,7 @@ async def test_a_service_publishes_only_its_own_event_types(broker: LeastPrivile
     async def forge_materials_event(channel: aio_pika.abc.AbstractChannel) -> None:
         await _publish(channel, events, "material.fulfilled", user_id="proposals")
 
-    refusal = await _refused(broker, "proposals", forge_materials_event)
+    refusal = await refused_as(broker, "proposals", forge_materials_event)
     assert "ACCESS_REFUSED" in refusal and "material.fulfilled" in refusal
 
 
@@ -112,7 +101,7 @@ async def test_the_broker_refuses_a_user_id_that_is_not_the_publisher(
     async def claim_to_be_proposals(channel: aio_pika.abc.AbstractChannel) -> None:
         await _publish(channel, events, "material.fulfilled", user_id="proposals")
 
-    refusal = await _refused(broker, "materials", claim_to_be_proposals)  # …not as another
+    refusal = await refused_as(broker, "materials", claim_to_be_proposals)  # …not as another
     assert "PRECONDITION_FAILED" in refusal and "user_id" in refusal
 
 
@@ -129,8 +118,8 @@ async def test_a_service_reads_only_its_own_queues_and_not_the_default_exchange(
     async def write_any_queue(channel: aio_pika.abc.AbstractChannel) -> None:
         await channel.default_exchange.publish(aio_pika.Message(b"{}"), routing_key=theirs)
 
-    assert "ACCESS_REFUSED" in await _refused(broker, "proposals", read_materials_queue)
-    assert "ACCESS_REFUSED" in await _refused(broker, "proposals", write_any_queue)
+    assert "ACCESS_REFUSED" in await refused_as(broker, "proposals", read_materials_queue)
+    assert "ACCESS_REFUSED" in await refused_as(broker, "proposals", write_any_queue)
 
 
 async def test_the_citys_integration_user_reads_events_and_publishes_only_its_own(
@@ -176,7 +165,7 @@ async def test_the_citys_integration_user_reads_events_and_publishes_only_its_ow
         await queue.get(no_ack=False, fail=False)
 
     for action in (publish_an_approval, declare_a_service_queue, read_a_service_queue):
-        assert "ACCESS_REFUSED" in await _refused(broker, definitions.INTEGRATIONS, action)
+        assert "ACCESS_REFUSED" in await refused_as(broker, definitions.INTEGRATIONS, action)
 
 
 async def test_a_verifying_service_names_the_set_up_step_when_it_has_not_run(

@@ -17,9 +17,7 @@ from typing import Any
 from urllib.parse import quote
 
 import aio_pika
-import aiormq.exceptions
 import httpx
-import pytest
 import pytest_asyncio
 
 from deploy.broker import definitions
@@ -31,6 +29,7 @@ from tests.support.broker_access import (
     LeastPrivilegeBroker,
     least_privilege_broker,
     loaded_vhost,
+    refused_as,
     set_up_settings,
 )
 from tests.support.events import budget_allocated, material_fulfilled, proposal_approved
@@ -173,16 +172,6 @@ async def test_the_definitions_alone_keep_the_history_before_the_set_up_step_ran
         assert stream["effective_policy_definition"]["max-age"] == DEFAULT_HISTORY_MAX_AGE
 
 
-async def _refused(broker: LeastPrivilegeBroker, user: str, action: Any) -> str:
-    """Run `action(channel)` as `user`; the broker's refusal (the channel is closed)."""
-    connection = await broker.connect(user)
-    async with connection:
-        channel = await connection.channel(publisher_confirms=True)
-        with pytest.raises(aiormq.exceptions.AMQPChannelError) as refused:
-            await action(channel)
-    return str(refused.value)
-
-
 async def test_the_city_reads_the_history_and_cannot_write_to_it_nor_change_it(
     broker: LeastPrivilegeBroker,
 ) -> None:
@@ -213,8 +202,8 @@ async def test_the_city_reads_the_history_and_cannot_write_to_it_nor_change_it(
         )
 
     for action in (write_straight_to_it, bind_it_to_more, unbind_it, delete_it):
-        assert "ACCESS_REFUSED" in await _refused(broker, CITY, action), action.__name__
-    refusal = await _refused(broker, CITY, redeclare_it_shorter)
+        assert "ACCESS_REFUSED" in await refused_as(broker, CITY, action), action.__name__
+    refusal = await refused_as(broker, CITY, redeclare_it_shorter)
     assert "ACCESS_REFUSED" in refusal or "PRECONDITION_FAILED" in refusal
     # still there, still whole
     assert _ids(await read_history(broker, CITY, "first", str(event.event_id))) == _ids([event])
@@ -240,5 +229,5 @@ async def test_only_the_services_that_rebuild_from_it_read_the_history(
             async with connection:
                 await read_it(await connection.channel())  # not refused
         else:
-            assert "ACCESS_REFUSED" in await _refused(broker, service, read_it), service
+            assert "ACCESS_REFUSED" in await refused_as(broker, service, read_it), service
     assert definitions.HISTORY_READERS == ("transparency",)

@@ -8,6 +8,8 @@ import json
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import httpx
+
 from services.notifications.adapters.deliveries import Deliveries
 from services.notifications.domain.deliveries import (
     DeliveryChannel,
@@ -19,6 +21,7 @@ from services.notifications.service.dispatcher import Dispatcher
 from shared.contracts import Envelope
 from shared.identity import Actor, Role
 from shared.metrics import EVENTS_CONSUMED
+from shared.runtime import ServiceRuntime
 from tests.support.infrastructure import Infrastructure
 from tests.support.notifications import (
     RT_HEAD_ENTRY,
@@ -219,18 +222,25 @@ class SlowSmtp:
         return None
 
 
+async def one_email_waiting(
+    runtime: ServiceRuntime, api: httpx.AsyncClient, infra: Infrastructure, namespace: str
+) -> None:
+    """The RT head, registered for e-mail, told of a step: one e-mail delivery waits
+    (e-mail is not configured: the service's own dispatcher leaves the row to the test)."""
+    await register(api, RT_HEAD.id, **RT_HEAD_ENTRY, preferences=preferences("email"))
+    await publish_envelope(infra, namespace, journey_event("proposal.verified", uuid.uuid4()))
+    await until_async(
+        lambda: deliveries_of(runtime, channel="email"),
+        lambda found: len(found) == 1,
+        what="the e-mail delivery",
+    )
+
+
 async def test_a_send_that_timed_out_is_retried_after_its_lease_as_a_possible_duplicate(
     infra: Infrastructure, namespace: str
 ) -> None:
-    # e-mail is not configured: the service's own dispatcher leaves the row to ours
     async with notifications_api(infra, namespace, **channel_settings()) as (runtime, api):
-        await register(api, RT_HEAD.id, **RT_HEAD_ENTRY, preferences=preferences("email"))
-        await publish_envelope(infra, namespace, journey_event("proposal.verified", uuid.uuid4()))
-        await until_async(
-            lambda: deliveries_of(runtime, channel="email"),
-            lambda found: len(found) == 1,
-            what="the e-mail delivery",
-        )
+        await one_email_waiting(runtime, api, infra, namespace)
         smtp = SlowSmtp()
         dispatcher = Dispatcher(
             runtime.db,
@@ -265,13 +275,7 @@ async def test_a_resumed_attempt_that_dies_before_handing_over_keeps_the_earlier
     # the first attempt handed over and died; the second died before handing over;
     # the third must still send as a possible duplicate (the first copy may be out)
     async with notifications_api(infra, namespace, **channel_settings()) as (runtime, api):
-        await register(api, RT_HEAD.id, **RT_HEAD_ENTRY, preferences=preferences("email"))
-        await publish_envelope(infra, namespace, journey_event("proposal.verified", uuid.uuid4()))
-        await until_async(
-            lambda: deliveries_of(runtime, channel="email"),
-            lambda found: len(found) == 1,
-            what="the e-mail delivery",
-        )
+        await one_email_waiting(runtime, api, infra, namespace)
         deliveries = Deliveries(runtime.db)
         lease = timedelta(seconds=1)
         start = datetime.now(UTC) + timedelta(minutes=1)  # past any backoff of the row

@@ -10,10 +10,13 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote, urlsplit
 
 import aio_pika
+import aiormq
 import httpx
+import pytest
 
 from deploy.broker import definitions
 from services.broker_setup import set_up
@@ -141,3 +144,13 @@ def least_privilege_system(
             environments[name] |= extra
         with running_system(infra, namespace, log_dir, environments) as services:
             yield services
+
+
+async def refused_as(broker: LeastPrivilegeBroker, user: str, action: Any) -> str:
+    """Run `action(channel)` as `user`; the broker's refusal (the channel is closed)."""
+    connection = await broker.connect(user)
+    async with connection:
+        channel = await connection.channel(publisher_confirms=True)
+        with pytest.raises(aiormq.exceptions.AMQPChannelError) as refused:
+            await action(channel)
+    return str(refused.value)
