@@ -43,13 +43,13 @@ from benchmarks.measure import (
 )
 from services.materials.domain.bill_of_materials import load_norm_book
 from services.materials.domain.catalogue import load_catalogue
-from services.materials.domain.stock import Level
 from services.materials.service.handlers import EventHandlers
 from services.materials.service.stock_transaction import Reference
 from services.materials.settings import MaterialsSettings
 from shared.contracts import new_envelope
 from shared.messaging.topology import Topology
 from shared.runtime import ServiceRuntime
+from shared.slots import Level
 from shared.storage import outbox
 from tests.support.events import proposal_approved, stock_received
 from tests.support.infrastructure import Infrastructure, infrastructure

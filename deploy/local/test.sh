@@ -59,6 +59,12 @@ if [ "$#" -gt 0 ]; then
 fi
 
 TIERS=(unit integration e2e faults containers)
+# Workers per tier (pytest-xdist, a test file stays on one worker). The integration and
+# faults tests mostly wait — on RabbitMQ, MongoDB, a killed process, a two-minute outage —
+# so they share the two cores well; each worker starts its own mongod, every test has its
+# own namespace, and the faults that stop a broker or a mongod stop their own. The
+# e2e and containers tiers run whole systems and stay on one worker.
+declare -A WORKERS=([integration]=3 [faults]=2)
 RESULTS="$RUN_DIR/test-results"
 rm -rf "$RESULTS" && mkdir -p "$RESULTS"
 declare -A took
@@ -66,7 +72,11 @@ failed=()
 for tier in "${TIERS[@]}"; do
     echo "== pytest: $tier"
     started=$SECONDS
-    run_pytest -m "$tier" --junitxml="$RESULTS/$tier.xml" || failed+=("$tier")
+    workers=()
+    if [ -n "${WORKERS[$tier]:-}" ]; then
+        workers=(-n "${WORKERS[$tier]}" --dist loadfile)
+    fi
+    run_pytest -m "$tier" "${workers[@]}" --junitxml="$RESULTS/$tier.xml" || failed+=("$tier")
     took[$tier]=$((SECONDS - started))
 done
 echo "== time per tier"

@@ -26,7 +26,12 @@ from shared.web.app import create_app
 SERVICE: Final = "proposals"
 # Every collection this service keeps besides the runtime's outbox and inbox: its
 # MongoDB role names exactly these (shared/storage/access.py).
-COLLECTIONS: Final = (repository.COLLECTION, budgets.COLLECTION, idempotency.COLLECTION)
+COLLECTIONS: Final = (
+    repository.COLLECTION,
+    budgets.COLLECTION,
+    budgets.SLOTS,
+    idempotency.COLLECTION,
+)
 
 
 def build(settings: ServiceSettings | None = None) -> tuple[ServiceRuntime, FastAPI]:
@@ -34,7 +39,12 @@ def build(settings: ServiceSettings | None = None) -> tuple[ServiceRuntime, Fast
     runtime = build_runtime(
         settings,
         SERVICE,
-        [repository.create_indexes, budgets.create_indexes, idempotency.create_indexes],
+        [
+            repository.create_indexes,
+            budgets.create_indexes,
+            budgets.split_into_slots,
+            idempotency.create_indexes,
+        ],
     )
     runtime.consumers.on(ev.MaterialDispatchedV1, handlers.on_material_dispatched)
     runtime.consumers.on(ev.MaterialDeliveredV1, handlers.on_material_delivered)

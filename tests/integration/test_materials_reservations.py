@@ -12,10 +12,10 @@ from typing import Any, TypeVar
 import pytest
 
 from services.materials.adapters.stock import StockRepository
-from services.materials.domain.stock import Level
 from shared.contracts import ReceivedEvent, new_envelope
 from shared.contracts.events import ProposalApprovedV1, ProposalCancelledV1
 from shared.contracts.types import Contract, Dimensions
+from shared.slots import Level
 from shared.storage.unit_of_work import UnitOfWork
 from tests.support.events import (
     proposal_approved,

@@ -9,7 +9,7 @@ import uuid
 from typing import Any
 
 from services.materials.adapters.stock import StockRepository
-from services.materials.domain.stock import Level
+from shared.slots import Level
 from tests.support.events import proposal_cancelled
 from tests.support.infrastructure import Infrastructure
 from tests.support.materials import (

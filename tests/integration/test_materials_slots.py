@@ -8,8 +8,9 @@ from __future__ import annotations
 from collections import Counter
 
 from services.materials.adapters.stock import BALANCES, GATES, StockRepository, balance_id
-from services.materials.domain.stock import DEFAULT_SLOTS, Level
+from services.materials.domain.stock import DEFAULT_SLOTS
 from shared.contracts import new_envelope
+from shared.slots import Level
 from tests.support.events import proposal_approved
 from tests.support.infrastructure import Infrastructure
 from tests.support.materials import (

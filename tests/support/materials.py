@@ -15,12 +15,13 @@ from typing import Any
 from httpx import AsyncClient, Response
 
 from services.materials.adapters.stock import StockRepository
-from services.materials.domain.stock import Level, levels_from_ledger
+from services.materials.domain.stock import levels_from_ledger
 from services.materials.service.handlers import EventHandlers
 from shared.contracts import Envelope, ReceivedEvent, new_envelope
 from shared.contracts.types import Contract
 from shared.identity import Actor
 from shared.runtime import ServiceRuntime
+from shared.slots import Level
 from shared.storage import outbox
 from shared.storage.unit_of_work import UnitOfWork
 from tests.support.events import proposal_approved

@@ -1,7 +1,7 @@
 """Stock in MongoDB: the ledger, the balance slots per (warehouse, item), and receipts.
 
 Every movement inserts one ledger entry and updates the balance slots it is split over
-(`domain.stock.split`) in the same transaction. Each slot update is conditional — the
+(`shared.slots.split`) in the same transaction. Each slot update is conditional — the
 slot must stay non-negative and, when the movement takes availability away, the slot's
 ``on_hand - reserved`` must cover its part — so a slot is the point where concurrent
 movements meet: two transactions that write one slot conflict, MongoDB aborts one, and
@@ -29,18 +29,10 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import DuplicateKeyError
 
 from services.materials.domain.catalogue import Catalogue
-from services.materials.domain.stock import (
-    DEFAULT_SLOTS,
-    EPSILON,
-    LedgerEntry,
-    LedgerKind,
-    Level,
-    rounded,
-    split,
-    total,
-)
+from services.materials.domain.stock import DEFAULT_SLOTS, LedgerEntry, LedgerKind
 from shared.clock import utc_now
 from shared.errors import Conflict
+from shared.slots import EPSILON, Level, rounded, split, total
 from shared.storage.mongo import Database, Document
 
 BALANCES = "stock_balances"

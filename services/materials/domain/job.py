@@ -24,18 +24,13 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 
-from services.materials.domain.stock import (
-    EPSILON,
-    DeliveryReason,
-    StockQuantity,
-    rounded,
-    totals,
-)
+from services.materials.domain.stock import DeliveryReason, StockQuantity, totals
 from shared.clock import Timestamp
 from shared.contracts.events import ProposalKeys
 from shared.contracts.types import Area, MaterialLine, Name, ReceivedLine
 from shared.errors import Conflict, Forbidden, NotFound, Unprocessable
 from shared.identity import Actor, Role
+from shared.slots import EPSILON, rounded
 
 JobStatus = Literal["waiting", "reserved", "fulfilled", "cancelled"]
 # How much more than was sent an RT head may confirm as arrived (over_shipped), as a

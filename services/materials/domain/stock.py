@@ -21,7 +21,6 @@ adjustment (receipt)    short_shipped: + q         + q         (it never left th
 
 from __future__ import annotations
 
-import math
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -30,19 +29,13 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.clock import Timestamp
+from shared.slots import EPSILON, Level, rounded
 
-EPSILON = 1e-9
 LedgerKind = Literal["receipt", "reservation", "release", "dispatch", "adjustment"]
 # Why a warehouse officer corrects a level after counting the shelves.
 CountReason = Literal["stocktake", "damaged_in_store", "expired", "returned_from_site", "found"]
 # Why a confirmed delivery differs from what was sent (as the RT head says).
 DeliveryReason = Literal["lost", "damaged", "short_shipped", "over_shipped"]
-
-
-def rounded(quantity: float) -> float:
-    """Quantities are counted in whole bags or tenths of m³; six decimals keep float sums
-    (0.1 + 0.2) from showing as 0.30000000000000004 without hiding any real quantity."""
-    return round(quantity, 6) + 0.0  # + 0.0 turns -0.0 into 0.0
 
 
 class LedgerEntry(BaseModel):
@@ -127,16 +120,6 @@ def _effects(movement: Movement, q: float) -> tuple[float, float, float]:
     return signed, signed, 0.0
 
 
-@dataclass(frozen=True)
-class Level:
-    on_hand: float = 0.0
-    reserved: float = 0.0
-
-    @property
-    def available(self) -> float:
-        return rounded(self.on_hand - self.reserved)
-
-
 def levels_from_ledger(entries: Iterable[LedgerEntry]) -> dict[tuple[str, str], Level]:
     """Every (warehouse, item) level, recomputed from the movements alone."""
     levels: dict[tuple[str, str], Level] = {}
@@ -208,125 +191,7 @@ def totals(portions: Iterable[StockQuantity]) -> dict[str, float]:
     return result
 
 
-# --------------------------------------------------------------------------------------------
-# Slots: one (warehouse, item) level kept in several documents
-# --------------------------------------------------------------------------------------------
-#
-# A level that every reservation writes is a hot spot: concurrent transactions that write
-# one document conflict, all but one abort and run again, and one transaction left open by
-# a killed process blocks every other until it ends. So a level is kept in a few slots,
-# each a level of its own with the same rules (on hand and reserved never below zero, a
-# movement that takes availability away must find it in the slot). The level is their
-# sum, so the rules hold for the sum too: as no slot reserves more than it has on hand,
-# the level never does. A movement is split over slots (`split`): one that takes from the
-# slots draws on the first slot, from a random starting point, that can take all of it,
-# else on as many as it needs in turn — two reservations meet only when they draw on the
-# same slot; stock coming in is spread so that the slots' availabilities even out. For
-# the level's rules a split never refuses a reservation or a dispatch the summed level
-# would allow (each slot having on hand ≥ reserved).
-
-# Slots per level and gates per item unless the settings say otherwise (`stock_slots`):
-# chosen with benchmarks/reservations.py (README "Stock").
+# Slots per (warehouse, item) level and gates per item unless the settings say otherwise
+# (`stock_slots`), chosen with benchmarks/reservations.py (README "Stock"); how a level
+# is kept in slots: shared/slots.py.
 DEFAULT_SLOTS = 16
-
-
-def _rates(on_hand_change: float, reserved_change: float) -> tuple[float, float]:
-    """How on hand and reserved change per unit of the movement (-1, 0 or +1 each)."""
-
-    def sign(value: float) -> float:
-        return 0.0 if abs(value) <= EPSILON else (1.0 if value > 0 else -1.0)
-
-    return sign(on_hand_change), sign(reserved_change)
-
-
-def room(
-    level: Level, on_hand_change: float, reserved_change: float, *, require_available: bool
-) -> float:
-    """How much of a movement with these changes ``level`` can take within its rules
-    (``math.inf`` when nothing limits it: stock coming in)."""
-    on_rate, reserved_rate = _rates(on_hand_change, reserved_change)
-    limits = [math.inf]
-    if on_rate < 0:
-        limits.append(level.on_hand)
-    if reserved_rate < 0:
-        limits.append(level.reserved)
-    if require_available and on_rate - reserved_rate < 0:
-        limits.append(level.available / (reserved_rate - on_rate))
-    limit = min(limits)
-    return limit if limit == math.inf else max(rounded(limit), 0.0)
-
-
-def split(
-    slots: Sequence[Level],
-    on_hand_change: float,
-    reserved_change: float,
-    *,
-    require_available: bool,
-    start: int,
-) -> list[tuple[int, float]] | None:
-    """(slot index, quantity) parts of a movement over ``slots``, quantities adding up to
-    the movement's size; None when the slots together cannot take it.
-
-    A movement that changes nothing needs no slot. Stock coming in (nothing limits it)
-    goes where availability is lowest (water-filling). Any other movement draws on the
-    first slot from ``start`` (wrapping round) that can take all of it, else on the slots
-    in that order until it is covered.
-    """
-    quantity = rounded(max(abs(on_hand_change), abs(reserved_change)))
-    if quantity <= EPSILON or not slots:
-        return [] if quantity <= EPSILON else None
-    rooms = [
-        room(s, on_hand_change, reserved_change, require_available=require_available) for s in slots
-    ]
-    if all(r == math.inf for r in rooms):
-        return _spread(quantity, [s.available for s in slots])
-    order = [(start + k) % len(slots) for k in range(len(slots))]
-    whole = next((i for i in order if rooms[i] >= quantity - EPSILON), None)
-    if whole is not None:
-        return [(whole, quantity)]
-    parts: list[tuple[int, float]] = []
-    remaining = quantity
-    for i in order:
-        take = rounded(min(remaining, rooms[i]))
-        if take > EPSILON:
-            parts.append((i, take))
-            remaining = rounded(remaining - take)
-        if remaining <= EPSILON:
-            return _exact(parts, quantity)
-    return None
-
-
-def _spread(quantity: float, available: Sequence[float]) -> list[tuple[int, float]]:
-    """``quantity`` over slots so that the lowest availabilities rise to one level."""
-    order = sorted(range(len(available)), key=lambda i: available[i])
-    level, used, filled = available[order[0]], 0.0, 1
-    # raise the lowest `filled` slots together until the next one is reached
-    while filled < len(order):
-        step = (available[order[filled]] - level) * filled
-        if used + step >= quantity:
-            break
-        used += step
-        level = available[order[filled]]
-        filled += 1
-    level += (quantity - used) / filled
-    parts = [(i, rounded(level - available[i])) for i in order[:filled]]
-    return _exact([(i, q) for i, q in parts if q > EPSILON], quantity)
-
-
-def _exact(parts: list[tuple[int, float]], quantity: float) -> list[tuple[int, float]]:
-    """``parts`` with the rounding remainder on the largest, so they add up exactly."""
-    if not parts:
-        return [(0, quantity)]
-    largest = max(range(len(parts)), key=lambda k: parts[k][1])
-    others = rounded(sum(q for k, (_, q) in enumerate(parts) if k != largest))
-    index, _ = parts[largest]
-    parts[largest] = (index, rounded(quantity - others))
-    return sorted(parts)
-
-
-def total(slots: Iterable[Level]) -> Level:
-    """The level the slots make together."""
-    on_hand = reserved = 0.0
-    for s in slots:
-        on_hand, reserved = on_hand + s.on_hand, reserved + s.reserved
-    return Level(on_hand=rounded(on_hand), reserved=rounded(reserved))

@@ -28,7 +28,7 @@ from services.materials.domain.job import (
     no_job,
     no_shipment,
 )
-from services.materials.domain.stock import CountReason, LedgerEntry, LedgerKind, Level
+from services.materials.domain.stock import CountReason, LedgerEntry, LedgerKind
 from services.materials.service.commands import MaterialCommands
 from services.materials.service.stock_receipts import IncomingLine, StockReceiptOutcome
 from services.materials.service.stock_transaction import Reference
@@ -36,6 +36,7 @@ from shared.clock import Timestamp
 from shared.contracts.types import Area, Name, Text
 from shared.errors import Forbidden
 from shared.identity import Actor
+from shared.slots import Level
 from shared.storage.mongo import Document
 from shared.web.app import CorrelationId, ServiceDatabase, app_state
 from shared.web.auth import CurrentActor

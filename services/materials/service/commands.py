@@ -15,12 +15,7 @@ from services.materials.domain.job import (
     ShipmentReceiptLine,
     no_job,
 )
-from services.materials.domain.stock import (
-    CountReason,
-    LedgerEntry,
-    StockQuantity,
-    rounded,
-)
+from services.materials.domain.stock import CountReason, LedgerEntry, StockQuantity
 from services.materials.service.stock_receipts import (
     IncomingLine,
     StockReceiptOutcome,
@@ -32,6 +27,7 @@ from shared.contracts import events as ev
 from shared.contracts.types import MaterialLine, ReceivedLine
 from shared.errors import Forbidden, Unprocessable
 from shared.identity import Actor, Role
+from shared.slots import rounded
 from shared.storage.unit_of_work import Transactions, UnitOfWork
 from shared.web.idempotency import RecordAnswer
 

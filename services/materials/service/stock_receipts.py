@@ -6,9 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from services.materials.domain.job import MaterialJob
-from services.materials.domain.stock import LedgerEntry, StockQuantity, rounded
+from services.materials.domain.stock import LedgerEntry, StockQuantity
 from services.materials.service.stock_transaction import StockTransaction
 from shared.errors import Unprocessable
+from shared.slots import rounded
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,6 @@ from services.materials.domain.bill_of_materials import NormBook
 from services.materials.domain.catalogue import Catalogue
 from services.materials.domain.job import MaterialJob
 from services.materials.domain.stock import (
-    EPSILON,
     LedgerEntry,
     LedgerKind,
     Movement,
@@ -30,6 +29,7 @@ from services.materials.domain.stock import (
 )
 from shared.contracts import events as ev
 from shared.contracts.types import MaterialLine
+from shared.slots import EPSILON
 from shared.storage.unit_of_work import UnitOfWork
 
 

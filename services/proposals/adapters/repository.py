@@ -6,6 +6,7 @@ import uuid
 from collections.abc import AsyncIterator, Collection
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Final
 
 from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.client_session import AsyncClientSession
@@ -19,6 +20,39 @@ from shared.storage.documents import from_document, to_document
 from shared.storage.mongo import Database, Document
 
 COLLECTION = "proposals"
+
+# The key a proposal's document keeps each field of its draft under, by the domain draft's
+# field name. The same names today; renaming a field of the domain's draft changes its
+# name here and keeps the key, so the documents written before are read as they are
+# and the queries below (`draft.area.kecamatan`, …) stay right: no migration.
+DRAFT_KEYS: Final[dict[str, str]] = {
+    "title": "title",
+    "area": "area",
+    "work_type": "work_type",
+    "dimensions": "dimensions",
+    "concrete_grade": "concrete_grade",
+    "location": "location",
+    "problem": "problem",
+    "households_served": "households_served",
+    "estimated_cost_idr": "estimated_cost_idr",
+    "swadaya": "swadaya",
+    "attachments": "attachments",
+}
+_DRAFT_FIELDS: Final = {key: name for name, key in DRAFT_KEYS.items()}
+
+
+def document_of(proposal: Proposal) -> Document:
+    """The document a proposal is stored as."""
+    document = to_document(proposal, proposal.id)
+    document["draft"] = {DRAFT_KEYS[name]: value for name, value in document["draft"].items()}
+    return document
+
+
+def proposal_of(document: Document) -> Proposal:
+    """The proposal a stored document holds. A key the draft does not map is passed on
+    as it is, for the domain's draft to refuse (it takes no unknown field)."""
+    draft = {_DRAFT_FIELDS.get(key, key): value for key, value in document["draft"].items()}
+    return from_document(Proposal, {**document, "draft": draft})
 
 
 async def create_indexes(db: Database) -> None:
@@ -84,10 +118,10 @@ class ProposalRepository:
         document = await self._collection.find_one({"_id": str(proposal_id)}, session=self._session)
         if document is None:
             raise NotFound(f"no proposal {proposal_id}")
-        return from_document(Proposal, document)
+        return proposal_of(document)
 
     async def add(self, proposal: Proposal) -> None:
-        await self._collection.insert_one(to_document(proposal, proposal.id), session=self._session)
+        await self._collection.insert_one(document_of(proposal), session=self._session)
 
     async def save(self, proposal: Proposal) -> None:
         """Write back a loaded proposal; refuses if someone saved it in between."""
@@ -95,7 +129,7 @@ class ProposalRepository:
         proposal.revision = expected + 1
         result = await self._collection.replace_one(
             {"_id": str(proposal.id), "revision": expected},
-            to_document(proposal, proposal.id),
+            document_of(proposal),
             session=self._session,
         )
         if result.matched_count != 1:
@@ -107,7 +141,7 @@ class ProposalRepository:
             area=AreaFilter(**area.model_dump()), states=ACTIVE_STATES, work_type=work_type
         )
         cursor = self._collection.find(query.to_filter(), session=self._session).limit(500)
-        return [from_document(Proposal, d) async for d in cursor]
+        return [proposal_of(d) async for d in cursor]
 
     async def stream(self, query: ProposalQuery) -> AsyncIterator[Proposal]:
         """Every matching proposal, oldest first (for exports)."""
@@ -115,7 +149,7 @@ class ProposalRepository:
             "created_at", ASCENDING
         )
         async for document in cursor:
-            yield from_document(Proposal, document)
+            yield proposal_of(document)
 
     async def state_figures(self, year: int) -> list[StateFigures]:
         """Per kecamatan and state: how many, their length, the swadaya contributed."""
@@ -164,7 +198,7 @@ class ProposalRepository:
             .skip(skip)
             .limit(limit)
         )
-        return [from_document(Proposal, d) async for d in cursor], total
+        return [proposal_of(d) async for d in cursor], total
 
     async def list(
         self, filters: Document, *, skip: int = 0, limit: int = 50
@@ -177,4 +211,4 @@ class ProposalRepository:
             .skip(skip)
             .limit(limit)
         )
-        return [from_document(Proposal, d) async for d in cursor], total
+        return [proposal_of(d) async for d in cursor], total

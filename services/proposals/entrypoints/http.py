@@ -16,13 +16,20 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, status
 from fastapi.responses import JSONResponse, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    model_validator,
+)
 
 from services.proposals.adapters.budgets import BudgetRepository
 from services.proposals.adapters.repository import ProposalQuery, ProposalRepository
 from services.proposals.domain.budget import Budget
 from services.proposals.domain.lifecycle import PUBLISHED_STATES, Action, State, allowed_actions
-from services.proposals.domain.model import Proposal, ProposalDraft
+from services.proposals.domain.model import (
+    Proposal,
+)
 from services.proposals.domain.reads import (
     CSV_COLUMNS,
     AreaFilter,
@@ -37,6 +44,7 @@ from services.proposals.domain.reads import (
     timeline_of,
 )
 from services.proposals.domain.stuck import StuckProposal, cutoffs, stuck_view
+from services.proposals.entrypoints.shapes import ProposalBody, ProposalRequest
 from services.proposals.service.commands import BudgetCommands, ProgressFigures, ProposalCommands
 from shared.clock import utc_now
 from shared.contracts.types import (
@@ -110,12 +118,12 @@ class Ceiling(BaseModel):
 
 
 class ProposalView(BaseModel):
-    proposal: Proposal
+    proposal: ProposalBody
     allowed_actions: list[Action] = Field(description="what anyone may do next")
     your_actions: list[Action] = Field(description="what the caller may do next")
 
 
-class ProposalPage(Page[Proposal]):
+class ProposalPage(Page[ProposalBody]):
     pass
 
 
@@ -134,7 +142,9 @@ class BudgetView(BaseModel):
 def _view(proposal: Proposal, actor: Actor) -> ProposalView:
     yours = allowed_actions(proposal.state, actor.role) if actor.covers(proposal.area) else []
     return ProposalView(
-        proposal=proposal, allowed_actions=allowed_actions(proposal.state), your_actions=yours
+        proposal=ProposalBody.of(proposal),
+        allowed_actions=allowed_actions(proposal.state),
+        your_actions=yours,
     )
 
 
@@ -245,7 +255,7 @@ def build_router() -> APIRouter:
         summary="An RT head submits a proposal",
     )
     async def submit(
-        draft: ProposalDraft,
+        draft: ProposalRequest,
         commands: Commands,
         actor: CurrentActor,
         correlation_id: CorrelationId,
@@ -255,7 +265,7 @@ def build_router() -> APIRouter:
             key,
             actor,
             lambda record_answer: commands.submit(
-                draft, actor, correlation_id, record_answer=record_answer
+                draft.to_draft(), actor, correlation_id, record_answer=record_answer
             ),
             status_code=status.HTTP_201_CREATED,
         )
@@ -268,7 +278,7 @@ def build_router() -> APIRouter:
     )
     async def revise(
         proposal_id: uuid.UUID,
-        draft: ProposalDraft,
+        draft: ProposalRequest,
         commands: Commands,
         actor: CurrentActor,
         correlation_id: CorrelationId,
@@ -278,7 +288,7 @@ def build_router() -> APIRouter:
             key,
             actor,
             lambda record_answer: commands.revise(
-                proposal_id, draft, actor, correlation_id, record_answer=record_answer
+                proposal_id, draft.to_draft(), actor, correlation_id, record_answer=record_answer
             ),
         )
 
@@ -290,7 +300,12 @@ def build_router() -> APIRouter:
         items, total = await proposals.list(
             query.to_filter(), skip=paging.skip, limit=paging.page_size
         )
-        return ProposalPage(items=items, total=total, page=paging.page, page_size=paging.page_size)
+        return ProposalPage(
+            items=[ProposalBody.of(p) for p in items],
+            total=total,
+            page=paging.page,
+            page_size=paging.page_size,
+        )
 
     @router.get("/{proposal_id}", summary="One proposal, with who did what")
     async def get(

@@ -19,8 +19,8 @@ from pydantic import BaseModel
 from services.materials.domain.job import ShipmentLine, ShipmentReceiptLine
 from services.materials.entrypoints.http import DispatchRequest, ShipmentReceiptRequest
 from services.proposals.domain.lifecycle import RULES, Action
-from services.proposals.domain.model import ProposalDraft
 from services.proposals.entrypoints.http import Approval, Completion, Decision, Progress
+from services.proposals.entrypoints.shapes import ProposalRequest
 from shared.contracts import events as ev
 from shared.contracts.types import MaterialLine, ReceivedLine
 
@@ -53,9 +53,9 @@ _REASONED: dict[type[BaseModel], Action] = {
 }
 
 FEEDS: list[Feed] = [
-    # proposals: POST /proposals
-    Feed(ProposalDraft, ev.ProposalSubmittedV1),
-    Feed(ProposalDraft, ev.ProposalApprovedV1),  # the draft's fields, as approved
+    # proposals: POST /proposals (and PUT /proposals/{id}/draft)
+    Feed(ProposalRequest, ev.ProposalSubmittedV1),
+    Feed(ProposalRequest, ev.ProposalApprovedV1),  # the draft's fields, as approved
     # POST /proposals/{id}/approve
     Feed(Approval, ev.ProposalApprovedV1),
     # POST /proposals/{id}/work/progress and /work/complete (its final report)
@@ -92,7 +92,7 @@ FEEDS: list[Feed] = [
 
 # Request fields that travel into no event (or not as they are), and where they go.
 STAYS: dict[tuple[type[BaseModel], str], str] = {
-    (ProposalDraft, "attachments"): "kept with the proposal, shown to its readers only",
+    (ProposalRequest, "attachments"): "kept with the proposal, shown to its readers only",
 }
 
 

@@ -11,16 +11,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from services.materials.domain.stock import (
-    Level,
     Movement,
     StockQuantity,
     entry,
     levels_from_ledger,
     plan_reservation,
-    rounded,
     subtract,
     totals,
 )
+from shared.slots import Level, rounded
 
 AT = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 CENTRAL, SOUTH = "Gudang Kota Jambi", "Gudang Jambi Selatan"

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.materials.domain.stock import EPSILON, Level, room, rounded, split, total
+from shared.slots import EPSILON, Level, room, rounded, split, total
 
 # (on_hand_change, reserved_change) per unit, and whether availability is required, as
 # `entry` makes them: receipt, reservation, release, dispatch, count up, count down, and
