@@ -33,6 +33,7 @@ from shared.identity import Actor, Role
 from shared.slots import EPSILON, rounded
 
 JobStatus = Literal["waiting", "reserved", "fulfilled", "cancelled"]
+ShipmentStatus = Literal["in_transit", "received"]
 # How much more than was sent an RT head may confirm as arrived (over_shipped), as a
 # share of the line sent: the default of BERDAYA_OVER_SHIPMENT_TOLERANCE. Anything
 # beyond is the warehouse's to count and adjust: an RT head's word alone never moves
@@ -99,7 +100,7 @@ class Shipment(BaseModel):
     note: str = ""
     dispatched_by: str
     dispatched_at: Timestamp
-    status: Literal["in_transit", "received"] = "in_transit"
+    status: ShipmentStatus = "in_transit"
     received_lines: list[ReceivedLine] = Field(default_factory=list)
     received_by: str | None = None
     received_at: Timestamp | None = None

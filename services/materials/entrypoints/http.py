@@ -8,7 +8,7 @@ Every state-changing route takes an `Idempotency-Key` header (see
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, status
 from fastapi.responses import JSONResponse
@@ -25,10 +25,12 @@ from services.materials.domain.job import (
     Shipment,
     ShipmentLine,
     ShipmentReceiptLine,
+    ShipmentStatus,
     no_job,
     no_shipment,
 )
-from services.materials.domain.stock import CountReason, LedgerEntry, LedgerKind
+from services.materials.domain.stock import CountReason, LedgerKind
+from services.materials.entrypoints.shapes import LedgerEntryBody, ShipmentBody
 from services.materials.service.commands import MaterialCommands
 from services.materials.service.stock_receipts import IncomingLine, StockReceiptOutcome
 from services.materials.service.stock_transaction import Reference
@@ -135,7 +137,7 @@ class JobView(BaseModel):
     approved_at: Timestamp
     fulfilled: bool
     lines: list[JobLineView]
-    shipments: list[Shipment]
+    shipments: list[ShipmentBody]
 
 
 class JobSummary(BaseModel):
@@ -163,11 +165,11 @@ class BalancePage(Page[BalanceView]):
     pass
 
 
-class LedgerPage(Page[LedgerEntry]):
+class LedgerPage(Page[LedgerEntryBody]):
     pass
 
 
-class ShipmentPage(Page[Shipment]):
+class ShipmentPage(Page[ShipmentBody]):
     pass
 
 
@@ -178,7 +180,7 @@ class CatalogueView(BaseModel):
 
 class StockReceiptView(BaseModel):
     receipt_id: str
-    entries: list[LedgerEntry]
+    entries: list[LedgerEntryBody]
     jobs_topped_up: list[uuid.UUID] = Field(
         description="waiting jobs that got some of this stock, oldest approval first"
     )
@@ -193,7 +195,7 @@ def _view(job: MaterialJob, shipments: list[Shipment]) -> JobView:
         work_volume_m3=job.work_volume_m3,
         approved_at=job.approved_at,
         fulfilled=job.fulfilled,
-        shipments=shipments,
+        shipments=[ShipmentBody.of(shipment) for shipment in shipments],
         lines=[
             JobLineView(
                 item=line.item,
@@ -224,14 +226,10 @@ def _balance(document: Document) -> BalanceView:
     )
 
 
-def _same(model: BaseModel) -> BaseModel:
-    return model
-
-
 def _receipt_view(outcome: StockReceiptOutcome) -> StockReceiptView:
     return StockReceiptView(
         receipt_id=outcome.receipt_id,
-        entries=outcome.entries,
+        entries=[LedgerEntryBody.of(entry) for entry in outcome.entries],
         jobs_topped_up=[job.proposal_id for job in outcome.topped_up],
     )
 
@@ -288,7 +286,7 @@ def _job_routes(router: APIRouter) -> None:
         "/jobs/{proposal_id}/shipments",
         tags=["shipments"],
         status_code=status.HTTP_201_CREATED,
-        response_model=Shipment,
+        response_model=ShipmentBody,
         responses=KEYED,
         summary="A warehouse officer dispatches a shipment to the site",
     )
@@ -303,7 +301,7 @@ def _job_routes(router: APIRouter) -> None:
         return await respond(
             key,
             status_code=status.HTTP_201_CREATED,
-            render=_same,
+            render=ShipmentBody.of,
             call=lambda record_answer: commands.dispatch(
                 proposal_id,
                 actor,
@@ -322,7 +320,7 @@ def _shipment_routes(router: APIRouter, over_shipment_tolerance: float) -> None:
         db: ServiceDatabase,
         reference: References,
         actor: CurrentActor,
-        status: Literal["in_transit", "received"] | None = None,
+        status: ShipmentStatus | None = None,
         warehouse: str | None = None,
         proposal_id: uuid.UUID | None = None,
         page: PageNumber = 1,
@@ -337,23 +335,28 @@ def _shipment_routes(router: APIRouter, over_shipment_tolerance: float) -> None:
             skip=(page - 1) * page_size,
             limit=page_size,
         )
-        return ShipmentPage(items=items, total=total, page=page, page_size=page_size)
+        return ShipmentPage(
+            items=[ShipmentBody.of(shipment) for shipment in items],
+            total=total,
+            page=page,
+            page_size=page_size,
+        )
 
     @router.get("/shipments/{shipment_id}", tags=["shipments"], summary="One shipment")
     async def get_shipment(
         shipment_id: uuid.UUID, db: ServiceDatabase, actor: CurrentActor
-    ) -> Shipment:
+    ) -> ShipmentBody:
         repository = MaterialsRepository(db)
         shipment = await repository.get_shipment(shipment_id)
         if actor.role not in STOCK_READERS:
             job = await repository.get_job(shipment.proposal_id)
             job.check_readable_by(actor, no_shipment(shipment_id))
-        return shipment
+        return ShipmentBody.of(shipment)
 
     @router.post(
         "/shipments/{shipment_id}/receipt",
         tags=["shipments"],
-        response_model=Shipment,
+        response_model=ShipmentBody,
         responses=KEYED,
         summary="The RT head confirms what arrived, line by line",
         description=(
@@ -377,7 +380,7 @@ def _shipment_routes(router: APIRouter, over_shipment_tolerance: float) -> None:
         return await respond(
             key,
             status_code=status.HTTP_200_OK,
-            render=_same,
+            render=ShipmentBody.of,
             call=lambda record_answer: commands.confirm_shipment_receipt(
                 shipment_id, actor, correlation_id, body.lines, record_answer=record_answer
             ),
@@ -438,7 +441,12 @@ def _stock_routes(router: APIRouter) -> None:
             skip=(page - 1) * page_size,
             limit=page_size,
         )
-        return LedgerPage(items=entries, total=total, page=page, page_size=page_size)
+        return LedgerPage(
+            items=[LedgerEntryBody.of(entry) for entry in entries],
+            total=total,
+            page=page,
+            page_size=page_size,
+        )
 
     @router.post(
         "/stock/receipts",
@@ -475,7 +483,7 @@ def _stock_routes(router: APIRouter) -> None:
         "/stock/adjustments",
         tags=["stock"],
         status_code=status.HTTP_201_CREATED,
-        response_model=LedgerEntry,
+        response_model=LedgerEntryBody,
         responses=KEYED,
         summary="A warehouse officer corrects a level after counting, with a reason",
     )
@@ -489,7 +497,7 @@ def _stock_routes(router: APIRouter) -> None:
         return await respond(
             key,
             status_code=status.HTTP_201_CREATED,
-            render=_same,
+            render=LedgerEntryBody.of,
             call=lambda record_answer: commands.adjust_stock(
                 actor,
                 correlation_id,

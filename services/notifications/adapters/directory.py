@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Collection
 from datetime import datetime
+from typing import Final
 
 from pymongo import ASCENDING, IndexModel
 from pymongo.asynchronous.client_session import AsyncClientSession
@@ -17,6 +18,39 @@ from shared.storage.mongo import Database, Document
 
 PEOPLE = "people"
 FOLLOWS = "follows"
+
+# The key a person's document keeps each field under, by the domain's field name. The
+# same names today; renaming a field of the domain changes its name here and keeps the
+# key, so the documents written before are read as they are and the queries below
+# (`role`, `kecamatan`, …) stay right: no migration.
+PERSON_KEYS: Final[dict[str, str]] = {
+    "id": "id",
+    "role": "role",
+    "name": "name",
+    "kecamatan": "kecamatan",
+    "kelurahan": "kelurahan",
+    "rt": "rt",
+    "email": "email",
+    "phone": "phone",
+    "messaging": "messaging",
+    "language": "language",
+    "preferences": "preferences",
+}
+_PERSON_FIELDS: Final = {key: name for name, key in PERSON_KEYS.items()}
+
+
+def document_of(person: Person) -> Document:
+    """The document a person's entry is stored as."""
+    fields = to_document(person, person.id)
+    document = {"_id": fields.pop("_id")}
+    document.update((PERSON_KEYS[name], value) for name, value in fields.items())
+    return document
+
+
+def person_of(document: Document) -> Person:
+    """The person a stored document holds. A key no field maps is passed on as it is,
+    for the domain to refuse (it takes no unknown field)."""
+    return from_document(Person, {_PERSON_FIELDS.get(k, k): v for k, v in document.items()})
 
 
 async def create_indexes(db: Database) -> None:
@@ -36,11 +70,11 @@ class Directory:
 
     async def get(self, person_id: str) -> Person | None:
         found = await self._people.find_one({"_id": person_id}, session=self._session)
-        return None if found is None else from_document(Person, found)
+        return None if found is None else person_of(found)
 
     async def get_many(self, person_ids: Collection[str]) -> list[Person]:
         cursor = self._people.find({"_id": {"$in": list(person_ids)}}, session=self._session)
-        return [from_document(Person, d) async for d in cursor]
+        return [person_of(d) async for d in cursor]
 
     async def staff(self, roles: Collection[Role], area: Area) -> list[Person]:
         """People of `roles` who may cover `area` (the domain decides who does)."""
@@ -53,11 +87,11 @@ class Directory:
             },
             session=self._session,
         )
-        return [from_document(Person, d) async for d in cursor]
+        return [person_of(d) async for d in cursor]
 
     async def save(self, person: Person) -> None:
         await self._people.replace_one(
-            {"_id": person.id}, to_document(person, person.id), upsert=True, session=self._session
+            {"_id": person.id}, document_of(person), upsert=True, session=self._session
         )
 
     async def follow_token(self, actor: Actor) -> bool:
@@ -93,7 +127,7 @@ class Directory:
             query["kecamatan"] = kecamatan
         total = await self._people.count_documents(query, session=self._session)
         cursor = self._people.find(query, session=self._session).sort("_id", ASCENDING)
-        found = [from_document(Person, d) async for d in cursor.skip(skip).limit(limit)]
+        found = [person_of(d) async for d in cursor.skip(skip).limit(limit)]
         return found, total
 
 

@@ -27,6 +27,10 @@ EmailAddress = Annotated[
 ]
 # As a person types it: may be empty (the directory then shows the id).
 PersonName = Annotated[str, Field(max_length=120), PLAIN_LINE]
+# As the directory holds it: typed, or from a token (whose name is not checked as typed).
+EntryName = Annotated[str, Field(max_length=120)]
+PersonId = Annotated[str, Field(min_length=1, max_length=120)]
+RtNumber = Annotated[str, Field(pattern=r"^\d{3}$")]
 PhoneNumber = Annotated[
     str, Field(pattern=r"^\+?[0-9]{8,15}$", description="digits, optionally with a leading +")
 ]
@@ -64,9 +68,9 @@ class Preferences(BaseModel):
 class Person(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    id: Annotated[str, Field(min_length=1, max_length=120)]
+    id: PersonId
     role: Role
-    name: Annotated[str, Field(max_length=120)] = ""
+    name: EntryName = ""
     kecamatan: str | None = None
     kelurahan: str | None = None
     rt: str | None = None
@@ -151,7 +155,7 @@ class DirectoryEntry(PersonChanges):
     role: Role
     kecamatan: Name | None = None
     kelurahan: Name | None = None
-    rt: Annotated[str | None, Field(pattern=r"^\d{3}$")] = None
+    rt: RtNumber | None = None
 
 
 def changed(person: Person, changes: PersonChanges) -> Person:

@@ -10,15 +10,18 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response, st
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.notifications.adapters.feed import Feed, FeedItem
-from services.notifications.domain.deliveries import DeliveryChannel, NotificationDelivery, Status
-from services.notifications.domain.people import (
-    DirectoryEntry,
-    Person,
-    PersonChanges,
-    Preferences,
-)
+from services.notifications.adapters.feed import Feed
+from services.notifications.domain.deliveries import DeliveryChannel, Status
+from services.notifications.domain.people import Person
 from services.notifications.domain.webhooks import Endpoint
+from services.notifications.entrypoints.shapes import (
+    DeliveryBody,
+    DirectoryEntryRequest,
+    FeedItemBody,
+    PersonBody,
+    PersonChangesRequest,
+    PreferencesBody,
+)
 from services.notifications.service.people import FollowedProposal, PeopleCommands
 from services.notifications.service.webhooks import (
     DeliveryLog,
@@ -36,7 +39,7 @@ from shared.web.idempotency import IdempotencyKey, RecordAnswer, respond
 from shared.web.pages import Page, PageWanted
 
 
-class DeliveryPage(Page[NotificationDelivery]):
+class DeliveryPage(Page[DeliveryBody]):
     """One page of a delivery log, newest first."""
 
 
@@ -65,7 +68,7 @@ def build_routers() -> list[APIRouter]:
     return [signed_in]
 
 
-class FeedPage(Page[FeedItem]):
+class FeedPage(Page[FeedItemBody]):
     pass
 
 
@@ -89,7 +92,12 @@ def _feed() -> APIRouter:
             skip=paging.skip,
             limit=paging.page_size,
         )
-        return FeedPage(items=items, total=total, page=paging.page, page_size=paging.page_size)
+        return FeedPage(
+            items=[FeedItemBody.of(item) for item in items],
+            total=total,
+            page=paging.page,
+            page_size=paging.page_size,
+        )
 
     @router.get("/unread-count", summary="How many of my notifications are unread")
     async def unread(feed: Feeds, actor: CurrentActor) -> dict[str, int]:
@@ -103,20 +111,20 @@ def _feed() -> APIRouter:
 
 
 class PersonView(BaseModel):
-    person: Person
-    preferences: Preferences = Field(description="what applies: the person's own, or defaults")
+    person: PersonBody
+    preferences: PreferencesBody = Field(description="what applies: the person's own, or defaults")
     using_defaults: bool
 
 
 def _view(person: Person) -> PersonView:
     return PersonView(
-        person=person,
-        preferences=person.effective_preferences,
+        person=PersonBody.of(person),
+        preferences=PreferencesBody.of(person.effective_preferences),
         using_defaults=person.preferences is None,
     )
 
 
-class PersonPage(Page[Person]):
+class PersonPage(Page[PersonBody]):
     pass
 
 
@@ -129,12 +137,12 @@ def _people() -> APIRouter:
 
     @router.patch("/me", summary="Change my contact details, language or preferences")
     async def change_me(
-        changes: PersonChanges,
+        changes: PersonChangesRequest,
         people: People,
         actor: CurrentActor,
         correlation_id: CorrelationId,
     ) -> PersonView:
-        return _view(await people.change_me(actor, changes, correlation_id))
+        return _view(await people.change_me(actor, changes.to_changes(), correlation_id))
 
     @router.get("", summary="The directory, by id (city officers)")
     async def search(
@@ -147,7 +155,12 @@ def _people() -> APIRouter:
         found, total = await people.search(
             actor, role, kecamatan, skip=paging.skip, limit=paging.page_size
         )
-        return PersonPage(items=found, total=total, page=paging.page, page_size=paging.page_size)
+        return PersonPage(
+            items=[PersonBody.of(person) for person in found],
+            total=total,
+            page=paging.page,
+            page_size=paging.page_size,
+        )
 
     @router.get("/{person_id}", summary="One entry (yourself, or anyone for city officers)")
     async def get(person_id: str, people: People, actor: CurrentActor) -> PersonView:
@@ -156,12 +169,12 @@ def _people() -> APIRouter:
     @router.put("/{person_id}", summary="Create or replace an entry (city officers)")
     async def put(
         person_id: Annotated[str, Path(min_length=1, max_length=120)],
-        entry: DirectoryEntry,
+        entry: DirectoryEntryRequest,
         people: People,
         actor: CurrentActor,
         correlation_id: CorrelationId,
     ) -> PersonView:
-        return _view(await people.put(actor, person_id, entry, correlation_id))
+        return _view(await people.put(actor, person_id, entry.to_entry(), correlation_id))
 
     @router.delete(
         "/{person_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Remove an entry"
@@ -242,9 +255,18 @@ class EndpointView(BaseModel):
 
     @classmethod
     def of(cls, endpoint: Endpoint) -> EndpointView:
-        fields = endpoint.model_dump(exclude={"secret", "previous_secrets"})
         return cls(
-            **fields,
+            id=endpoint.id,
+            url=endpoint.url,
+            events=endpoint.events,
+            description=endpoint.description,
+            enabled=endpoint.enabled,
+            disabled_reason=endpoint.disabled_reason,
+            consecutive_failures=endpoint.consecutive_failures,
+            retry_at=endpoint.retry_at,
+            created_by=endpoint.created_by,
+            created_at=endpoint.created_at,
+            updated_at=endpoint.updated_at,
             secret_hint=endpoint.secret.hint,
             previous_secrets_expire_at=[
                 old.expires_at for old in endpoint.previous_secrets if old.expires_at
@@ -281,16 +303,23 @@ class EndpointRegistered(BaseModel):
         return cls(endpoint=EndpointView.of(endpoint), secret=None, note=note)
 
 
-def _as_it_is(delivery: NotificationDelivery) -> NotificationDelivery:
-    return delivery
-
-
 class EndpointChanges(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     url: str | None = Field(default=None, max_length=2000)
     events: list[str] | None = Field(default=None, min_length=1, max_length=50)
     description: Description | None = None
+
+    def to_changes(self) -> dict[str, Any]:
+        """The endpoint's fields to change, by the domain's names: those the body sets."""
+        # (this body's field, the domain's, the value)
+        given = (
+            ("url", "url", self.url),
+            ("events", "events", self.events),
+            ("description", "description", self.description),
+        )
+        sent = self.model_fields_set
+        return {field: value for name, field, value in given if name in sent}
 
 
 def _webhooks() -> APIRouter:
@@ -381,7 +410,7 @@ def _webhooks() -> APIRouter:
         actor: CurrentActor,
         correlation_id: CorrelationId,
     ) -> EndpointView:
-        given: dict[str, Any] = changes.model_dump(exclude_unset=True)
+        given = changes.to_changes()
         return EndpointView.of(await webhooks.change(actor, endpoint_id, given, correlation_id))
 
     @router.delete(
@@ -410,12 +439,17 @@ def _webhooks() -> APIRouter:
         items, total = await webhooks.deliveries(
             actor, endpoint_id, status, skip=paging.skip, limit=paging.page_size
         )
-        return DeliveryPage(items=items, total=total, page=paging.page, page_size=paging.page_size)
+        return DeliveryPage(
+            items=[DeliveryBody.of(d) for d in items],
+            total=total,
+            page=paging.page,
+            page_size=paging.page_size,
+        )
 
     @router.post(
         "/{endpoint_id}/deliveries/{event_id}/redeliver",
         status_code=status.HTTP_202_ACCEPTED,
-        response_model=NotificationDelivery,
+        response_model=DeliveryBody,
         summary="Send one event to the endpoint again (a new delivery id)",
     )
     async def redeliver(
@@ -429,7 +463,7 @@ def _webhooks() -> APIRouter:
         return await respond(
             key,
             status_code=status.HTTP_202_ACCEPTED,
-            render=_as_it_is,
+            render=DeliveryBody.of,
             call=lambda record_answer: webhooks.redeliver(
                 actor, endpoint_id, event_id, correlation_id, record_answer
             ),
@@ -480,15 +514,20 @@ def _deliveries() -> APIRouter:
             skip=paging.skip,
             limit=paging.page_size,
         )
-        return DeliveryPage(items=items, total=total, page=paging.page, page_size=paging.page_size)
+        return DeliveryPage(
+            items=[DeliveryBody.of(d) for d in items],
+            total=total,
+            page=paging.page,
+            page_size=paging.page_size,
+        )
 
     @router.get("/{delivery_id}", summary="One delivery with its log")
-    async def get(delivery_id: uuid.UUID, log: Log, actor: CurrentActor) -> NotificationDelivery:
-        return await log.get(actor, delivery_id)
+    async def get(delivery_id: uuid.UUID, log: Log, actor: CurrentActor) -> DeliveryBody:
+        return DeliveryBody.of(await log.get(actor, delivery_id))
 
     @router.post(
         "/{delivery_id}/retry",
-        response_model=NotificationDelivery,
+        response_model=DeliveryBody,
         summary="Try a failed delivery again (city officers)",
     )
     async def retry(
@@ -501,7 +540,7 @@ def _deliveries() -> APIRouter:
         return await respond(
             key,
             status_code=status.HTTP_200_OK,
-            render=_as_it_is,
+            render=DeliveryBody.of,
             call=lambda record_answer: log.retry(actor, delivery_id, correlation_id, record_answer),
         )
 
