@@ -78,6 +78,8 @@ WAREHOUSE = "Gudang Kota Jambi"
 STOCK = {"cement": 493.0, "sand": 41.1, "gravel": 43.3}  # one road's bill, +5 % waste
 BUDGET_IDR, YEAR = 150_000_000, 2026
 PREPARE_CONCURRENCY = 16
+# a request whose connection dropped is sent again this many times in all
+CALL_ATTEMPTS = 3
 HOPS = (
     ("to_wire", "  request → its event on the wire"),
     ("wire_to_arrival", "  that event on the wire → outcome"),
@@ -131,9 +133,18 @@ class Api:
             "Authorization": f"Bearer {self._tokens[actor.id]}",
             "Idempotency-Key": str(uuid.uuid4()),
         }
-        response = await self._client.request(
-            method, f"{self._urls[service]}{path}", json=body, headers=headers
-        )
+        for attempt in range(CALL_ATTEMPTS):
+            try:
+                response = await self._client.request(
+                    method, f"{self._urls[service]}{path}", json=body, headers=headers
+                )
+                break
+            except httpx.TransportError:
+                # a connection dropped under load: the same request again, same
+                # Idempotency-Key, is answered once (as any client should do)
+                if attempt == CALL_ATTEMPTS - 1:
+                    raise
+                await asyncio.sleep(0.2 * (attempt + 1))
         if response.status_code >= 300:
             raise RuntimeError(f"{method} {path}: {response.status_code} {response.text[:300]}")
         return response.json()

@@ -18,14 +18,25 @@ same slot; what comes in is spread so that the slots' availabilities even out. F
 level's rules a split never refuses a reservation the summed level would allow (each
 slot having on hand ≥ reserved).
 
-Pure arithmetic, no I/O: the materials' stock balances and the proposals' budgets keep
-their slots in MongoDB, each slot update conditional on the slot's rules.
+No I/O: the materials' stock balances and the proposals' budgets keep their slots in
+MongoDB, each slot update conditional on the slot's rules.
+
+Where a transaction starts drawing decides whom it meets. Transactions of one process
+take turns (`SlotTurns`): at most one at a time starts at a slot, so they never meet
+each other there — with more transactions in flight than slots (a burst of approvals,
+a backlog), the extra ones wait for a turn instead of aborting and running again, which
+under snapshot isolation only a turn taken *before* the transaction's first read can
+prevent. Replicas start apart at random, as two of them cannot agree on anything cheaper.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import itertools
 import math
-from collections.abc import Iterable, Sequence
+import random
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 
 EPSILON = 1e-9
@@ -147,3 +158,25 @@ def total(slots: Iterable[Level]) -> Level:
     for s in slots:
         on_hand, reserved = on_hand + s.on_hand, reserved + s.reserved
     return Level(on_hand=rounded(on_hand), reserved=rounded(reserved))
+
+
+class SlotTurns:
+    """Which slot each of this process's transactions starts drawing on: a free one
+    (round robin from a random point), else the next one's turn is waited for."""
+
+    def __init__(self, slots: int, *, first: int | None = None) -> None:
+        """``first``: the slot the round robin starts at (a random one if None)."""
+        self._turns = [asyncio.Lock() for _ in range(slots)]
+        self._next = itertools.count(random.randrange(1 << 16) if first is None else first)
+
+    @contextlib.asynccontextmanager
+    async def turn(self) -> AsyncIterator[int]:
+        """Hold a slot for a whole transaction, retries included; yields its index."""
+        first = next(self._next)
+        count = len(self._turns)
+        chosen = next(
+            (i for i in ((first + k) % count for k in range(count)) if not self._turns[i].locked()),
+            first % count,
+        )
+        async with self._turns[chosen]:
+            yield chosen

@@ -35,6 +35,8 @@ class UnitOfWork:
     producer: str
     correlation_id: str
     causation_id: str | None
+    # 1 for the first run of the transaction, 2 after a write conflict or transient error…
+    attempt: int = 1
     emitted: list[Envelope] = field(default_factory=list)
 
     async def emit(self, data: Contract) -> Envelope:
@@ -133,7 +135,9 @@ class Transactions:
                     raise out_of_time(self._time_limit_seconds, attempts - 1)
             # A fresh unit per attempt: with_transaction may call us again after a
             # transient error, and nothing of the failed attempt may leak.
-            uow = UnitOfWork(self._db, session, self._producer, correlation_id, causation_id)
+            uow = UnitOfWork(
+                self._db, session, self._producer, correlation_id, causation_id, attempts
+            )
             return await work(uow)
 
         # The outbox rows written inside keep this span as their parent (traceparent).

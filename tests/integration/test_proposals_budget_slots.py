@@ -8,9 +8,12 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 
+import pytest
+
 from services.proposals.adapters import budgets
 from services.proposals.adapters.budgets import BudgetRepository
 from services.proposals.domain.budget import budget_key
+from shared.slots import SlotTurns
 from shared.storage.mongo import Database, Document
 from tests.integration.test_proposals_budgets import (
     MILLION,
@@ -31,7 +34,7 @@ async def _slots(db: Database) -> list[Document]:
 
 
 async def test_an_approval_left_open_on_the_budget_does_not_hold_up_the_next(
-    infra: Infrastructure, namespace: str
+    infra: Infrastructure, namespace: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # a one-second time limit: an approval waiting behind the open one would answer 503
     async with (
@@ -43,11 +46,14 @@ async def test_an_approval_left_open_on_the_budget_does_not_hold_up_the_next(
     ):
         await set_ceiling(api, 400 * MILLION)
         waiting = [await endorsed(api) for _ in range(3)]
+        # left open by another replica on the slot this process's turns come to first
+        monkeypatch.setattr(budgets, "TURNS", SlotTurns(budgets.DEFAULT_SLOTS, first=0))
         async with runtime.mongo_client.start_session() as orphan:
             await orphan.start_transaction()
-            budget = await BudgetRepository(runtime.db, orphan).find("Telanaipura", 2026)
+            held = BudgetRepository(runtime.db, orphan, start=0)
+            budget = await held.find("Telanaipura", 2026)
             assert budget is not None
-            await BudgetRepository(runtime.db, orphan).reserve(budget, 10 * MILLION)
+            await held.reserve(budget, 10 * MILLION)
             answers = [await approve(api, p, 10 * MILLION) for p in waiting]
             await orphan.abort_transaction()
         assert [a.status_code for a in answers] == [200, 200, 200], [a.text for a in answers]

@@ -15,8 +15,6 @@ drawing on several never wait on each other in a cycle.
 
 from __future__ import annotations
 
-import itertools
-import random
 from typing import Any
 
 from pymongo import ASCENDING, IndexModel, UpdateOne
@@ -24,7 +22,7 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 
 from services.proposals.domain.budget import Allocation, Budget, budget_key
 from shared.errors import Conflict
-from shared.slots import Level, split, total
+from shared.slots import Level, SlotTurns, split, total
 from shared.storage.documents import from_document, to_document
 from shared.storage.mongo import Database, Document
 
@@ -33,9 +31,9 @@ SLOTS = "budget_slots"
 # Slots per budget, fixed when the budget is first allocated: approvals in one kecamatan
 # at once meet only when they draw on the same slot (services/proposals/README.md).
 DEFAULT_SLOTS = 16
-# Where this process's next transaction starts drawing: the approvals running at once
-# in one process never start at the same slot (see materials' adapters/stock.py).
-_NEXT_START = itertools.count(random.randrange(1 << 16))
+# Which slot an approval of this process starts drawing on (shared/slots.py): held for
+# the approval's whole transaction, so the approvals of one process never meet.
+TURNS = SlotTurns(DEFAULT_SLOTS)
 
 
 def slot_id(key: str, slot: int) -> str:
@@ -48,11 +46,14 @@ async def create_indexes(db: Database) -> None:
 
 
 class BudgetRepository:
-    def __init__(self, db: Database, session: AsyncClientSession | None = None) -> None:
+    def __init__(
+        self, db: Database, session: AsyncClientSession | None = None, *, start: int = 0
+    ) -> None:
+        """``start``: the slot a reservation draws on first (the caller's turn)."""
         self._collection = db[COLLECTION]
         self._slots = db[SLOTS]
         self._session = session
-        self._start = next(_NEXT_START)
+        self._start = start
 
     async def find(self, kecamatan: str, fiscal_year: int) -> Budget | None:
         key = budget_key(kecamatan, fiscal_year)

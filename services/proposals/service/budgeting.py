@@ -47,8 +47,13 @@ async def allocate(
     return budget
 
 
-async def reserve(uow: UnitOfWork, proposal: Proposal, cost_idr: int, fiscal_year: int) -> None:
-    budgets = BudgetRepository(uow.db, uow.session)
+async def reserve(
+    uow: UnitOfWork, proposal: Proposal, cost_idr: int, fiscal_year: int, *, slot: int
+) -> None:
+    """Reserve from the budget, drawing on ``slot`` first (the caller's turn); a run
+    again after a write conflict draws on the next slot, away from whatever held it (a
+    transaction of another replica, or one a killed process left open)."""
+    budgets = BudgetRepository(uow.db, uow.session, start=slot + uow.attempt - 1)
     budget = await budgets.find(proposal.area.kecamatan, fiscal_year)
     if budget is None:
         raise no_ceiling(proposal.area.kecamatan, fiscal_year)

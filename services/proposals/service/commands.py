@@ -14,6 +14,7 @@ from typing import TypeVar
 
 from pydantic import ConfigDict
 
+from services.proposals.adapters import budgets
 from services.proposals.adapters.repository import ProposalRepository
 from services.proposals.domain.budget import Allocation, Budget, check_may_set_ceiling
 from services.proposals.domain.duplicates import possible_duplicates
@@ -164,15 +165,24 @@ class ProposalCommands(_Commands):
         *,
         record_answer: RecordAnswer | None = None,
     ) -> Proposal:
-        async def change(proposal: Proposal, uow: UnitOfWork) -> None:
-            proposal.approve(actor, self._clock(), budget_idr, fiscal_year)
-            await budgeting.reserve(uow, proposal, budget_idr, fiscal_year)
-            await uow.emit(events.approved(proposal, actor.id))
-            await _audit(
-                uow, actor, Action.APPROVE, proposal, budget_idr=budget_idr, fiscal_year=fiscal_year
-            )
+        # the budget slot taken before the transaction reads anything: approvals of this
+        # process at once then write different slots and never abort each other
+        async with budgets.TURNS.turn() as slot:
 
-        return await self._change(proposal_id, change, correlation_id, record_answer)
+            async def change(proposal: Proposal, uow: UnitOfWork) -> None:
+                proposal.approve(actor, self._clock(), budget_idr, fiscal_year)
+                await budgeting.reserve(uow, proposal, budget_idr, fiscal_year, slot=slot)
+                await uow.emit(events.approved(proposal, actor.id))
+                await _audit(
+                    uow,
+                    actor,
+                    Action.APPROVE,
+                    proposal,
+                    budget_idr=budget_idr,
+                    fiscal_year=fiscal_year,
+                )
+
+            return await self._change(proposal_id, change, correlation_id, record_answer)
 
     async def report_progress(
         self,
