@@ -3,16 +3,13 @@ field from the domain's: renaming a field of the domain changes the mapping, not
 
 from __future__ import annotations
 
-import ast
 import uuid
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
 from fastapi import FastAPI
-from pydantic import BaseModel
 
 from services.materials.adapters import repository, stock
 from services.materials.domain import job
@@ -28,17 +25,10 @@ from services.materials.entrypoints.http import (
 )
 from services.materials.entrypoints.shapes import LedgerEntryBody, ShipmentBody
 from shared.contracts.types import MaterialLine, ReceivedLine
+from tests.support.shapes import away_from_defaults, imports_of
 
 NOW = datetime(2026, 5, 4, 10, 0, tzinfo=UTC)
 LATER = NOW + timedelta(days=1)
-
-
-def away_from_defaults(model: BaseModel) -> None:
-    """Every field away from its default, so that a field a mapping drops shows."""
-    for name, field in type(model).model_fields.items():
-        if field.is_required():
-            continue
-        assert getattr(model, name) != field.get_default(call_default_factory=True), name
 
 
 def full_shipment() -> Shipment:
@@ -126,8 +116,5 @@ def test_an_answer_is_what_the_api_answered_when_it_showed_the_domains_model(
 
 @pytest.mark.parametrize("inner", [repository, stock, job, stock_domain], ids=lambda m: m.__name__)
 def test_the_inner_layers_know_nothing_of_the_api(inner: ModuleType) -> None:
-    assert inner.__file__ is not None
-    tree = ast.parse(Path(inner.__file__).read_text(encoding="utf-8"))
-    imported = {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
-    imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    imported = imports_of(inner)
     assert not {n for n in imported if n.startswith("services.materials.entrypoints")}

@@ -5,16 +5,14 @@ mappings, so it is neither an API break nor a migration."""
 
 from __future__ import annotations
 
-import ast
 import uuid
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
 from fastapi import FastAPI
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from services.notifications.adapters import directory, feed
 from services.notifications.adapters.directory import PERSON_KEYS, document_of, person_of
@@ -50,6 +48,7 @@ from services.notifications.entrypoints.shapes import (
 from services.notifications.service import people as people_service
 from shared.identity import Role
 from shared.storage.documents import to_document
+from tests.support.shapes import away_from_defaults, imports_of
 
 NOW = datetime(2026, 5, 4, 10, 0, tzinfo=UTC)
 LATER = NOW + timedelta(minutes=5)
@@ -72,14 +71,6 @@ API_PERSON_FIELDS = (
 API_CHANGES_FIELDS = ("name", "email", "phone", "messaging", "language", "preferences")
 API_ENTRY_FIELDS = (*API_CHANGES_FIELDS, "role", "kecamatan", "kelurahan", "rt")
 STORED_PERSON_KEYS = frozenset(API_PERSON_FIELDS)
-
-
-def away_from_defaults(model: BaseModel) -> None:
-    """Every field away from its default, so that a field a mapping drops shows."""
-    for name, field in type(model).model_fields.items():
-        if field.is_required():
-            continue
-        assert getattr(model, name) != field.get_default(call_default_factory=True), name
 
 
 OWN = Preferences(channels=frozenset({Channel.SMS, Channel.IN_APP}), frequency=Frequency.DAILY)
@@ -394,8 +385,5 @@ def test_a_stored_entry_with_an_unknown_key_is_still_refused() -> None:
     ids=lambda m: m.__name__,
 )
 def test_the_inner_layers_know_nothing_of_the_api(inner: ModuleType) -> None:
-    assert inner.__file__ is not None
-    tree = ast.parse(Path(inner.__file__).read_text(encoding="utf-8"))
-    imported = {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
-    imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    imported = imports_of(inner)
     assert not {n for n in imported if n.startswith("services.notifications.entrypoints")}

@@ -4,9 +4,7 @@ changes the mappings, so it is neither an API break nor a migration."""
 
 from __future__ import annotations
 
-import ast
 import uuid
-from pathlib import Path
 from types import ModuleType
 
 import pytest
@@ -21,6 +19,7 @@ from services.proposals.entrypoints.http import ProposalView, build_router
 from services.proposals.entrypoints.shapes import DraftBody, ProposalBody, ProposalRequest
 from shared.clock import format_timestamp
 from shared.storage.documents import to_document
+from tests.support.shapes import imports_of
 from tests.unit.proposals.builders import NOW, draft, proposal_in
 
 # What clients send and read, and what documents were written with: fixed, whatever the
@@ -159,8 +158,5 @@ def test_a_stored_draft_with_an_unknown_key_is_still_refused() -> None:
 
 @pytest.mark.parametrize("inner", [repository, model], ids=lambda m: m.__name__)
 def test_the_inner_layers_know_nothing_of_the_api(inner: ModuleType) -> None:
-    assert inner.__file__ is not None
-    tree = ast.parse(Path(inner.__file__).read_text(encoding="utf-8"))
-    imported = {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
-    imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    imported = imports_of(inner)
     assert not {name for name in imported if name.startswith("services.proposals.entrypoints")}
