@@ -64,7 +64,7 @@ TIERS=(unit integration e2e faults containers)
 # so they share the two cores well; each worker starts its own mongod, every test has its
 # own namespace, and the faults that stop a broker or a mongod stop their own. The
 # e2e and containers tiers run whole systems and stay on one worker.
-declare -A WORKERS=([integration]=3 [faults]=2)
+declare -A WORKERS=([integration]=2 [faults]=2)
 RESULTS="$RUN_DIR/test-results"
 rm -rf "$RESULTS" && mkdir -p "$RESULTS"
 declare -A took

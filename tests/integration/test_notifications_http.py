@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
@@ -261,6 +262,13 @@ async def test_follow_then_unfollow_a_proposal(
     assert [item["event_type"] for item in feed] == ["proposal.verified"]
 
 
+async def _feed_items(api: httpx.AsyncClient) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = (await api.get("/notifications", headers=auth(RT_HEAD))).json()[
+        "items"
+    ]
+    return items
+
+
 async def test_the_feed_counts_unread_and_marks_read(
     service: Service,
     infra: Infrastructure,
@@ -268,7 +276,10 @@ async def test_the_feed_counts_unread_and_marks_read(
 ) -> None:
     _, api = service
     await known_proposal(service, infra, namespace)
-    feed = (await api.get("/notifications", headers=auth(RT_HEAD))).json()["items"]
+    # the in-app item is delivered after the consumer's transaction, by the dispatcher
+    feed = await until_async(
+        lambda: _feed_items(api), lambda items: len(items) == 1, what="the in-app item"
+    )
     assert feed[0]["title"] == "Usulan diajukan"
     assert (await api.get("/notifications/unread-count", headers=auth(RT_HEAD))).json() == {
         "unread": 1

@@ -63,14 +63,17 @@ class BudgetRepository:
         return _budget(document, total(level for _, level in await self._levels(key)))
 
     async def of_year(self, fiscal_year: int) -> list[Budget]:
+        # The budget documents first, then their slots: a budget is added with its slots
+        # in one transaction, so outside one (a public read) the slots read afterwards
+        # are all there; read the other way round, a budget committed in between would
+        # show a ceiling of 0.
+        cursor = self._collection.find({"fiscal_year": fiscal_year}, session=self._session)
+        documents = [d async for d in cursor.sort("_id", ASCENDING)]
         levels: dict[str, list[Level]] = {}
         cursor = self._slots.find({"fiscal_year": fiscal_year}, session=self._session)
         async for s in cursor:
             levels.setdefault(s["budget"], []).append(_level(s))
-        cursor = self._collection.find({"fiscal_year": fiscal_year}, session=self._session)
-        return [
-            _budget(d, total(levels.get(d["_id"], []))) async for d in cursor.sort("_id", ASCENDING)
-        ]
+        return [_budget(d, total(levels.get(d["_id"], []))) for d in documents]
 
     async def add(self, budget: Budget) -> None:
         """A new budget: its document, and its ceiling spread evenly over its slots."""
