@@ -4,10 +4,12 @@
     python -m deploy.k8s.generate --check    # exit 1 if a committed file differs
 
 - `base/broker/topology.yaml`: the Messaging Topology Operator's objects (vhost,
-  exchanges, users, permissions, topic permissions, queue policies) from the same
-  definitions the compose stack loads (`deploy/broker/definitions.py`). The queues are
-  not among them: the set-up Job (`python -m services.broker_setup`) declares them from
-  the services' own subscriptions, as in compose.
+  exchanges, users, permissions, topic permissions, queue policies, and the queues and
+  bindings the definitions carry: the event history stream and its binding) from the
+  same definitions the compose stack loads (`deploy/broker/definitions.py`). The
+  services' work, retry and dead-letter queues are not among them: the set-up Job
+  (`python -m services.broker_setup`) declares them from the services' own
+  subscriptions, as in compose.
 - `base/databases/mongodb.yaml`: a `MongoDBCommunity` replica set per service with its
   user and the role `shared/storage/access.py` grants (its own collections, the audit
   trail append-only, nothing in another database).

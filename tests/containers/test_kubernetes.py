@@ -5,8 +5,10 @@ every object validates against Kubernetes 1.32's schemas (`kubernetes-validate`,
 strict) or against its operator's CRD kept in deploy/k8s/crds/ (with no field the CRD
 does not know: the API server would drop it silently). Then the invariants: probes,
 limits, non-root, read-only root filesystem, no credential in any object, every
-service with a PDB, a NetworkPolicy and a ScaledObject (or an HPA), a grace period
-longer than the drain bound; and the generated files equal what the code generates.
+service with a PDB, a NetworkPolicy, a Service selecting its pods and a ScaledObject
+(or an HPA) with the bounds of `SCALING`, the configuration from the generated
+ConfigMap, a grace period longer than the drain bound; and the generated files equal
+what the code generates.
 """
 
 from __future__ import annotations
@@ -234,8 +236,57 @@ def test_every_service_has_a_pdb_a_network_policy_and_an_autoscaler(overlay: str
         bounds = generate.SCALING[service]
         spec = scalers[service]["spec"]
         assert spec.get("minReplicaCount", spec.get("minReplicas")) == bounds.minimum >= 2
+        assert spec.get("maxReplicaCount", spec.get("maxReplicas")) == bounds.maximum, service
     expected = "ScaledObject" if overlay in KEDA_OVERLAYS else "HorizontalPodAutoscaler"
     assert {s["kind"] for s in scalers.values()} == {expected}
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_deployment_has_a_service_selecting_its_pods(overlay: str) -> None:
+    objects = rendered(overlay)
+    for deployment in of_kind(objects, "Deployment"):
+        name = deployment["metadata"]["name"]
+        labels = deployment["spec"]["template"]["metadata"]["labels"]
+        assert selects(deployment["spec"]["selector"], labels), name
+        services = [
+            s
+            for s in of_kind(objects, "Service")
+            if s["spec"].get("selector") and selects({"matchLabels": s["spec"]["selector"]}, labels)
+        ]
+        assert [s["metadata"]["name"] for s in services] == [name]
+        [port] = services[0]["spec"]["ports"]
+        [container] = containers(deployment)
+        assert port["targetPort"] in {p["name"] for p in container["ports"]}, name
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_container_reads_the_generated_configuration(overlay: str) -> None:
+    objects = rendered(overlay)
+    # configMapGenerator's name plus a content hash (a change rolls the Deployments)
+    maps = {c["metadata"]["name"] for c in of_kind(objects, "ConfigMap")}
+    [config] = [m for m in maps if re.fullmatch(r"berdaya-config-[a-z0-9]{10}", m)]
+    for owner in of_kind(objects, "Deployment") + of_kind(objects, "Job"):
+        for container in containers(owner):
+            refs = [e["configMapRef"]["name"] for e in container["envFrom"] if "configMapRef" in e]
+            assert config in refs, f"{owner['metadata']['name']}: {refs}"
+            assert set(refs) <= maps, f"{owner['metadata']['name']}: a ConfigMap not rendered"
+
+
+@pytest.mark.parametrize("overlay", ("production", "production-hpa"))
+def test_the_production_mongodb_override_names_the_operators_container_and_claim(
+    overlay: str,
+) -> None:
+    # The CRD leaves statefulSet.spec unchecked: a misspelt name would add a second
+    # container or claim instead of sizing the operator's own, and still validate.
+    for database in of_kind(rendered(overlay), "MongoDBCommunity"):
+        spec = database["spec"]["statefulSet"]["spec"]
+        [container] = spec["template"]["spec"]["containers"]
+        assert container["name"] == "mongod"
+        assert container["resources"]["limits"]["memory"] == "2Gi"
+        [claim] = spec["volumeClaimTemplates"]
+        assert claim["metadata"]["name"] == "data-volume"
+        assert claim["spec"]["resources"]["requests"]["storage"] == "50Gi"
+        assert "podAntiAffinity" in spec["template"]["spec"]["affinity"]  # the base's, kept
 
 
 def _egress_peers(policy: dict[str, Any]) -> list[tuple[str, frozenset[int]]]:
@@ -252,8 +303,9 @@ def _egress_peers(policy: dict[str, Any]) -> list[tuple[str, frozenset[int]]]:
     return peers
 
 
-def test_each_service_reaches_only_rabbitmq_its_own_mongodb_and_dns() -> None:
-    objects = rendered("production")
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_each_service_reaches_only_rabbitmq_its_own_mongodb_and_dns(overlay: str) -> None:
+    objects = rendered(overlay)
     dns = json.dumps(
         [{"kubernetes.io/metadata.name": "kube-system"}, {"k8s-app": "kube-dns"}], sort_keys=True
     )

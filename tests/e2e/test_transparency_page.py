@@ -1,7 +1,9 @@
 """The public transparency page after a real flow through the services as processes,
 walked in a real browser (Playwright driving Debian's chromium: deploy/local/browser.sh
 installs it): the figures, the pages, the English switch, and a new event appearing
-without a reload. The screenshots it takes are the README's (see SCREENSHOTS)."""
+without a reload; then with JavaScript off: the same figures, the skip link first on
+Tab, every form field labelled. The screenshots it takes are the README's (see
+SCREENSHOTS)."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from typing import TypeVar
 
 import httpx
 import pytest
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from shared.contracts import new_envelope
 from tests.support.events import budget_allocated
@@ -53,13 +55,13 @@ def in_a_thread(work: Callable[[], T]) -> T:
         return pool.submit(work).result()
 
 
-def in_a_browser(walk: Callable[[Page], None]) -> None:
+def in_a_browser(walk: Callable[[Browser], None]) -> None:
     if not Path(CHROMIUM).exists():
         raise AssertionError(f"no {CHROMIUM}: run deploy/local/browser.sh first")
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         try:
-            walk(browser.new_page(viewport={"width": 1200, "height": 900}))
+            walk(browser)
         finally:
             browser.close()
 
@@ -75,7 +77,12 @@ def test_the_page_shows_a_real_flow_and_a_new_event_without_a_reload(
         system["proposals"].url, system["materials"].url, system["notifications"].url
     )
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    in_a_thread(lambda: in_a_browser(lambda page: walk(page, system, proposal_id)))
+
+    def both_walks(browser: Browser) -> None:
+        walk(browser.new_page(viewport={"width": 1200, "height": 900}), system, proposal_id)
+        without_javascript(browser, system["transparency"].url, proposal_id)
+
+    in_a_thread(lambda: in_a_browser(both_walks))
 
 
 def walk(page: Page, system: dict[str, ServiceProcess], proposal_id: str) -> None:
@@ -93,6 +100,10 @@ def walk(page: Page, system: dict[str, ServiceProcess], proposal_id: str) -> Non
     expect(page.locator('dd[data-figure="volunteers"]')).to_have_text("35")
     expect(page.locator('tr[data-item="cement"] [data-figure="delivered"]')).to_have_text("493")
     expect(page.locator("svg circle")).to_have_count(1)  # the job on the map
+    # the overview maps kecamatan, not jobs: one point for Telanaipura, to its page
+    point = page.locator('svg a[data-kecamatan="Telanaipura"]')
+    expect(point).to_have_attribute("aria-label", "Kecamatan Telanaipura: 1 pekerjaan, 1 selesai")
+    assert (point.get_attribute("href") or "").startswith("/kecamatan/Telanaipura?")
     page.screenshot(path=str(SCREENSHOTS / "overview.png"), full_page=True)
 
     # English, by the switch a keyboard reaches
@@ -133,3 +144,59 @@ def walk(page: Page, system: dict[str, ServiceProcess], proposal_id: str) -> Non
     # the downloads
     csv = httpx.get(f"{base}/data/proposals.csv", params={"year": 2026}, timeout=10)
     assert proposal_id in csv.text and "validated" in csv.text and "rt-head" not in csv.text
+
+
+UNLABELLED = """() => [...document.querySelectorAll("input, select, textarea")]
+    .filter((field) => field.type !== "hidden")
+    .filter((field) => !(field.labels && field.labels.length)
+        && !field.getAttribute("aria-label") && !field.getAttribute("aria-labelledby"))
+    .map((field) => field.outerHTML)"""
+FIELDS = "() => document.querySelectorAll('input:not([type=hidden]), select, textarea').length"
+
+
+def without_javascript(browser: Browser, base: str, proposal_id: str) -> None:
+    """The pages as served, JavaScript off: the figures are there (after the
+    validation the first walk saw), the first Tab stop is the skip link, which leads
+    to the content, and every form field has a label."""
+    context = browser.new_context(
+        java_script_enabled=False, viewport={"width": 1200, "height": 900}
+    )
+    try:
+        page = context.new_page()
+        for path in ("/", "/kecamatan/Telanaipura", f"/usulan/{proposal_id}"):
+            page.goto(f"{base}{path}")
+            # live.js did not run: its note stays hidden; the reload hint is there
+            expect(page.locator(".live-js")).to_be_hidden()
+            expect(page.locator("noscript")).to_have_count(1)
+            # the first Tab stop: the skip link; Enter moves on to the content
+            page.keyboard.press("Tab")
+            expect(page.locator("a.skip")).to_be_focused()
+            expect(page.locator("a.skip")).to_be_visible()
+            page.keyboard.press("Enter")
+            expect(page.locator("main#main")).to_be_focused()
+            assert page.evaluate(UNLABELLED) == [], path
+
+        page.goto(f"{base}/")
+        assert page.evaluate(FIELDS) >= 1  # the year's form
+        row = page.locator('tr[data-kecamatan="Telanaipura"]')
+        expect(row.locator('[data-figure="jobs_completed"]')).to_have_text("1")
+        expect(row.locator('[data-figure="jobs_validated"]')).to_have_text("1")
+        expect(row.locator('[data-figure="approved_budget"]')).to_have_text("Rp 150.000.000")
+        expect(row.locator('[data-figure="ceiling"]')).to_have_text("Rp 500.000.000")
+        expect(page.locator('dd[data-figure="volunteers"]')).to_have_text("35")
+        expect(page.locator('tr[data-item="cement"] [data-figure="delivered"]')).to_have_text("493")
+        expect(page.locator("#budget-chart-title")).to_have_count(1)
+        expect(page.locator("#states-chart-title")).to_have_count(1)
+        expect(page.locator('svg a[data-kecamatan="Telanaipura"] circle')).to_have_count(1)
+
+        page.goto(f"{base}/kecamatan/Telanaipura")
+        expect(page.locator('dd[data-figure="proposals"]')).to_have_text("1")
+        expect(page.locator('dd[data-figure="jobs_validated"]')).to_have_text("1")
+        expect(page.locator('dd[data-figure="approved_budget"]')).to_have_text("Rp 150.000.000")
+        expect(
+            page.locator(f'tr[data-proposal="{proposal_id}"] [data-figure="state"]')
+        ).to_have_text("Divalidasi dan diserahkan")
+        expect(page.locator(f'svg a[href^="/usulan/{proposal_id}"] circle')).to_have_count(1)
+        expect(page.locator("#states-chart-title")).to_have_count(1)
+    finally:
+        context.close()

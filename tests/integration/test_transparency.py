@@ -143,8 +143,15 @@ async def check_the_pages(
     assert len(overview.content) < 100_000
     english = await client.get("/", params={"lang": "en"})
     assert '<html lang="en">' in english.text and "Rp 300,000,000" in english.text
+    # the overview maps the kecamatan (one point, to its page), not each proposal
+    assert 'data-kecamatan="Telanaipura"' in overview.text
+    assert overview.text.count("<circle") == 1
     kecamatan = await client.get("/kecamatan/Telanaipura")
     assert kecamatan.status_code == 200 and f"/usulan/{proposal_id}" in kecamatan.text
+    # its list by pages: past the last, the last; none before the first
+    later = await client.get("/kecamatan/Telanaipura", params={"page": 5})
+    assert later.status_code == 200 and f"/usulan/{proposal_id}" in later.text
+    assert (await client.get("/kecamatan/Telanaipura", params={"page": 0})).status_code == 422
     one = await client.get(f"/usulan/{proposal_id}")
     assert one.status_code == 200 and "Divalidasi dan diserahkan" in one.text
     assert "https://photos.example.org/day.jpg" in one.text

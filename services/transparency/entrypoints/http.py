@@ -7,9 +7,12 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import math
+import statistics
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
@@ -19,6 +22,7 @@ from fastapi.responses import HTMLResponse, Response, StreamingResponse
 from fastapi.templating import Jinja2Templates
 
 from services.transparency.adapters.repository import ReadModel
+from services.transparency.domain.facts import Allocation
 from services.transparency.domain.figures import CityFigures, Figures, city_figures
 from services.transparency.domain.proposals import WIB, ProposalView
 from services.transparency.entrypoints import svg
@@ -33,10 +37,13 @@ HERE = Path(__file__).parent
 STATIC = HERE / "static"
 TEMPLATES = Jinja2Templates(directory=HERE / "templates")
 LATEST_SHOWN = 20
+# A kecamatan page lists (and maps) this many proposals at a time.
+PAGE_SIZE = 100
 
 Lang = Annotated[str | None, Query(max_length=2, description="`en` for English")]
 Year = Annotated[int | None, Query(ge=FIRST_FISCAL_YEAR, le=LAST_FISCAL_YEAR)]
 Kecamatan = Annotated[str, Query(max_length=120)]
+PageNumber = Annotated[int, Query(ge=1, le=10_000, description="which 100 proposals to list")]
 
 
 def build_router() -> APIRouter:
@@ -49,46 +56,36 @@ def build_router() -> APIRouter:
         model = ReadModel(db)
         version = await model.last_change()  # before the reads: a change after shows
         chosen = await _year(model, year)
-        views = await model.public_views(year=chosen)
-        figures = city_figures(
-            views, await model.allocations(chosen), chosen, area_register().kecamatan
-        )
-        latest = sorted(views, key=lambda v: v.last_step_at, reverse=True)[:LATEST_SHOWN]
-        return await _page(
+        return overview_page(
             request,
-            "overview.html",
-            lang,
-            chosen,
-            model,
-            figures=figures,
-            area=figures.city,
-            latest=latest,
-            views=views,
-            version=version,
+            request.app.state.settings,
+            Shown(lang, chosen, await _years(model, chosen), version),
+            await model.public_views(year=chosen),
+            await model.allocations(chosen),
         )
 
     @router.get("/kecamatan/{name}", response_class=HTMLResponse, summary="One kecamatan")
     async def kecamatan(
-        request: Request, db: ServiceDatabase, name: str, lang: Lang = None, year: Year = None
+        request: Request,
+        db: ServiceDatabase,
+        name: str,
+        lang: Lang = None,
+        year: Year = None,
+        page: PageNumber = 1,
     ) -> HTMLResponse:
         if name not in _kecamatan_names():
             raise HTTPException(404, f"no kecamatan {name!r} in Kota Jambi")
         model = ReadModel(db)
         version = await model.last_change()
         chosen = await _year(model, year)
-        views = await model.public_views(year=chosen, kecamatan=name)
-        figures = city_figures(views, await model.allocations(chosen), chosen, [name])
-        area = next(f for f in figures.kecamatan if f.kecamatan == name)
-        return await _page(
+        return kecamatan_page(
             request,
-            "kecamatan.html",
-            lang,
-            chosen,
-            model,
-            area=area,
-            name=name,
-            views=views,
-            version=version,
+            request.app.state.settings,
+            Shown(lang, chosen, await _years(model, chosen), version),
+            name,
+            await model.public_views(year=chosen, kecamatan=name),
+            await model.allocations(chosen),
+            page,
         )
 
     @router.get("/usulan/{proposal_id}", response_class=HTMLResponse, summary="One proposal")
@@ -100,8 +97,14 @@ def build_router() -> APIRouter:
         view = await model.public_view(proposal_id)
         if view is None:
             raise HTTPException(404, "no published proposal with this id")
-        return await _page(
-            request, "proposal.html", lang, view.year, model, view=view, version=version
+        shown = Shown(lang, view.year, await _years(model, view.year), version)
+        return _render(
+            request,
+            request.app.state.settings,
+            "proposal.html",
+            shown,
+            lambda link: _proposal_places([view], link),
+            view=view,
         )
 
     @router.get("/data/figures.json", summary="The figures per kecamatan, as JSON")
@@ -176,18 +179,141 @@ async def _figures(model: ReadModel, year: int | None) -> CityFigures:
     return city_figures(views, await model.allocations(chosen), chosen, _kecamatan_names())
 
 
-async def _page(
+async def _years(model: ReadModel, year: int) -> list[int]:
+    """The years the page offers: those with data, and the one shown."""
+    return sorted({year, *await model.years()}, reverse=True)
+
+
+@dataclass(frozen=True)
+class Shown:
+    """What every page is rendered for: the language asked for, the year shown, the
+    years offered and the read model's version (for the live updates)."""
+
+    lang: str | None
+    year: int
+    years: list[int]
+    version: str
+
+
+Link = Callable[..., str]
+
+
+def overview_page(
     request: Request,
+    settings: TransparencySettings,
+    shown: Shown,
+    views: list[ProposalView],
+    allocations: list[Allocation],
+) -> HTMLResponse:
+    """The city overview of `views` (the year's public proposals). Its map has one
+    point per kecamatan, so the page's size does not grow with the proposals."""
+    figures = city_figures(views, allocations, shown.year, _kecamatan_names())
+    latest = sorted(views, key=lambda v: v.last_step_at, reverse=True)[:LATEST_SHOWN]
+    return _render(
+        request,
+        settings,
+        "overview.html",
+        shown,
+        lambda link: _kecamatan_places(views, link),
+        figures=figures,
+        area=figures.city,
+        latest=latest,
+    )
+
+
+def kecamatan_page(
+    request: Request,
+    settings: TransparencySettings,
+    shown: Shown,
+    name: str,
+    views: list[ProposalView],
+    allocations: list[Allocation],
+    page: int = 1,
+) -> HTMLResponse:
+    """One kecamatan: its figures from all of `views`; its proposals — in the table
+    and on the map — `PAGE_SIZE` at a time (`?page=`), so the page stays small."""
+    figures = city_figures(views, allocations, shown.year, [name])
+    area = next(f for f in figures.kecamatan if f.kecamatan == name)
+    pages = max(1, math.ceil(len(views) / PAGE_SIZE))
+    page = min(page, pages)
+    listed = views[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
+    return _render(
+        request,
+        settings,
+        "kecamatan.html",
+        shown,
+        lambda link: _proposal_places(listed, link),
+        area=area,
+        name=name,
+        views=listed,
+        paging=Paging(
+            page=page,
+            pages=pages,
+            first=(page - 1) * PAGE_SIZE + 1,
+            last=(page - 1) * PAGE_SIZE + len(listed),
+            total=len(views),
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class Paging:
+    page: int
+    pages: int
+    first: int  # the first listed, counting from 1
+    last: int
+    total: int
+
+
+def _proposal_places(views: list[ProposalView], link: Link) -> list[svg.Place]:
+    return [
+        svg.Place(
+            lat=v.location.lat,
+            lng=v.location.lng,
+            label=v.title or str(v.proposal_id),
+            href=link(f"/usulan/{v.proposal_id}"),
+            done=v.done,
+        )
+        for v in views
+        if v.location is not None
+    ]
+
+
+def _kecamatan_places(views: list[ProposalView], link: Link) -> list[svg.Place]:
+    """One place per kecamatan with located jobs: at the mean of their coordinates,
+    counting them (and those done), linking to the kecamatan's page."""
+    located: dict[str, list[ProposalView]] = {}
+    for v in views:
+        if v.location is not None:
+            located.setdefault(v.area.kecamatan, []).append(v)
+    places = []
+    for name, jobs in sorted(located.items()):
+        done = sum(1 for v in jobs if v.done)
+        places.append(
+            svg.Place(
+                lat=statistics.fmean(v.location.lat for v in jobs if v.location),
+                lng=statistics.fmean(v.location.lng for v in jobs if v.location),
+                label=name,
+                href=link(f"/kecamatan/{name}"),
+                done=done == len(jobs),
+                count=len(jobs),
+                done_count=done,
+            )
+        )
+    return places
+
+
+def _render(
+    request: Request,
+    settings: TransparencySettings,
     template: str,
-    lang_given: str | None,
-    year: int,
-    model: ReadModel,
+    shown: Shown,
+    places: Callable[[Link], list[svg.Place]],
     **context: Any,
 ) -> HTMLResponse:
-    settings: TransparencySettings = request.app.state.settings
-    lang = language(lang_given)
+    lang = language(shown.lang)
     words = Words(lang)
-    years = sorted({year, *await model.years()}, reverse=True)
+    year = shown.year
 
     def link(path: str, **params: object) -> str:
         """`path` in the page's language (and year, unless given)."""
@@ -206,22 +332,8 @@ async def _page(
         query = urlencode(params)
         return f"{request.url.path}?{query}" if query else request.url.path
 
-    views: list[ProposalView] = context.get("views") or (
-        [context["view"]] if "view" in context else []
-    )
-    places = [
-        svg.Place(
-            lat=v.location.lat,
-            lng=v.location.lng,
-            label=v.title or str(v.proposal_id),
-            href=link(f"/usulan/{v.proposal_id}"),
-            done=v.done,
-        )
-        for v in views
-        if v.location is not None
-    ]
     picture = svg.map_of(
-        places,
+        places(link),
         settings.transparency_map_tiles_url,
         settings.transparency_map_tiles_attribution,
     )
@@ -235,7 +347,8 @@ async def _page(
             "t": words,
             "lang": lang,
             "year": year,
-            "years": years,
+            "years": shown.years,
+            "version": shown.version,
             "link": link,
             "switched": switched(),
             "map": picture,

@@ -67,9 +67,30 @@ WORDS: Final[dict[str, tuple[str, str]]] = {
         "Titik menurut koordinat tiap pekerjaan; hijau: selesai, oranye: berjalan.",
         "Points by each job's coordinates; green: done, orange: under way.",
     ),
+    "map_city_desc": (
+        "Satu titik per kecamatan, di tengah pekerjaannya; angkanya: jumlah pekerjaan "
+        "berkoordinat. Hijau: semua selesai, oranye: ada yang berjalan.",
+        "One point per kecamatan, at the middle of its jobs; the number: its jobs with "
+        "coordinates. Green: all done, orange: some under way.",
+    ),
+    "group_label": (
+        "Kecamatan {name}: {count} pekerjaan, {done} selesai",
+        "Kecamatan {name}: {count} jobs, {done} done",
+    ),
+    "map_listed": (
+        "Peta menunjukkan usulan yang didaftar di halaman ini.",
+        "The map shows the proposals listed on this page.",
+    ),
     "no_points": ("Belum ada pekerjaan dengan koordinat.", "No job with coordinates yet."),
     "latest": ("Usulan terbaru", "Latest proposals"),
     "all_in": ("Semua usulan di", "Every proposal in"),
+    "pages": ("Halaman daftar", "Pages of the list"),
+    "listed": (
+        "Usulan {first}\u2013{last} dari {total}",
+        "Proposals {first}\u2013{last} of {total}",
+    ),
+    "previous": ("← Sebelumnya", "← Previous"),
+    "next": ("Berikutnya →", "Next →"),
     "no_proposals": ("Belum ada usulan yang diterbitkan.", "No proposal published yet."),
     "downloads": ("Unduh data", "Download the data"),
     "figures_csv": ("Angka per kecamatan (CSV)", "Figures per kecamatan (CSV)"),

@@ -66,6 +66,9 @@ class Point:
     label: str
     href: str
     done: bool
+    count: int | None = None  # a group of jobs (a kecamatan's), drawn with its number
+    done_count: int = 0
+    radius: float = 7.0
 
 
 @dataclass(frozen=True)
@@ -87,11 +90,23 @@ class MapPicture:
 
 @dataclass(frozen=True)
 class Place:
+    """One job at its coordinates; or, with `count`, a group of jobs (e.g. a
+    kecamatan's, at the mean of their coordinates), `done_count` of them done."""
+
     lat: float
     lng: float
     label: str
     href: str
     done: bool
+    count: int | None = None
+    done_count: int = 0
+
+
+def radius_of(count: int | None) -> float:
+    """A job's dot; a group's grows with its number (by area), within bounds."""
+    if count is None:
+        return 7.0
+    return round(min(30.0, 11.0 + 1.5 * math.sqrt(count)), 1)
 
 
 def mercator(lat: float, lng: float) -> tuple[float, float]:
@@ -119,6 +134,9 @@ def map_of(places: list[Place], tiles_url: str = "", attribution: str = "") -> M
             label=p.label,
             href=p.href,
             done=p.done,
+            count=p.count,
+            done_count=p.done_count,
+            radius=radius_of(p.count),
         )
         for p in places
     )
