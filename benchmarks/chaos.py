@@ -43,6 +43,7 @@ import asyncio
 import json
 import os
 import random
+import resource
 import signal
 import subprocess
 import sys
@@ -63,7 +64,7 @@ from aiosmtpd.controller import Controller
 from pymongo import AsyncMongoClient
 from pymongo.errors import PyMongoError
 
-from benchmarks.measure import percentiles
+from benchmarks.measure import cpu_seconds, percentiles, pid_of, profiling
 from deploy.local.run import Mongod, free_port, start_mongod
 from services.notifications.domain.webhooks import DELIVERY_HEADER
 from shared.identity import Actor
@@ -131,6 +132,7 @@ class Replica:
     env: dict[str, str]
     process: subprocess.Popen[bytes] | None = None
     kills: int = 0
+    cpu_of_ended: float = 0.0  # the CPU seconds of this replica's killed processes
 
     @property
     def name(self) -> str:
@@ -154,9 +156,16 @@ class Replica:
     def kill(self) -> None:
         """Die at once, mid-whatever, as a crash would."""
         if self.process is not None:
+            self.cpu_of_ended += cpu_seconds(self.process.pid)
             self.process.kill()
             self.process.wait()
         self.kills += 1
+
+    def cpu_used(self) -> float:
+        """CPU seconds of every process of this replica so far (call it before the end)."""
+        if self.process is None or self.process.poll() is not None:
+            return self.cpu_of_ended
+        return self.cpu_of_ended + cpu_seconds(self.process.pid)
 
     def terminate(self) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -762,10 +771,14 @@ class Options:
     settle_limit: float
     json_path: Path | None
     env: dict[str, str]
+    profile: bool = False
 
 
 async def run(
-    options: Options, mongod: Mongod, restart_mongod: Callable[[], Awaitable[None]]
+    options: Options,
+    mongod: Mongod,
+    restart_mongod: Callable[[], Awaitable[None]],
+    mongod_cpu: Callable[[], float],
 ) -> dict[str, Any]:
     namespace = new_namespace()
     amqp_url = os.environ.get("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
@@ -784,10 +797,16 @@ async def run(
     limits = httpx.Limits(max_connections=200, max_keepalive_connections=50)
     client = httpx.AsyncClient(timeout=30, limits=limits)
     background: list[asyncio.Task[None]] = []
+    broker_pid = pid_of("beam.smp")
+    broker_cpu_before = cpu_seconds(broker_pid) if broker_pid else 0.0
+    driver_cpu_before = _own_cpu()
     try:
         for replica in every:
             replica.start()
         await asyncio.gather(*(wait_ready(client, r) for r in every))
+        # start-up (imports, connecting) is not the flows' work
+        cpu_at_ready = {s: sum(r.cpu_used() for r in group) for s, group in replicas.items()}
+        mongod_cpu_at_ready = mongod_cpu()
         await events.start()
         feed = mongo[database_name(namespace, "notifications")]["feed"]
         background.append(asyncio.create_task(watch_feed(feed, feed_seen)))
@@ -810,7 +829,9 @@ async def run(
                     chaos(every, random.Random(options.seed), started, kills, due, restart_mongod)
                 )
             )
-        await asyncio.gather(*(one(f) for f in flows))
+        first = {r.name: r.process.pid for r in every if r.index == 1 and r.process}
+        async with profiling(first, logs / "profiles" if options.profile else None) as profiles:
+            await asyncio.gather(*(one(f) for f in flows))
         flows_seconds = time.monotonic() - started
         for task in background[1:]:  # chaos stops; the feed watch goes on while settling
             task.cancel()
@@ -821,6 +842,15 @@ async def run(
         settled = await settle(mongo, namespace, events, feed_seen, sink, options.settle_limit)
         settle_seconds = time.monotonic() - settle_started
         outcome = await count_outcome(flows, events, sink, mongo, api, namespace)
+        cpu = {
+            **{
+                s: sum(r.cpu_used() for r in group) - cpu_at_ready[s]
+                for s, group in replicas.items()
+            },
+            "mongod": mongod_cpu() - mongod_cpu_at_ready,
+            "rabbitmq": (cpu_seconds(broker_pid) - broker_cpu_before) if broker_pid else None,
+            "driver": _own_cpu() - driver_cpu_before,
+        }
         deliveries = {
             str(d["_id"]): (
                 str(d["recipient_id"]),
@@ -850,6 +880,11 @@ async def run(
             "http_retries": sum(api.retries.values()),
             "http_retries_by_reason": dict(api.retries),
             "latency_seconds": latencies(flows, events, feed_seen, sink, deliveries),
+            # from the services being ready to the count (the broker's and the driver's:
+            # from the run's start; a killed process's start-up counts)
+            "cpu_seconds": {k: None if v is None else round(v, 1) for k, v in cpu.items()},
+            "profiles": profiles,
+            "mongodb_operations_per_flow": await _operations_per_flow(mongo, namespace, options),
             **outcome,
         }
     finally:
@@ -865,6 +900,27 @@ async def run(
         await mongo.close()
         sink.stop()
         await remove_namespace(namespace, amqp_url, mongod.url)
+
+
+async def _operations_per_flow(
+    mongo: AsyncMongoClient[dict[str, Any]], namespace: str, options: Options
+) -> dict[str, dict[str, float]]:
+    """Per collection of the run's databases, MongoDB's `top` counts (operations since
+    mongod started, the driver's reads included) divided by the flows: where the round
+    trips go."""
+    totals = (await mongo.admin.command("top"))["totals"]
+    kinds = ("queries", "insert", "update", "remove", "getmore", "commands")
+    per_flow: dict[str, dict[str, float]] = {}
+    for name, counts in sorted(totals.items()):
+        if name.startswith(namespace):
+            figures = {k: round(counts[k]["count"] / options.flows, 1) for k in kinds}
+            per_flow[name.removeprefix(f"{namespace}_")] = {k: v for k, v in figures.items() if v}
+    return per_flow
+
+
+def _own_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 async def _set_up(api: Api, flows: int) -> None:
@@ -915,6 +971,13 @@ def report(result: dict[str, Any]) -> str:
         f"{'e-mail copies, unflagged':34} {result['email_copies_unflagged']:5}",
         f"{'e-mails received':34} {result['emails_received']:5}",
         f"{'feed items':34} {result['feed_items']:5}",
+        "",
+        "CPU seconds (per flow, ms): "
+        + ", ".join(
+            f"{part} {seconds:g} ({seconds * 1000 / result['flows']:.0f})"
+            for part, seconds in result["cpu_seconds"].items()
+            if seconds is not None
+        ),
         f"\nservice logs: {result['logs']}",
     ]
     return "\n".join(lines)
@@ -929,15 +992,20 @@ async def main(options: Options) -> int:
         dbpath, port = Path(directory), free_port()
         mongod = await asyncio.to_thread(start_mongod, dbpath, port)
         current = [mongod]
+        ended_cpu = [0.0]  # of the mongod killed
+
+        def mongod_cpu() -> float:
+            return ended_cpu[0] + cpu_seconds(current[0].process.pid)
 
         async def restart_mongod() -> None:
+            ended_cpu[0] += cpu_seconds(current[0].process.pid)
             current[0].process.kill()
             current[0].process.wait()
             current[0] = await asyncio.to_thread(start_mongod, dbpath, port)
 
         try:
             print(f"mongod {without_password(mongod.url)}; services starting", flush=True)
-            result = await run(options, mongod, restart_mongod)
+            result = await run(options, mongod, restart_mongod, mongod_cpu)
         finally:
             current[0].stop()
     print(report(result))
@@ -958,6 +1026,9 @@ def parse(argv: list[str]) -> Options:
     parser.add_argument("--settle", type=float, default=180.0, help="seconds to wait for quiet")
     parser.add_argument("--json", type=Path, help="write the figures there as JSON")
     parser.add_argument(
+        "--profile", action="store_true", help="py-spy on the first replica of each service"
+    )
+    parser.add_argument(
         "--env",
         action="append",
         default=[],
@@ -976,6 +1047,7 @@ def parse(argv: list[str]) -> Options:
         args.settle,
         args.json,
         env,
+        args.profile,
     )
 
 

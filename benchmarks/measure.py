@@ -147,6 +147,27 @@ def rss_mb(pid: int, peak: bool = False) -> float:
     return 0.0
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) a live process has used since it started; 0 once gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0.0
+    # the fields after the command name, which may hold spaces: utime and stime are 14, 15
+    fields = stat.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def pid_of(command_name: str) -> int | None:
+    """The first process whose command name is this (e.g. RabbitMQ's `beam.smp`)."""
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                if (entry / "comm").read_text().strip() == command_name:
+                    return int(entry.name)
+    return None
+
+
 @dataclass
 class RssWatch:
     """The largest RSS each process showed while the watch ran (sampled every 0.5 s)."""

@@ -29,7 +29,7 @@ from shared.messaging.declarations import declare_history, declare_service
 from shared.messaging.policies import apply_policies
 from shared.messaging.topology import Topology
 from shared.runtime import ServiceRuntime, until_it_works
-from shared.settings import ServiceSettings
+from shared.settings import ServiceSettings, settings_or_refusal
 
 log = get_logger(__name__)
 
@@ -94,7 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     unknown = set(args.services) - set(SERVICES)
     if unknown:
         parser.error(f"no such service: {', '.join(sorted(unknown))}")
-    settings = ServiceSettings(service_name="broker-setup")
+    settings = settings_or_refusal(ServiceSettings, service_name="broker-setup")
     configure_logging(settings.service_name, settings.log_level, settings.log_json)
     logging.getLogger("httpx").setLevel(logging.WARNING)
     asyncio.run(set_up(settings, args.services or SERVICES))

@@ -5,11 +5,18 @@ materials)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, TypeVar
 from urllib.parse import unquote, urlsplit
 
 from limits import parse_many
-from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.identity_rules import (
@@ -21,6 +28,7 @@ from shared.identity_rules import (
 from shared.messaging.topology import DEFAULT_HISTORY_MAX_AGE, DEFAULT_HISTORY_MAX_BYTES
 from shared.reference.areas import DEFAULT_FILE as DEFAULT_AREAS_FILE
 from shared.reference.work_rules import DEFAULT_FILE as DEFAULT_WORK_RULES_FILE
+from shared.validation import describe_problems
 
 
 class ServiceSettings(BaseSettings):
@@ -270,3 +278,16 @@ class ServiceSettings(BaseSettings):
 def database_name(namespace: str, service: str) -> str:
     """The one database `service` owns in `namespace` (its MongoDB user may use no other)."""
     return f"{namespace}_{service}".replace("-", "_")
+
+
+Settings = TypeVar("Settings", bound=ServiceSettings)
+
+
+def settings_or_refusal(kind: type[Settings], **given: Any) -> Settings:
+    """`kind` from the environment (and `given`), for a process's entrypoint: settings
+    production refuses (shared/identity_rules.py) end the process with one sentence,
+    `refusing to start: …`, naming what to set — not a traceback."""
+    try:
+        return kind(**given)
+    except ValidationError as error:
+        raise SystemExit(f"refusing to start: {describe_problems(error)}") from None

@@ -11,6 +11,7 @@ from services.transparency.service.rebuild import Rebuild
 from services.transparency.settings import TransparencySettings
 from shared.logs import configure_logging
 from shared.messaging.topology import Topology
+from shared.settings import settings_or_refusal
 from shared.storage import mongo
 from shared.storage.unit_of_work import Transactions
 
@@ -37,7 +38,7 @@ async def rebuild(settings: TransparencySettings, stream: str) -> None:
 
 
 def main() -> None:
-    settings = TransparencySettings()
+    settings = settings_or_refusal(TransparencySettings)
     default = (
         settings.transparency_history_stream or Topology(settings.namespace).history_stream.name
     )

@@ -100,7 +100,7 @@ def document_errors(
     """The app's OpenAPI document, as FastAPI makes it, then: ErrorBody (and Problem)
     declared once, and each operation's error answers added, all as ErrorBody —
     decided from the operation itself: a token → 401, 403; a path parameter or a token
-    → 404; a write → 409, 413 (and 429 when limited); input → 422; a read that needs
+    → 404; a write → 409 (and 429 when limited); any → 413; input → 422; a read that needs
     no token → 429 when limited; all but the always-answered → 503."""
     made = app.openapi
     answered = frozenset(always_answered)
@@ -149,7 +149,8 @@ def _statuses(
     if secured or any(p.get("in") == "path" for p in parameters):
         codes.append(404)
     if writes:
-        codes += [409, 413]
+        codes.append(409)
+    codes.append(413)  # any request may declare a body: the bound answers before a route
     if parameters or "requestBody" in operation:
         codes.append(422)
     if limited and (writes or not secured) and path not in always_answered:

@@ -11,12 +11,10 @@ from types import FrameType
 
 import uvicorn
 from fastapi import FastAPI
-from pydantic import ValidationError
 
 from shared.logs import configure_logging
 from shared.runtime import ServiceRuntime
-from shared.settings import ServiceSettings
-from shared.validation import describe_problems
+from shared.settings import ServiceSettings, settings_or_refusal
 
 # The exit status of a stop that did not finish within its bound.
 HARD_EXIT_STATUS = 3
@@ -48,11 +46,7 @@ def _exit_now(why: str) -> None:
 
 
 def serve(service: str, build: Callable[[ServiceSettings], tuple[ServiceRuntime, FastAPI]]) -> None:
-    try:
-        # The settings refuse what production must not run with (shared/identity_rules.py).
-        settings = ServiceSettings(service_name=service)
-    except ValidationError as error:
-        raise SystemExit(f"refusing to start: {describe_problems(error)}") from None
+    settings = settings_or_refusal(ServiceSettings, service_name=service)
     configure_logging(service, settings.log_level, settings.log_json)
     _, app = build(settings)
     config = uvicorn.Config(

@@ -10,9 +10,9 @@ import sys
 
 import pytest
 
+from services import SERVICES
 from tests.support.processes import REPO
 
-SERVICES = ["proposals", "materials", "notifications"]
 PROVIDER = {
     "BERDAYA_JWT_JWKS_URL": "https://id.jambikota.example/realms/berdaya/certs",
     "BERDAYA_JWT_AUDIENCE": "berdaya-api",

@@ -15,6 +15,7 @@ import pytest_asyncio
 from shared.identity import Actor
 from shared.storage import audit
 from shared.storage.unit_of_work import UnitOfWork
+from tests.integration.test_proposals_work import fulfilled
 from tests.support.infrastructure import Infrastructure
 from tests.support.materials import MaterialsApi, receive_stock
 from tests.support.notifications import notifications_api
@@ -26,6 +27,7 @@ from tests.support.people import (
     KELURAHAN_OFFICER,
     RESIDENT,
     RT_HEAD,
+    SUPERVISOR,
     WAREHOUSE_OFFICER,
     auth,
 )
@@ -214,6 +216,100 @@ async def test_the_api_pages_without_overlap(proposals: ProposalsApi) -> None:
     for bad in ({"page": 0}, {"page_size": 201}, {"page": 10**9}, {"from": "2026-01-01T00:00"}):
         response = await api.get("/audit", params=bad, headers=auth(CITY_OFFICER))
         assert response.status_code == 422, (bad, response.text)
+
+
+async def recorded(
+    proposals: ProposalsApi, proposal_id: str, officer: Actor, action: str
+) -> dict[str, Any]:
+    """The one `action` record on the proposal, naming `officer`, also read through
+    GET /audit per proposal (as the city) and per officer (as the officer themself)."""
+    (record,) = await records(
+        proposals.runtime.db, action=action, proposal_id=uuid.UUID(proposal_id)
+    )
+    assert (record["actor_id"], record["role"]) == (officer.id, officer.role.value)
+    assert (record["target_kind"], record["target_id"]) == ("proposal", proposal_id)
+    assert record["service"] == "proposals"
+    assert record["correlation_id"]
+
+    of_proposal = await read(proposals.api, CITY_OFFICER, proposal_id=proposal_id)
+    assert {r["proposal_id"] for r in of_proposal["items"]} == {proposal_id}
+    (through_api,) = [r for r in of_proposal["items"] if r["action"] == action]
+    assert through_api["actor_id"] == officer.id
+    assert through_api["id"] == str(record["id"])
+
+    of_officer = await read(proposals.api, officer, officer=officer.id)
+    assert {r["actor_id"] for r in of_officer["items"]} == {officer.id}
+    assert (action, proposal_id) in [(r["action"], r["target_id"]) for r in of_officer["items"]]
+    return record
+
+
+async def test_a_rejection_is_recorded_with_its_reason(proposals: ProposalsApi) -> None:
+    proposal_id = await proposals.drive.submit()
+    await proposals.drive.act(proposal_id, "verify")
+    await proposals.drive.act(proposal_id, "endorse")
+    reason = "  The province already funds this lane in 2026.  "
+    await proposals.drive.act(proposal_id, "reject", {"reason": reason})
+
+    record = await recorded(proposals, proposal_id, CITY_OFFICER, "reject")
+    assert record["details"] == {
+        "state": "rejected",
+        "previous": "endorsed",
+        "reason": reason.strip(),  # as the timeline keeps it
+    }
+    of_proposal = await read(proposals.api, CITY_OFFICER, proposal_id=proposal_id)
+    assert [r["action"] for r in of_proposal["items"]] == ["reject", "endorse", "verify"]
+
+
+async def test_a_return_is_recorded_and_the_rt_heads_resubmission_is_not(
+    proposals: ProposalsApi,
+) -> None:
+    proposal_id = await proposals.drive.submit()
+    reason = "Add the lane's width at the mosque end."
+    await proposals.drive.act(proposal_id, "return", {"reason": reason}, KELURAHAN_OFFICER)
+    await proposals.drive.act(proposal_id, "resubmit")
+    await proposals.drive.act(proposal_id, "verify")
+
+    record = await recorded(proposals, proposal_id, KELURAHAN_OFFICER, "return")
+    assert record["details"] == {"state": "returned", "previous": "submitted", "reason": reason}
+    assert record["area"] == {
+        "kecamatan": KECAMATAN,
+        "kelurahan": KELURAHAN_OFFICER.kelurahan,
+        "rt": None,
+    }
+    # the officer's own actions, newest first; the RT head's resubmission is in none
+    own = await read(proposals.api, KELURAHAN_OFFICER)
+    assert [(r["action"], r["target_id"]) for r in own["items"]] == [
+        ("verify", proposal_id),
+        ("return", proposal_id),
+    ]
+    assert await records(proposals.runtime.db, action="resubmit") == []
+
+
+async def test_a_validation_of_completed_work_is_recorded(
+    proposals: ProposalsApi, infra: Infrastructure, namespace: str
+) -> None:
+    await proposals.drive.set_ceiling(KECAMATAN, YEAR, 1_000_000_000)
+    # approved, its materials fulfilled by an event from materials, as in the work tests
+    proposal_id = await fulfilled(proposals, infra, namespace)
+    await proposals.drive.act(proposal_id, "work/start")
+    await proposals.drive.act(proposal_id, "work/complete", {"percent": 100})
+    validated = await proposals.drive.act(proposal_id, "validate", {"reason": "handed over"})
+    assert validated["state"] == "validated"
+
+    record = await recorded(proposals, proposal_id, SUPERVISOR, "validate")
+    assert record["details"] == {
+        "state": "validated",
+        "previous": "completed",
+        "reason": "handed over",
+    }
+    # the officers' steps only: the RT head's start and completion are in the timeline
+    of_proposal = await read(proposals.api, CITY_OFFICER, proposal_id=proposal_id)
+    assert [r["action"] for r in of_proposal["items"]] == [
+        "validate",
+        "approve",
+        "endorse",
+        "verify",
+    ]
 
 
 # --------------------------------------------------------------------------------------------

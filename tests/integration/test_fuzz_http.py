@@ -28,6 +28,7 @@ from schemathesis.core.result import Err, Ok
 from schemathesis.generation.modes import GenerationMode
 from schemathesis.python import asgi
 
+from services import SERVICES
 from shared.identity import Actor
 from tests.support.infrastructure import Infrastructure
 from tests.support.namespace import settings_for
@@ -56,6 +57,9 @@ CALLERS: list[Actor | None] = [
 # Examples per operation and caller: data the document allows, and data it does not.
 EXAMPLES = {GenerationMode.POSITIVE: 3, GenerationMode.NEGATIVE: 2}
 LEFT_OFF = {"positive_data_acceptance", "use_after_free", "ensure_resource_availability"}
+# The public page's live stream ends by itself after its bound: a short one, so that each
+# fuzzed request to /live is answered in full, quickly.
+SHORT_LIVE = {"transparency_live_max_seconds": 0.2, "transparency_live_poll_seconds": 0.1}
 
 
 def _left_off() -> list[CheckFunction]:
@@ -73,7 +77,8 @@ def service_app(
 ) -> Iterator[Any]:
     service: str = request.param
     bootstrap = importlib.import_module(f"services.{service}.bootstrap")
-    settings = settings_for(service, namespace, infra.amqp_url, infra.mongodb_url)
+    overrides = SHORT_LIVE if service == "transparency" else {}
+    settings = settings_for(service, namespace, infra.amqp_url, infra.mongodb_url, **overrides)
     _, app = bootstrap.build(settings)
     try:
         yield app
@@ -82,7 +87,7 @@ def service_app(
         asgi.shutdown_lifespans()
 
 
-@pytest.mark.parametrize("service_app", ["proposals", "materials", "notifications"], indirect=True)
+@pytest.mark.parametrize("service_app", SERVICES, indirect=True)
 def test_no_operation_answers_5xx_or_off_its_document(service_app: Any) -> None:
     schema = schemathesis.openapi.from_asgi("/openapi.json", service_app)
     client = asgi.get_client(service_app)

@@ -5,11 +5,16 @@ paging, rate limits per caller, and an OpenAPI document that says all of it."""
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
 
+import jsonschema  # type: ignore[import-untyped]
+import pytest
 from fastapi import FastAPI
-from httpx import ASGITransport, AsyncClient
+from httpx import ASGITransport, AsyncClient, Response
 
 from shared.web.pages import MAX_PAGE
 from tests.support.infrastructure import Infrastructure
@@ -28,43 +33,124 @@ async def client_of(app: FastAPI, ip: str = "127.0.0.1") -> AsyncIterator[AsyncC
 
 
 @asynccontextmanager
-async def proposals(
-    infra: Infrastructure, namespace: str, **overrides: object
+async def serving(
+    service: str, infra: Infrastructure, namespace: str, **overrides: object
 ) -> AsyncIterator[FastAPI]:
-    async with running_service(
-        "proposals", infra, namespace, max_body_bytes=LIMIT, **overrides
-    ) as (_, app):
+    bounded = {"max_body_bytes": LIMIT, **overrides}
+    async with running_service(service, infra, namespace, **bounded) as (_, app):
         yield app
 
 
+def proposals(
+    infra: Infrastructure, namespace: str, **overrides: object
+) -> AbstractAsyncContextManager[FastAPI]:
+    return serving("proposals", infra, namespace, **overrides)
+
+
+@dataclass(frozen=True)
+class Wrong:
+    """A request the service answers with an error, and the operation documenting it."""
+
+    status: int
+    method: str
+    documented: str  # the path as the OpenAPI document has it
+    url: str
+    headers: dict[str, str] = field(default_factory=dict)
+    content: bytes | None = None
+
+
+@dataclass(frozen=True)
+class Edge:
+    """What the shared edge tests send to one service that answers anyone."""
+
+    service: str
+    public_read: str  # needs no token: counted per address when limits are on
+    takes_a_body: str  # a POST that reads its body
+    headers: dict[str, str]  # for `takes_a_body`
+    wrong: tuple[Wrong, ...]  # besides 429, which every public read may answer
+
+
+OVER_THE_LIMIT = b"x" * (LIMIT + 1)
+
+
+async def chunks_over_the_limit() -> AsyncIterator[bytes]:
+    for _ in range(100):  # 100 x 64 KiB, no Content-Length
+        yield b" " * LIMIT
+
+
+EDGES = [
+    Edge(
+        "proposals",
+        public_read="/public/proposals",
+        takes_a_body="/proposals",
+        headers=auth(RT_HEAD),
+        wrong=(
+            Wrong(
+                404, "get", "/public/proposals/{proposal_id}", f"/public/proposals/{uuid.uuid4()}"
+            ),
+            Wrong(422, "get", "/public/proposals", "/public/proposals?page=0"),
+            Wrong(413, "post", "/proposals", "/proposals", auth(RT_HEAD), OVER_THE_LIMIT),
+        ),
+    ),
+    Edge(
+        "transparency",
+        public_read="/",
+        # the one route of the public page that takes a body (operators only)
+        takes_a_body="/admin/dead-letters/replay",
+        headers={},
+        wrong=(
+            Wrong(404, "get", "/kecamatan/{name}", "/kecamatan/Atlantis"),
+            Wrong(404, "get", "/usulan/{proposal_id}", f"/usulan/{uuid.uuid4()}"),
+            Wrong(422, "get", "/", "/?year=1999"),
+            Wrong(422, "get", "/kecamatan/{name}", "/kecamatan/" + "k" * 121),
+            Wrong(422, "get", "/data/proposals.csv", "/data/proposals.csv?kecamatan=" + "k" * 121),
+            Wrong(413, "get", "/", "/", content=OVER_THE_LIMIT),
+            Wrong(413, "get", "/data/figures.csv", "/data/figures.csv", content=OVER_THE_LIMIT),
+            Wrong(413, "get", "/live", "/live", content=OVER_THE_LIMIT),
+        ),
+    ),
+]
+EACH_EDGE = pytest.mark.parametrize("edge", EDGES, ids=[edge.service for edge in EDGES])
+
+
+@EACH_EDGE
 async def test_a_body_over_the_limit_is_refused_as_it_streams(
-    infra: Infrastructure, namespace: str
+    infra: Infrastructure, namespace: str, edge: Edge
 ) -> None:
-    async with proposals(infra, namespace) as app, client_of(app) as api:
+    too_large = {"detail": f"the request body is larger than this service takes ({LIMIT} bytes)"}
+    async with serving(edge.service, infra, namespace) as app, client_of(app) as api:
         five_mb = b'{"title": "' + b"x" * 5_000_000 + b'"}'
         declared = await api.post(
-            "/proposals",
+            edge.takes_a_body,
             content=five_mb,
-            headers={**auth(RT_HEAD), "Content-Type": "application/json"},
+            headers={**edge.headers, "Content-Type": "application/json"},
         )
         assert declared.status_code == 413, (declared.headers, declared.text)
         assert declared.headers["content-type"] == "application/json", declared.text
-        assert declared.json() == {
-            "detail": f"the request body is larger than this service takes ({LIMIT} bytes)"
-        }
-
-        async def chunks() -> AsyncIterator[bytes]:
-            for _ in range(100):  # 100 x 64 KiB, no Content-Length
-                yield b" " * LIMIT
+        assert declared.json() == too_large
 
         chunked = await api.post(
-            "/proposals",
-            content=chunks(),
-            headers={**auth(RT_HEAD), "Content-Type": "application/json"},
+            edge.takes_a_body,
+            content=chunks_over_the_limit(),
+            headers={**edge.headers, "Content-Type": "application/json"},
         )
         assert chunked.status_code == 413
         assert "larger than this service takes" in chunked.json()["detail"]
 
+        # A read declaring a body over the bound is refused too, before any route runs;
+        # one within it is answered.
+        read = await api.request("GET", edge.public_read, content=OVER_THE_LIMIT)
+        assert read.status_code == 413, read.text
+        assert read.headers["content-type"] == "application/json"
+        assert read.json() == too_large
+        within = await api.request("GET", edge.public_read, content=b"x" * LIMIT)
+        assert within.status_code == 200, within.text
+
+
+async def test_a_body_that_is_not_json_is_bounded_as_well(
+    infra: Infrastructure, namespace: str
+) -> None:
+    async with proposals(infra, namespace) as app, client_of(app) as api:
         # A body that is not JSON, to a route that takes none, is bounded as well.
         plain = await api.post(
             "/proposals/00000000-0000-0000-0000-000000000000/verify",
@@ -76,7 +162,7 @@ async def test_a_body_over_the_limit_is_refused_as_it_streams(
 
         plain_chunked = await api.post(
             "/proposals/00000000-0000-0000-0000-000000000000/verify",
-            content=chunks(),
+            content=chunks_over_the_limit(),
             headers={**auth(RT_HEAD), "Content-Type": "text/plain"},
         )
         assert plain_chunked.status_code == 413, plain_chunked.text
@@ -147,31 +233,38 @@ async def test_a_page_past_the_deepest_is_refused_with_a_message(
         assert deepest.json()["items"] == []
 
 
-async def test_a_caller_past_its_limit_waits_and_others_do_not(
-    infra: Infrastructure, namespace: str
+@EACH_EDGE
+async def test_a_public_reader_past_its_limit_waits_and_others_do_not(
+    infra: Infrastructure, namespace: str, edge: Edge
 ) -> None:
-    limits = {
-        "rate_limits_enabled": True,
-        "rate_limit_writes": "3/minute",
-        "rate_limit_public": "2/minute",
-    }
     async with (
-        proposals(infra, namespace, **limits) as app,
+        serving(edge.service, infra, namespace, **PUBLIC_LIMIT) as app,
         client_of(app, "203.0.113.7") as first,
         client_of(app, "203.0.113.8") as second,
     ):
         # Public reads: counted per address.
         for _ in range(2):
-            assert (await first.get("/public/proposals")).status_code == 200
-        refused = await first.get("/public/proposals")
+            assert (await first.get(edge.public_read)).status_code == 200
+        refused = await first.get(edge.public_read)
         assert refused.status_code == 429
+        assert refused.headers["content-type"] == "application/json"
         assert 1 <= int(refused.headers["Retry-After"]) <= 60
         assert "too many public requests" in refused.json()["detail"]
-        assert (await second.get("/public/proposals")).status_code == 200
+        assert (await second.get(edge.public_read)).status_code == 200
         # Probes are never counted.
         for _ in range(5):
             assert (await first.get("/health")).status_code == 200
 
+
+async def test_a_writer_past_its_limit_waits_whatever_its_address(
+    infra: Infrastructure, namespace: str
+) -> None:
+    limits = {"rate_limits_enabled": True, "rate_limit_writes": "3/minute"}
+    async with (
+        proposals(infra, namespace, **limits) as app,
+        client_of(app, "203.0.113.7") as first,
+        client_of(app, "203.0.113.8") as second,
+    ):
         # Writes: counted per token subject, whatever the address.
         for _ in range(3):
             answer = await first.post("/proposals", json=road_proposal(), headers=auth(RT_HEAD))
@@ -187,6 +280,9 @@ async def test_a_caller_past_its_limit_waits_and_others_do_not(
         # Reads with a token are not limited.
         for _ in range(5):
             assert (await first.get("/proposals", headers=auth(RT_HEAD))).status_code == 200
+
+
+PUBLIC_LIMIT = {"rate_limits_enabled": True, "rate_limit_public": "2/minute"}
 
 
 async def test_forwarded_for_counts_only_from_a_trusted_proxy(
@@ -236,7 +332,8 @@ async def test_the_openapi_document_states_the_error_model_and_each_status(
     assert "429" not in statuses("/proposals/{proposal_id}", "get")
     assert statuses("/public/proposals", "get") >= {"422", "429", "503"}
     assert "401" not in statuses("/public/proposals", "get")
-    assert statuses("/health", "get") == {"200"}
+    # a probe is never limited nor 503, but a request declaring a huge body is refused
+    assert statuses("/health", "get") == {"200", "413"}
 
 
 async def test_limits_off_documents_no_429(infra: Infrastructure, namespace: str) -> None:
@@ -246,3 +343,71 @@ async def test_limits_off_documents_no_429(infra: Infrastructure, namespace: str
         # and nothing is counted
         for _ in range(5):
             assert (await api.get("/public/proposals")).status_code == 200
+
+
+@EACH_EDGE
+async def test_each_error_answered_is_the_documented_error_model(
+    infra: Infrastructure, namespace: str, edge: Edge
+) -> None:
+    """Real error answers, each stated by the document for its operation and shaped as
+    the document's ErrorBody says."""
+    answers: list[tuple[Wrong, Response]] = []
+    async with serving(edge.service, infra, namespace, **PUBLIC_LIMIT) as app:
+        async with client_of(app) as api:
+            document = (await api.get("/openapi.json")).json()
+        # Each from an address of its own: only the last is to be past the limit.
+        for number, wrong in enumerate(edge.wrong, start=10):
+            async with client_of(app, f"203.0.113.{number}") as api:
+                answer = await api.request(
+                    wrong.method, wrong.url, headers=wrong.headers, content=wrong.content
+                )
+            answers.append((wrong, answer))
+        async with client_of(app, "203.0.113.9") as limited:
+            for _ in range(3):  # the limit is 2 a minute
+                refused = await limited.get(edge.public_read)
+    answers.append((Wrong(429, "get", edge.public_read, edge.public_read), refused))
+    for wrong, answer in answers:
+        assert answer.status_code == wrong.status, (wrong, answer.text)
+        assert_documented_error(document, wrong, answer)
+
+
+def assert_documented_error(document: dict[str, Any], wrong: Wrong, answer: Response) -> None:
+    responses = document["paths"][wrong.documented][wrong.method]["responses"]
+    stated = responses.get(str(wrong.status))
+    assert stated is not None, f"{wrong.method} {wrong.documented} never says {wrong.status}"
+    assert stated["content"] == {
+        "application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}
+    }, wrong
+    assert answer.headers["content-type"] == "application/json", wrong
+    error_body = {"$ref": "#/components/schemas/ErrorBody", "components": document["components"]}
+    jsonschema.validate(answer.json(), error_body)
+    properties = document["components"]["schemas"]["ErrorBody"]["properties"]
+    assert set(answer.json()) <= set(properties), wrong
+
+
+async def test_the_public_page_documents_what_each_route_answers(
+    infra: Infrastructure, namespace: str
+) -> None:
+    served = {
+        "/": "text/html",
+        "/kecamatan/{name}": "text/html",
+        "/data/figures.json": "application/json",
+        "/data/figures.csv": "text/csv",
+        "/data/proposals.json": "application/json",
+        "/data/proposals.csv": "text/csv",
+    }
+    overrides = {**PUBLIC_LIMIT, "rate_limit_public": "100/minute"}
+    async with serving("transparency", infra, namespace, **overrides) as app, client_of(app) as api:
+        document = (await api.get("/openapi.json")).json()
+        answers = {path: await api.get(path.replace("{name}", "Telanaipura")) for path in served}
+    paths = document["paths"]
+    for path, media_type in served.items():
+        assert answers[path].status_code == 200, (path, answers[path].text)
+        assert answers[path].headers["content-type"].split(";")[0] == media_type, path
+        responses = paths[path]["get"]["responses"]
+        assert set(responses["200"]["content"]) == {media_type}, path
+        assert {"413", "422", "429", "503"} <= set(responses), path
+    assert set(paths["/live"]["get"]["responses"]["200"]["content"]) == {"text/event-stream"}
+    assert {"413", "429", "503"} <= set(paths["/live"]["get"]["responses"])
+    for path in ("/kecamatan/{name}", "/usulan/{proposal_id}"):
+        assert {"404", "413", "422", "429", "503"} <= set(paths[path]["get"]["responses"])

@@ -11,6 +11,7 @@ from pymongo import AsyncMongoClient
 from services.materials.settings import MaterialsSettings
 from services.notifications.settings import NotificationSettings
 from services.proposals.settings import ProposalsSettings
+from services.transparency.settings import TransparencySettings
 from shared.contracts.catalogue import CATALOGUE
 from shared.messaging.policies import ManagementApi, PoliciesNotApplied
 from shared.messaging.topology import Topology
@@ -22,6 +23,7 @@ SETTINGS: dict[str, type[ServiceSettings]] = {
     "materials": MaterialsSettings,
     "notifications": NotificationSettings,
     "proposals": ProposalsSettings,
+    "transparency": TransparencySettings,
 }
 
 

@@ -18,6 +18,7 @@ from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import Path as PathParameter
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
 from fastapi.templating import Jinja2Templates
 
@@ -32,6 +33,7 @@ from shared.clock import format_timestamp, utc_now
 from shared.contracts.types import FIRST_FISCAL_YEAR, LAST_FISCAL_YEAR
 from shared.reference.areas import area_register
 from shared.web.app import ServiceDatabase
+from shared.web.problems import REF
 
 HERE = Path(__file__).parent
 STATIC = HERE / "static"
@@ -44,6 +46,46 @@ Lang = Annotated[str | None, Query(max_length=2, description="`en` for English")
 Year = Annotated[int | None, Query(ge=FIRST_FISCAL_YEAR, le=LAST_FISCAL_YEAR)]
 Kecamatan = Annotated[str, Query(max_length=120)]
 PageNumber = Annotated[int, Query(ge=1, le=10_000, description="which 100 proposals to list")]
+KecamatanName = Annotated[str, PathParameter(max_length=120)]
+
+Answers = dict[int | str, dict[str, Any]]
+ERROR_BODY = f"{REF}ErrorBody"
+
+
+def _error(why: str) -> dict[str, Any]:
+    """An error answer as the shared document helper states them: ErrorBody, in JSON
+    (whatever the route's own media type)."""
+    return {"description": why, "content": {"application/json": {"schema": {"$ref": ERROR_BODY}}}}
+
+
+# The shared helper (shared/web/problems.py: document_errors) adds the error answers
+# (413, 422, 429 when limited, 503), keeping the 404 descriptions given here.
+def _or_not_found(why: str) -> Answers:
+    return {404: _error(why)}
+
+
+# Each event /live sends, as OpenAPI 3.1 describes an event stream (`schema`: one event).
+LIVE_EVENT: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "event": {"enum": ["hello", "change"], "description": "`change`: reload the figures"},
+        "data": {"type": "string", "description": "the read model's version"},
+        "retry": {"type": "integer", "description": "milliseconds before reconnecting"},
+    },
+    "required": ["event", "data"],
+}
+
+
+class CsvResponse(Response):
+    """A download in CSV (`text/csv; charset=utf-8`), so documented."""
+
+    media_type = "text/csv"
+
+
+class EventStream(StreamingResponse):
+    """Server-sent events, so documented."""
+
+    media_type = "text/event-stream"
 
 
 def build_router() -> APIRouter:
@@ -64,11 +106,16 @@ def build_router() -> APIRouter:
             await model.allocations(chosen),
         )
 
-    @router.get("/kecamatan/{name}", response_class=HTMLResponse, summary="One kecamatan")
+    @router.get(
+        "/kecamatan/{name}",
+        response_class=HTMLResponse,
+        responses=_or_not_found("no kecamatan of that name in Kota Jambi"),
+        summary="One kecamatan",
+    )
     async def kecamatan(
         request: Request,
         db: ServiceDatabase,
-        name: str,
+        name: KecamatanName,
         lang: Lang = None,
         year: Year = None,
         page: PageNumber = 1,
@@ -88,7 +135,12 @@ def build_router() -> APIRouter:
             page,
         )
 
-    @router.get("/usulan/{proposal_id}", response_class=HTMLResponse, summary="One proposal")
+    @router.get(
+        "/usulan/{proposal_id}",
+        response_class=HTMLResponse,
+        responses=_or_not_found("no published proposal with this id"),
+        summary="One proposal",
+    )
     async def proposal(
         request: Request, db: ServiceDatabase, proposal_id: uuid.UUID, lang: Lang = None
     ) -> HTMLResponse:
@@ -111,8 +163,12 @@ def build_router() -> APIRouter:
     async def figures_json(db: ServiceDatabase, year: Year = None) -> CityFigures:
         return await _figures(ReadModel(db), year)
 
-    @router.get("/data/figures.csv", summary="The figures per kecamatan, as CSV")
-    async def figures_csv(db: ServiceDatabase, year: Year = None) -> Response:
+    @router.get(
+        "/data/figures.csv",
+        response_class=CsvResponse,
+        summary="The figures per kecamatan, as CSV",
+    )
+    async def figures_csv(db: ServiceDatabase, year: Year = None) -> CsvResponse:
         figures = await _figures(ReadModel(db), year)
         return _csv(f"berdaya-figures-{figures.year}.csv", _figure_rows(figures))
 
@@ -123,21 +179,29 @@ def build_router() -> APIRouter:
         model = ReadModel(db)
         return await model.public_views(year=await _year(model, year), kecamatan=kecamatan)
 
-    @router.get("/data/proposals.csv", summary="The published proposals, as CSV")
+    @router.get(
+        "/data/proposals.csv",
+        response_class=CsvResponse,
+        summary="The published proposals, as CSV",
+    )
     async def proposals_csv(
         db: ServiceDatabase, year: Year = None, kecamatan: Kecamatan | None = None
-    ) -> Response:
+    ) -> CsvResponse:
         model = ReadModel(db)
         chosen = await _year(model, year)
         views = await model.public_views(year=chosen, kecamatan=kecamatan)
         return _csv(f"berdaya-proposals-{chosen}.csv", _proposal_rows(views))
 
-    @router.get("/live", summary="Server-sent events: `change` whenever the figures change")
-    async def live(request: Request, db: ServiceDatabase) -> StreamingResponse:
+    @router.get(
+        "/live",
+        response_class=EventStream,
+        responses={200: {"content": {"text/event-stream": {"schema": LIVE_EVENT}}}},
+        summary="Server-sent events: `change` whenever the figures change",
+    )
+    async def live(request: Request, db: ServiceDatabase) -> EventStream:
         settings: TransparencySettings = request.app.state.settings
-        return StreamingResponse(
+        return EventStream(
             _changes(request, ReadModel(db), settings),
-            media_type="text/event-stream",
             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
         )
 
@@ -499,14 +563,13 @@ def _proposal_rows(views: list[ProposalView]) -> list[list[object]]:
     return rows
 
 
-def _csv(filename: str, rows: list[list[object]]) -> Response:
+def _csv(filename: str, rows: list[list[object]]) -> CsvResponse:
     out = io.StringIO()
     writer = csv.writer(out)
     for row in rows:
         writer.writerow([_cell(value) for value in row])
-    return Response(
+    return CsvResponse(
         out.getvalue(),
-        media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
 

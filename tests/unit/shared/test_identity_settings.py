@@ -11,6 +11,8 @@ from pydantic import ValidationError
 
 from services.materials.settings import MaterialsSettings
 from services.notifications.settings import NotificationSettings
+from services.proposals.settings import ProposalsSettings
+from services.transparency.settings import TransparencySettings
 from shared.identity_rules import DEVELOPMENT_JWT_SECRET
 from shared.settings import ServiceSettings
 
@@ -100,7 +102,9 @@ def test_every_problem_is_named_at_once() -> None:
         assert wanted in message
 
 
-@pytest.mark.parametrize("settings", [MaterialsSettings, NotificationSettings])
+@pytest.mark.parametrize(
+    "settings", [ProposalsSettings, MaterialsSettings, NotificationSettings, TransparencySettings]
+)
 def test_each_services_own_settings_refuse_alike(
     settings: type[ServiceSettings], monkeypatch: pytest.MonkeyPatch
 ) -> None:
