@@ -37,7 +37,7 @@ from benchmarks.measure import (
     write_results,
 )
 from shared.contracts import ReceivedEvent, new_envelope
-from shared.contracts.events import WorkStartedV1
+from shared.contracts.events import WorkStartedV2
 from shared.runtime import ServiceRuntime, build_runtime
 from shared.storage import outbox
 from shared.storage.unit_of_work import UnitOfWork
@@ -100,10 +100,10 @@ async def relay_publish(infra: Infrastructure, count: int) -> float:
         settings_for("materials", namespace, infra.amqp_url, infra.mongodb_url), "materials", []
     )
 
-    async def ignore(event: ReceivedEvent[WorkStartedV1], uow: UnitOfWork) -> None:
+    async def ignore(event: ReceivedEvent[WorkStartedV2], uow: UnitOfWork) -> None:
         return None
 
-    sink.consumers.on(WorkStartedV1, ignore)  # a queue to take the events
+    sink.consumers.on(WorkStartedV2, ignore)  # a queue to take the events
     await sink.start()
     await sink.broker.stop()  # keep the queue, stop consuming: only publishing is timed
     envelopes = [
@@ -111,8 +111,8 @@ async def relay_publish(infra: Infrastructure, count: int) -> float:
         for i in range(count)
     ]
     async with runtime.mongo_client.start_session() as session:
-        for envelope in envelopes:
-            await outbox.add(runtime.db, session, envelope)
+        for start in range(0, len(envelopes), 1000):
+            await outbox.add_all(runtime.db, session, envelopes[start : start + 1000])
     try:
 
         async def drain() -> None:
@@ -219,19 +219,19 @@ async def kernel_consume(infra: Infrastructure, count: int) -> float:
     )
     runtime = build_runtime(settings, "materials", [])
 
-    async def record(event: ReceivedEvent[WorkStartedV1], uow: UnitOfWork) -> None:
+    async def record(event: ReceivedEvent[WorkStartedV2], uow: UnitOfWork) -> None:
         await uow.db["effects"].insert_one(
             {"event": str(event.envelope.event_id)}, session=uow.session
         )
 
-    runtime.consumers.on(WorkStartedV1, record)
+    runtime.consumers.on(WorkStartedV2, record)
     await runtime.start()
     await runtime.broker.stop()  # declare, then fill the queue before consuming
     await publish_many(infra, namespace, bodies(count))
     client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(infra.mongodb_url)
     effects = client[settings.database_name]["effects"]
     runtime = build_runtime(settings, "materials", [])
-    runtime.consumers.on(WorkStartedV1, record)
+    runtime.consumers.on(WorkStartedV2, record)
     try:
 
         async def consume() -> None:

@@ -13,7 +13,7 @@ def main(argv: list[str]) -> None:
     if len(argv) != 1 or argv[0] not in SERVICES:
         raise SystemExit(f"usage: python -m services {{{'|'.join(SERVICES)}}}")
     bootstrap = import_module(f"services.{argv[0]}.bootstrap")
-    serve(bootstrap.SERVICE, bootstrap.build)
+    serve(bootstrap.SERVICE, bootstrap.build, bootstrap.SETTINGS)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ materials)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, Self, TypeVar
 from urllib.parse import unquote, urlsplit
 
 from limits import parse_many
@@ -185,6 +185,14 @@ class ServiceSettings(BaseSettings):
     # Proxies (addresses or networks, JSON list) whose X-Forwarded-For names the client;
     # from anyone else the header is ignored and the socket's address is the client.
     trusted_proxies: tuple[str, ...] = ()
+
+    @classmethod
+    def extending(cls, settings: ServiceSettings) -> Self:
+        """`settings` as this kind (a service's own, with its fields): the fields they lack
+        come from the environment (or their defaults)."""
+        if isinstance(settings, cls):
+            return settings
+        return cls(**settings.model_dump())
 
     @field_validator("rate_limit_writes", "rate_limit_public")
     @classmethod

@@ -23,6 +23,7 @@ from shared.web import idempotency
 from shared.web.app import create_app
 
 SERVICE: Final = "materials"
+SETTINGS: Final = MaterialsSettings
 # Every collection this service keeps besides the runtime's outbox and inbox: its
 # MongoDB role names exactly these (shared/storage/access.py).
 COLLECTIONS: Final = (
@@ -80,9 +81,9 @@ def build(given: ServiceSettings | None = None) -> tuple[ServiceRuntime, FastAPI
         ],
     )
     handlers = EventHandlers(reference)
-    runtime.consumers.on(ev.ProposalApprovedV1, handlers.on_proposal_approved)
-    runtime.consumers.on(ev.ProposalRejectedV1, handlers.on_proposal_rejected)
-    runtime.consumers.on(ev.ProposalCancelledV1, handlers.on_proposal_cancelled)
+    runtime.consumers.on(ev.ProposalApprovedV2, handlers.on_proposal_approved)
+    runtime.consumers.on(ev.ProposalRejectedV2, handlers.on_proposal_rejected)
+    runtime.consumers.on(ev.ProposalCancelledV2, handlers.on_proposal_cancelled)
     runtime.consumers.on(ev.StockReceivedV1, handlers.on_stock_received)
     app = create_app(
         runtime,

@@ -20,11 +20,3 @@ class MaterialsSettings(ServiceSettings):
     # reservations meet only when they draw on the same slot (README "Stock"). Raising
     # it takes effect at the next start; lowering it leaves the extra slots in use.
     stock_slots: int = Field(default=DEFAULT_SLOTS, ge=1, le=64)
-
-    @classmethod
-    def extending(cls, settings: ServiceSettings) -> MaterialsSettings:
-        """`settings` as materials settings: the fields it lacks come from the
-        environment (or their defaults)."""
-        if isinstance(settings, cls):
-            return settings
-        return cls(**settings.model_dump())

@@ -27,6 +27,7 @@ from shared.web import idempotency
 from shared.web.app import create_app
 
 SERVICE: Final = "notifications"
+SETTINGS: Final = NotificationSettings
 # Every collection this service keeps besides the runtime's outbox and inbox: its
 # MongoDB role names exactly these (shared/storage/access.py).
 COLLECTIONS: Final = (

@@ -83,14 +83,6 @@ class NotificationSettings(ServiceSettings):
                 raise ValueError("; ".join(problems))
         return self
 
-    @classmethod
-    def extending(cls, settings: ServiceSettings) -> NotificationSettings:
-        """`settings` as notification settings: the notification fields it lacks come
-        from the environment (or their defaults)."""
-        if isinstance(settings, cls):
-            return settings
-        return cls(**settings.model_dump())
-
 
 def webhook_production_problems(*, allow_private: bool, secret_keys: str) -> list[str]:
     """What production refuses to start with in the webhook settings."""

@@ -24,6 +24,7 @@ from shared.web import idempotency
 from shared.web.app import create_app
 
 SERVICE: Final = "proposals"
+SETTINGS: Final = ProposalsSettings
 # Every collection this service keeps besides the runtime's outbox and inbox: its
 # MongoDB role names exactly these (shared/storage/access.py).
 COLLECTIONS: Final = (
@@ -46,13 +47,13 @@ def build(settings: ServiceSettings | None = None) -> tuple[ServiceRuntime, Fast
             idempotency.create_indexes,
         ],
     )
-    runtime.consumers.on(ev.MaterialDispatchedV1, handlers.on_material_dispatched)
-    runtime.consumers.on(ev.MaterialDeliveredV1, handlers.on_material_delivered)
-    runtime.consumers.on(ev.MaterialFulfilledV1, handlers.on_material_fulfilled)
+    runtime.consumers.on(ev.MaterialDispatchedV2, handlers.on_material_dispatched)
+    runtime.consumers.on(ev.MaterialDeliveredV2, handlers.on_material_delivered)
+    runtime.consumers.on(ev.MaterialFulfilledV2, handlers.on_material_fulfilled)
     runtime.consumers.on(ev.BudgetAllocatedV1, handlers.on_budget_allocated)
-    runtime.consumers.on(ev.MaterialUnplannableV1, handlers.on_material_unplannable)
-    runtime.consumers.on(ev.MaterialReservedV1, handlers.on_material_reserved)
-    runtime.consumers.on(ev.MaterialShortageV1, handlers.on_material_shortage)
+    runtime.consumers.on(ev.MaterialUnplannableV2, handlers.on_material_unplannable)
+    runtime.consumers.on(ev.MaterialReservedV2, handlers.on_material_reserved)
+    runtime.consumers.on(ev.MaterialShortageV2, handlers.on_material_shortage)
     app = create_app(
         runtime,
         title="Berdaya proposals",

@@ -50,11 +50,3 @@ class ProposalsSettings(ServiceSettings):
             hosts=tuple(h.lower() for h in self.photo_hosts),
             allow_http=self.environment == "development",
         )
-
-    @classmethod
-    def extending(cls, settings: ServiceSettings) -> ProposalsSettings:
-        """`settings` as proposals settings: the fields it lacks come from the
-        environment (or their defaults)."""
-        if isinstance(settings, cls):
-            return settings
-        return cls(**settings.model_dump())

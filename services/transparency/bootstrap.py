@@ -23,6 +23,7 @@ from shared.settings import ServiceSettings
 from shared.web.app import create_app
 
 SERVICE: Final = "transparency"
+SETTINGS: Final = TransparencySettings
 # Every collection this service keeps besides the runtime's outbox and inbox: its
 # MongoDB role names exactly these (shared/storage/access.py).
 COLLECTIONS: Final = repository.READ_MODEL

@@ -26,11 +26,3 @@ class TransparencySettings(ServiceSettings):
     # history stream, shared/messaging/topology.py) until nothing comes for this long.
     transparency_history_stream: str = ""
     transparency_rebuild_idle_seconds: float = Field(default=2.0, gt=0)
-
-    @classmethod
-    def extending(cls, settings: ServiceSettings) -> TransparencySettings:
-        """`settings` as transparency settings: the fields it lacks come from the
-        environment (or their defaults)."""
-        if isinstance(settings, cls):
-            return settings
-        return cls(**settings.model_dump())

@@ -15,7 +15,8 @@ from typing import Annotated, Literal, TypedDict
 
 from pydantic import Field
 
-from shared.contracts.registry import EventRegistry
+from shared.contracts.publicity import published_after
+from shared.contracts.registry import EventRegistry, contract_of
 from shared.contracts.types import (
     Area,
     ConcreteGrade,
@@ -60,6 +61,28 @@ class ProposalEvent(Contract):
     proposal_id: uuid.UUID
     area: Area
     proposer_id: Name
+
+
+class StepKeys(ProposalKeys):
+    """The fields of `ProposalStep`: the keys and whether the proposal is public."""
+
+    public: bool
+
+
+class ProposalStep(ProposalEvent):
+    """A proposal event from v2 on: it also says whether the proposal is public after it.
+
+    The producer states it from the proposal's own state, so that no consumer has to
+    know which steps publish a proposal.
+    """
+
+    public: bool = Field(
+        description=(
+            "whether the proposal may be shown to anyone but its RT after this step: from "
+            "the kelurahan's check on; not while it is submitted, returned or withdrawn "
+            "(then not even that it exists)"
+        )
+    )
 
 
 @event("proposal.submitted", version=1, producer="proposals")
@@ -255,6 +278,135 @@ class WorkReturnedV1(ProposalEvent):
 
     returned_by: Name
     reason: Reason
+
+
+# ---- v2 of every proposal event: the same payload, and whether the proposal is public ----
+# A version that adds a field and keeps the meaning subclasses the one before and keeps its
+# summary. v1 messages (the history keeps them) are upcast below.
+
+
+@event("proposal.submitted", version=2, producer="proposals")
+class ProposalSubmittedV2(ProposalSubmittedV1, ProposalStep):
+    pass
+
+
+@event("proposal.resubmitted", version=2, producer="proposals")
+class ProposalResubmittedV2(ProposalResubmittedV1, ProposalStep):
+    pass
+
+
+@event("proposal.withdrawn", version=2, producer="proposals")
+class ProposalWithdrawnV2(ProposalWithdrawnV1, ProposalStep):
+    pass
+
+
+@event("proposal.verified", version=2, producer="proposals")
+class ProposalVerifiedV2(ProposalVerifiedV1, ProposalStep):
+    pass
+
+
+@event("proposal.endorsed", version=2, producer="proposals")
+class ProposalEndorsedV2(ProposalEndorsedV1, ProposalStep):
+    pass
+
+
+@event("proposal.returned", version=2, producer="proposals")
+class ProposalReturnedV2(ProposalReturnedV1, ProposalStep):
+    pass
+
+
+@event("proposal.approved", version=2, producer="proposals")
+class ProposalApprovedV2(ProposalApprovedV1, ProposalStep):
+    pass
+
+
+@event("proposal.rejected", version=2, producer="proposals")
+class ProposalRejectedV2(ProposalRejectedV1, ProposalStep):
+    pass
+
+
+@event("proposal.cancelled", version=2, producer="proposals")
+class ProposalCancelledV2(ProposalCancelledV1, ProposalStep):
+    pass
+
+
+@event("material.unplannable", version=2, producer="materials")
+class MaterialUnplannableV2(MaterialUnplannableV1, ProposalStep):
+    pass
+
+
+@event("material.reserved", version=2, producer="materials")
+class MaterialReservedV2(MaterialReservedV1, ProposalStep):
+    pass
+
+
+@event("material.shortage", version=2, producer="materials")
+class MaterialShortageV2(MaterialShortageV1, ProposalStep):
+    pass
+
+
+@event("material.released", version=2, producer="materials")
+class MaterialReleasedV2(MaterialReleasedV1, ProposalStep):
+    pass
+
+
+@event("material.dispatched", version=2, producer="materials")
+class MaterialDispatchedV2(MaterialDispatchedV1, ProposalStep):
+    pass
+
+
+@event("material.delivered", version=2, producer="materials")
+class MaterialDeliveredV2(MaterialDeliveredV1, ProposalStep):
+    pass
+
+
+@event("material.fulfilled", version=2, producer="materials")
+class MaterialFulfilledV2(MaterialFulfilledV1, ProposalStep):
+    pass
+
+
+@event("work.started", version=2, producer="proposals")
+class WorkStartedV2(WorkStartedV1, ProposalStep):
+    pass
+
+
+@event("work.progress_reported", version=2, producer="proposals")
+class WorkProgressReportedV2(WorkProgressReportedV1, ProposalStep):
+    pass
+
+
+@event("work.completed", version=2, producer="proposals")
+class WorkCompletedV2(WorkCompletedV1, ProposalStep):
+    pass
+
+
+@event("work.validated", version=2, producer="proposals")
+class WorkValidatedV2(WorkValidatedV1, ProposalStep):
+    pass
+
+
+@event("work.returned", version=2, producer="proposals")
+class WorkReturnedV2(WorkReturnedV1, ProposalStep):
+    pass
+
+
+def _upcast_stating_publicity(old: type[ProposalEvent], new: type[ProposalStep]) -> None:
+    """v1 → v2: v1 did not say, and the rule that held when it was published tells."""
+    public = published_after(contract_of(old).event_type)
+
+    @CATALOGUE.upcaster(old, new)
+    def stating_publicity(data: ProposalEvent) -> ProposalStep:
+        fields = {name: getattr(data, name) for name in type(data).model_fields}
+        return new(**fields, public=public)
+
+
+def _upcast_every_step_from_v1() -> None:
+    steps = [c for c in CATALOGUE.values() if issubclass(c.data_model, ProposalStep)]
+    for step in steps:
+        _upcast_stating_publicity(CATALOGUE[(step.event_type, 1)].data_model, step.data_model)
+
+
+_upcast_every_step_from_v1()
 
 
 @event("budget.allocated", version=1, producer="city-finance")

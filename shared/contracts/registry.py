@@ -101,9 +101,8 @@ class EventRegistry:
                 raise ValueError(f"{event_type}: versions start at 1")
             if version > 1 and (event_type, version - 1) not in self._contracts:
                 raise ValueError(f"{event_type} v{version} needs v{version - 1} declared first")
-            contract = EventContract(
-                event_type, version, producer, model, _summary_of(model), registry=self
-            )
+            summary = _summary_of(model, event_type)
+            contract = EventContract(event_type, version, producer, model, summary, registry=self)
             self._contracts[(event_type, version)] = contract
             setattr(model, _CONTRACT_ATTRIBUTE, contract)
             return model
@@ -266,9 +265,15 @@ def new_envelope(
     )
 
 
-def _summary_of(model: type[Contract]) -> str:
+def _summary_of(model: type[Contract], event_type: str) -> str:
+    """The docstring's first paragraph; a version that only adds to the one it subclasses
+    and writes no docstring keeps that version's summary (the event means the same)."""
     doc = inspect.cleandoc(vars(model).get("__doc__") or "")
     summary = " ".join(doc.split("\n\n", 1)[0].split())
-    if not summary:
-        raise ValueError(f"{model.__name__}: a contract's docstring is its summary; write one")
-    return summary
+    if summary:
+        return summary
+    for base in model.__mro__[1:]:
+        extended = vars(base).get(_CONTRACT_ATTRIBUTE)
+        if isinstance(extended, EventContract) and extended.event_type == event_type:
+            return extended.summary
+    raise ValueError(f"{model.__name__}: a contract's docstring is its summary; write one")

@@ -11,7 +11,8 @@ publishes the rows again — the consumers' inbox makes a second copy harmless.
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 
 from pymongo import ASCENDING, IndexModel
 from pymongo.asynchronous.client_session import AsyncClientSession
@@ -38,25 +39,56 @@ async def create_indexes(db: Database) -> None:
     )
 
 
-async def add(db: Database, session: AsyncClientSession, envelope: Envelope) -> None:
-    """Write an event to the outbox inside the caller's transaction."""
+class _Sequence:
+    """Instants that never repeat in this process, at MongoDB's millisecond precision.
+
+    The relay publishes in `seq` order. Two events of one transaction (a reservation and
+    the shortage it leaves) are often written within a millisecond: with the same `seq`
+    they would go out in either order. A later one takes the next millisecond instead;
+    `seq` runs ahead of the clock only while a process writes more than one event a
+    millisecond, and order across processes was never promised.
+    """
+
+    def __init__(self) -> None:
+        self._last = datetime.min.replace(tzinfo=UTC)
+
+    def next(self, now: datetime) -> datetime:
+        self._last = max(now, self._last + timedelta(milliseconds=1))
+        return self._last
+
+
+_SEQUENCE = _Sequence()
+
+
+async def add_all(db: Database, session: AsyncClientSession, envelopes: Sequence[Envelope]) -> None:
+    """Write events to the outbox inside the caller's transaction, in this order."""
+    if not envelopes:
+        return
     now = utc_now()
-    row: Document = {
+    traceparent = current_traceparent()
+    rows = [_row(envelope, now, traceparent) for envelope in envelopes]
+    if len(rows) == 1:
+        await db[COLLECTION].insert_one(rows[0], session=session)
+    else:
+        await db[COLLECTION].insert_many(rows, ordered=True, session=session)
+
+
+def _row(envelope: Envelope, now: datetime, traceparent: str | None) -> Document:
+    return {
         "_id": str(envelope.event_id),
         "type": envelope.type,
         "body": envelope.model_dump_json(),
         "correlation_id": envelope.correlation_id,
         # the span that wrote it: the relay's publish continues its trace
-        TRACEPARENT: current_traceparent(),
+        TRACEPARENT: traceparent,
         "status": PENDING,
-        "seq": now,
+        "seq": _SEQUENCE.next(now),
         "lease_until": now,
         "lease_owner": None,
         "attempts": 0,
         "last_error": None,
         "sent_at": None,
     }
-    await db[COLLECTION].insert_one(row, session=session)
 
 
 async def claim(db: Database, owner: str, lease: timedelta, limit: int) -> list[Document]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -41,15 +41,23 @@ class UnitOfWork:
 
     async def emit(self, data: Contract) -> Envelope:
         """Queue an event in the outbox; it is published only if the transaction commits."""
-        envelope = new_envelope(
-            data,
-            producer=self.producer,
-            correlation_id=self.correlation_id,
-            causation_id=self.causation_id,
-        )
-        await outbox.add(self.db, self.session, envelope)
-        self.emitted.append(envelope)
+        (envelope,) = await self.emit_all([data])
         return envelope
+
+    async def emit_all(self, events: Sequence[Contract]) -> list[Envelope]:
+        """Queue several events, in this order, in one round trip to MongoDB."""
+        envelopes = [
+            new_envelope(
+                data,
+                producer=self.producer,
+                correlation_id=self.correlation_id,
+                causation_id=self.causation_id,
+            )
+            for data in events
+        ]
+        await outbox.add_all(self.db, self.session, envelopes)
+        self.emitted.extend(envelopes)
+        return envelopes
 
     async def audit(
         self,

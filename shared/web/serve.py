@@ -45,8 +45,15 @@ def _exit_now(why: str) -> None:
     os._exit(HARD_EXIT_STATUS)
 
 
-def serve(service: str, build: Callable[[ServiceSettings], tuple[ServiceRuntime, FastAPI]]) -> None:
-    settings = settings_or_refusal(ServiceSettings, service_name=service)
+def serve(
+    service: str,
+    build: Callable[[ServiceSettings], tuple[ServiceRuntime, FastAPI]],
+    settings_kind: type[ServiceSettings] = ServiceSettings,
+) -> None:
+    """Run `service` until it is told to stop; its settings (`settings_kind`, with the
+    service's own fields) are read first, so that a refused one ends the process with
+    one sentence, not a traceback."""
+    settings = settings_or_refusal(settings_kind, service_name=service)
     configure_logging(service, settings.log_level, settings.log_json)
     _, app = build(settings)
     config = uvicorn.Config(

@@ -17,7 +17,7 @@ from pymongo import AsyncMongoClient
 
 from deploy.local import run
 from shared.contracts import ReceivedEvent, new_envelope
-from shared.contracts.events import WorkStartedV1
+from shared.contracts.events import WorkStartedV2
 from shared.metrics import CONSUMPTION_PAUSED, EVENTS_CONSUMED
 from shared.runtime import ServiceRuntime, build_runtime
 from shared.storage.mongo import Database
@@ -47,7 +47,7 @@ async def create_effects(db: Database) -> None:
         await db.create_collection("effects")
 
 
-async def record(event: ReceivedEvent[WorkStartedV1], uow: UnitOfWork) -> None:
+async def record(event: ReceivedEvent[WorkStartedV2], uow: UnitOfWork) -> None:
     await uow.db["effects"].insert_one(
         {"_id": str(event.envelope.event_id), "by": event.data.started_by}, session=uow.session
     )
@@ -81,7 +81,7 @@ async def test_a_mongodb_outage_pauses_consumption_and_spends_no_attempt(
 
         def replica() -> ServiceRuntime:
             runtime = build_runtime(settings, "materials", [create_effects])
-            runtime.consumers.on(WorkStartedV1, record)
+            runtime.consumers.on(WorkStartedV2, record)
             return runtime
 
         first = replica()

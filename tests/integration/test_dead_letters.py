@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 from shared.contracts import ReceivedEvent, new_envelope
-from shared.contracts.events import WorkStartedV1
+from shared.contracts.events import WorkStartedV2
 from shared.messaging.dead_letters import ReplayFilter
 from shared.runtime import build_runtime
 from shared.storage.unit_of_work import UnitOfWork
@@ -81,7 +81,7 @@ async def test_failing_handler_is_dead_lettered_after_bounded_attempts_then_repl
     calls: list[str] = []
     healthy = False
 
-    async def flaky(event: ReceivedEvent[WorkStartedV1], uow: UnitOfWork) -> None:
+    async def flaky(event: ReceivedEvent[WorkStartedV2], uow: UnitOfWork) -> None:
         calls.append(str(event.envelope.event_id))
         if not healthy:
             raise ConnectionError("the city's finance system does not answer")
@@ -91,7 +91,7 @@ async def test_failing_handler_is_dead_lettered_after_bounded_attempts_then_repl
         "materials", namespace, infra.amqp_url, infra.mongodb_url, max_delivery_attempts=3
     )
     runtime = build_runtime(settings, "materials", [])
-    runtime.consumers.on(WorkStartedV1, flaky)
+    runtime.consumers.on(WorkStartedV2, flaky)
     await runtime.start()
     try:
         envelope = new_envelope(work_started(), producer="proposals", correlation_id="flaky")

@@ -13,7 +13,7 @@ import pytest
 
 from services.materials.adapters.stock import StockRepository
 from shared.contracts import ReceivedEvent, new_envelope
-from shared.contracts.events import ProposalApprovedV1, ProposalCancelledV1
+from shared.contracts.events import ProposalApprovedV2, ProposalCancelledV2
 from shared.contracts.types import Contract, Dimensions
 from shared.slots import Level
 from shared.storage.unit_of_work import UnitOfWork
@@ -40,7 +40,7 @@ from tests.support.probe import EventProbe, eventually_async
 from tests.support.runtime import publish_envelope, running_service
 
 Handler = Callable[[ReceivedEvent[Any], UnitOfWork], Awaitable[None]]
-D = TypeVar("D", ProposalApprovedV1, ProposalCancelledV1)
+D = TypeVar("D", ProposalApprovedV2, ProposalCancelledV2)
 
 # --------------------------------------------------------------------------------------------
 # approval
@@ -193,7 +193,7 @@ async def test_approvals_racing_for_the_last_stock_never_reserve_more_than_exist
     assert sum(attempts.values()) > RACERS, "no transaction had to retry: there was no race"
     reserved: Counter[str] = Counter()
     for event in events:
-        assert isinstance(event.data, ProposalApprovedV1)
+        assert isinstance(event.data, ProposalApprovedV2)
         job = await materials.reserved(event.data.proposal_id)
         assert all(job[item] <= ROAD_BILL[item] for item in ROAD_BILL)
         reserved.update(job)

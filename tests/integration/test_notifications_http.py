@@ -201,6 +201,32 @@ async def test_a_published_proposal_can_be_followed_by_anyone_without_its_propos
     assert (await api.get("/following", headers=auth(OUTSIDER))).json()["items"] == []
 
 
+async def test_whether_a_proposal_is_public_is_what_its_latest_step_states(
+    service: Service, infra: Infrastructure, namespace: str
+) -> None:
+    """From v2 on the producer states it; notifications take its word, not the type's."""
+    runtime, api = service
+    proposal_id = uuid.uuid4()
+
+    async def heard(event_type: str, public: bool) -> None:
+        event = journey_event(event_type, proposal_id, version=2, public=public)
+        await publish_envelope(infra, namespace, event)
+        await until_async(
+            lambda: runtime.db["known_proposals"].find_one({"_id": str(proposal_id)}),
+            lambda found: found is not None and found.get("last_event_type") == event_type,
+            what=f"{event_type} to be heard of",
+        )
+        known = await runtime.db["known_proposals"].find_one({"_id": str(proposal_id)})
+        assert known is not None and known["public"] is public
+
+    await heard("proposal.verified", public=False)
+    withheld = await api.put(f"/following/{proposal_id}", headers=auth(OUTSIDER))
+    assert withheld.status_code == 404
+    await heard("proposal.endorsed", public=True)
+    followed = await api.put(f"/following/{proposal_id}", headers=auth(OUTSIDER))
+    assert followed.status_code == 200, followed.text
+
+
 async def test_a_step_heard_late_does_not_undo_a_later_one(
     service: Service, infra: Infrastructure, namespace: str
 ) -> None:

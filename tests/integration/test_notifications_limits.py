@@ -65,9 +65,7 @@ async def feed_of(
         )
         for n, proposal_id in enumerate(proposals)
     ]
-    feed = Feed(runtime.db)
-    for item in items:
-        await feed.add(item)
+    await Feed(runtime.db).add_all(items)
     return items
 
 

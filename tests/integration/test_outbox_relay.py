@@ -9,7 +9,7 @@ import uuid
 
 import aio_pika
 
-from shared.contracts.events import WorkStartedV1
+from shared.contracts.events import WorkStartedV2
 from shared.messaging.topology import Topology
 from shared.storage import outbox
 from shared.storage.unit_of_work import UnitOfWork
@@ -72,7 +72,26 @@ async def test_published_message_carries_the_contract_properties(
         assert message.type == "work.started"
         assert message.correlation_id == "corr-42" == body["correlation_id"]
         assert body["producer"] == "proposals"
-        assert WorkStartedV1.model_validate_json(json.dumps(body["data"])) == sent
+        assert WorkStartedV2.model_validate_json(json.dumps(body["data"])) == sent
+
+
+async def test_the_events_of_one_transaction_go_out_in_the_order_they_were_emitted(
+    infra: Infrastructure, namespace: str
+) -> None:
+    """They are written within a millisecond or two: the outbox's order must still hold."""
+    async with (
+        EventProbe(infra.amqp_url, namespace, ["work.started"]) as probe,
+        running_service("proposals", infra, namespace) as (runtime, _),
+    ):
+
+        async def work(uow: UnitOfWork) -> list[str]:
+            one_by_one = [await uow.emit(work_started()) for _ in range(10)]
+            together = await uow.emit_all([work_started() for _ in range(20)])
+            return [str(envelope.event_id) for envelope in (*one_by_one, *together)]
+
+        emitted = await runtime.transactions.run(work, correlation_id="in-order")
+        await probe.wait_for(lambda: len(probe.messages) == 30, what="30 events")
+        assert [str(m.message_id) for m in probe.messages] == emitted
 
 
 async def test_rolled_back_transaction_publishes_nothing(

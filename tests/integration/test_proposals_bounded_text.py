@@ -14,14 +14,14 @@ from typing import Any
 
 import pytest_asyncio
 
-from shared.contracts.events import ProposalSubmittedV1
+from shared.contracts.events import ProposalSubmittedV2
 from tests.support.infrastructure import Infrastructure
 from tests.support.people import KELURAHAN_OFFICER, RT_HEAD, auth, road_proposal
 from tests.support.probe import EventProbe
 from tests.support.proposals import ProposalsApi, proposals_api
 
 # The longest `problem` the event contract takes: one more is one too many.
-PROBLEM_MAX = ProposalSubmittedV1.model_json_schema()["properties"]["problem"]["maxLength"]
+PROBLEM_MAX = ProposalSubmittedV2.model_json_schema()["properties"]["problem"]["maxLength"]
 # RIGHT-TO-LEFT OVERRIDE: "Trojan Source", shows "...exe.pdf" for "...fdp.exe"
 RLO = "\u202e"
 

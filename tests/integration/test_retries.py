@@ -17,7 +17,7 @@ import aio_pika
 import pytest
 
 from shared.contracts import ReceivedEvent, new_envelope
-from shared.contracts.events import WorkCompletedV1, WorkStartedV1
+from shared.contracts.events import WorkCompletedV2, WorkStartedV2
 from shared.messaging import headers
 from shared.messaging.dead_letters import ReplayFilter
 from shared.messaging.topology import broker_delivery_limit
@@ -43,7 +43,7 @@ async def test_a_failing_handler_is_retried_after_delays_across_a_restart_then_d
 ) -> None:
     calls: list[float] = []
 
-    async def failing(event: ReceivedEvent[WorkStartedV1], uow: UnitOfWork) -> None:
+    async def failing(event: ReceivedEvent[WorkStartedV2], uow: UnitOfWork) -> None:
         calls.append(time.monotonic())
         raise RuntimeError("the city's finance system refuses the job")
 
@@ -51,7 +51,7 @@ async def test_a_failing_handler_is_retried_after_delays_across_a_restart_then_d
 
     def replica() -> ServiceRuntime:
         runtime = build_runtime(settings, "materials", [])
-        runtime.consumers.on(WorkStartedV1, failing)
+        runtime.consumers.on(WorkStartedV2, failing)
         return runtime
 
     first = replica()
@@ -99,19 +99,19 @@ async def test_dead_letters_are_replayed_in_bulk_by_filter_in_one_pass(
     healthy: set[str] = set()
     handled: list[str] = []
 
-    async def started(event: ReceivedEvent[WorkStartedV1], uow: UnitOfWork) -> None:
+    async def started(event: ReceivedEvent[WorkStartedV2], uow: UnitOfWork) -> None:
         if "started" not in healthy:
             raise RuntimeError("finance system down")
         handled.append(str(event.envelope.event_id))
 
-    async def completed(event: ReceivedEvent[WorkCompletedV1], uow: UnitOfWork) -> None:
+    async def completed(event: ReceivedEvent[WorkCompletedV2], uow: UnitOfWork) -> None:
         if "completed" not in healthy:
             raise RuntimeError("warehouse system down")
         handled.append(str(event.envelope.event_id))
 
     runtime = build_runtime(_settings(infra, namespace, max_delivery_attempts=1), "materials", [])
-    runtime.consumers.on(WorkStartedV1, started)
-    runtime.consumers.on(WorkCompletedV1, completed)
+    runtime.consumers.on(WorkStartedV2, started)
+    runtime.consumers.on(WorkCompletedV2, completed)
     await runtime.start()
     try:
         starts = [
@@ -121,7 +121,7 @@ async def test_dead_letters_are_replayed_in_bulk_by_filter_in_one_pass(
         completions = [
             new_envelope(
                 about_the_road(
-                    WorkCompletedV1,
+                    WorkCompletedV2,
                     work_started().proposal_id,
                     {"reported_by": "rt", "volunteers_total": 30, "labour_days_total": 60},
                 ),
@@ -227,7 +227,7 @@ async def test_a_queue_left_with_the_old_queue_arguments_is_named_with_what_to_d
     infra: Infrastructure, namespace: str
 ) -> None:
     runtime = build_runtime(_settings(infra, namespace), "materials", [])
-    runtime.consumers.on(WorkStartedV1, _ignore)
+    runtime.consumers.on(WorkStartedV2, _ignore)
     old = runtime.topology.queue_name("materials", "work.started")
     connection = await aio_pika.connect(infra.amqp_url)
     async with connection:
@@ -243,7 +243,7 @@ async def test_a_queue_left_with_the_old_queue_arguments_is_named_with_what_to_d
     await runtime.mongo_client.close()
 
 
-async def _ignore(event: ReceivedEvent[WorkStartedV1], uow: UnitOfWork) -> None:
+async def _ignore(event: ReceivedEvent[WorkStartedV2], uow: UnitOfWork) -> None:
     return None
 
 

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 import pytest_asyncio
 
 from shared.contracts import new_envelope
-from shared.contracts.events import MaterialUnplannableV1
+from shared.contracts.events import MaterialUnplannableV2
 from shared.contracts.types import Area, Dimensions
 from tests.support.events import proposal_approved
 from tests.support.infrastructure import Infrastructure
@@ -51,10 +51,11 @@ async def reserved_of(setup: ProposalsApi) -> int:
 
 
 async def unplannable(infra: Infrastructure, namespace: str, proposal_id: str) -> None:
-    data = MaterialUnplannableV1(
+    data = MaterialUnplannableV2(
         proposal_id=uuid.UUID(proposal_id),
         area=Area(kecamatan="Telanaipura", kelurahan=KELURAHAN, rt="003"),
         proposer_id=RT_HEAD.id,
+        public=True,
         reason=REFUSAL,
         work_type="concrete_road",
         dimensions=Dimensions(length_m=150, width_m=4, thickness_m=0.12),

@@ -5,7 +5,9 @@ from __future__ import annotations
 import uuid
 from typing import TypeVar
 
+from shared.contracts import contract_of
 from shared.contracts import events as ev
+from shared.contracts.publicity import published_after
 from shared.contracts.types import Area, Dimensions, Location, MaterialLine, SwadayaPledge
 
 AREA = Area(kecamatan="Telanaipura", kelurahan="Simpang IV Sipin", rt="003")
@@ -16,12 +18,14 @@ E = TypeVar("E", bound=ev.ProposalEvent)
 
 def about_the_road(event: type[E], proposal_id: uuid.UUID, values: dict[str, object]) -> E:
     """`event` about RT 003's road proposal `proposal_id`, with `values` (which may
-    replace its keys too)."""
+    replace its keys too); from v2 on, public as its producer would state it."""
     keys: dict[str, object] = {"proposal_id": proposal_id, "area": AREA, "proposer_id": PROPOSER}
+    if issubclass(event, ev.ProposalStep):
+        keys["public"] = published_after(contract_of(event).event_type)
     return event.model_validate({**keys, **values})
 
 
-def proposal_approved(**overrides: object) -> ev.ProposalApprovedV1:
+def proposal_approved(**overrides: object) -> ev.ProposalApprovedV2:
     values: dict[str, object] = {
         "title": "Rabat beton Gang Mawar",
         "work_type": "concrete_road",
@@ -34,30 +38,30 @@ def proposal_approved(**overrides: object) -> ev.ProposalApprovedV1:
         "approved_by": "city-officer-sari",
         **overrides,
     }
-    return about_the_road(ev.ProposalApprovedV1, uuid.uuid4(), values)
+    return about_the_road(ev.ProposalApprovedV2, uuid.uuid4(), values)
 
 
-def work_started(**overrides: object) -> ev.WorkStartedV1:
+def work_started(**overrides: object) -> ev.WorkStartedV2:
     values: dict[str, object] = {"started_by": PROPOSER, **overrides}
-    return about_the_road(ev.WorkStartedV1, uuid.uuid4(), values)
+    return about_the_road(ev.WorkStartedV2, uuid.uuid4(), values)
 
 
-def proposal_cancelled(proposal_id: uuid.UUID, **overrides: object) -> ev.ProposalCancelledV1:
+def proposal_cancelled(proposal_id: uuid.UUID, **overrides: object) -> ev.ProposalCancelledV2:
     values: dict[str, object] = {
         "cancelled_by": "city-officer-sari",
         "reason": "The lane will be widened by the province next year.",
         **overrides,
     }
-    return about_the_road(ev.ProposalCancelledV1, proposal_id, values)
+    return about_the_road(ev.ProposalCancelledV2, proposal_id, values)
 
 
-def proposal_rejected(proposal_id: uuid.UUID, **overrides: object) -> ev.ProposalRejectedV1:
+def proposal_rejected(proposal_id: uuid.UUID, **overrides: object) -> ev.ProposalRejectedV2:
     values: dict[str, object] = {
         "rejected_by": "city-officer-sari",
         "reason": "The lane is a private road.",
         **overrides,
     }
-    return about_the_road(ev.ProposalRejectedV1, proposal_id, values)
+    return about_the_road(ev.ProposalRejectedV2, proposal_id, values)
 
 
 def stock_received(
@@ -94,7 +98,7 @@ def budget_allocated(**overrides: object) -> ev.BudgetAllocatedV1:
 
 def material_dispatched(
     proposal_id: uuid.UUID, shipment_id: uuid.UUID, **overrides: object
-) -> ev.MaterialDispatchedV1:
+) -> ev.MaterialDispatchedV2:
     values: dict[str, object] = {
         "shipment_id": shipment_id,
         "warehouse": "Gudang Kota Jambi",
@@ -102,12 +106,12 @@ def material_dispatched(
         "note": "truck BH 1234 XY",
         **overrides,
     }
-    return about_the_road(ev.MaterialDispatchedV1, proposal_id, values)
+    return about_the_road(ev.MaterialDispatchedV2, proposal_id, values)
 
 
 def material_delivered(
     proposal_id: uuid.UUID, shipment_id: uuid.UUID, **overrides: object
-) -> ev.MaterialDeliveredV1:
+) -> ev.MaterialDeliveredV2:
     values: dict[str, object] = {
         "shipment_id": shipment_id,
         "confirmed_by": PROPOSER,
@@ -122,9 +126,9 @@ def material_delivered(
         ),
         **overrides,
     }
-    return about_the_road(ev.MaterialDeliveredV1, proposal_id, values)
+    return about_the_road(ev.MaterialDeliveredV2, proposal_id, values)
 
 
-def material_fulfilled(proposal_id: uuid.UUID, **overrides: object) -> ev.MaterialFulfilledV1:
+def material_fulfilled(proposal_id: uuid.UUID, **overrides: object) -> ev.MaterialFulfilledV2:
     values: dict[str, object] = {"lines": CEMENT_FOR_THE_ROAD, **overrides}
-    return about_the_road(ev.MaterialFulfilledV1, proposal_id, values)
+    return about_the_road(ev.MaterialFulfilledV2, proposal_id, values)

@@ -33,7 +33,7 @@ from shared.storage.documents import from_document
 from tests.support.infrastructure import Infrastructure
 from tests.support.people import CITY_OFFICER, auth
 from tests.support.runtime import asgi_client, running_service
-from tests.unit.shared.samples import sample_events
+from tests.unit.shared.samples import samples_of_every_version
 
 # The steps of one road job, in order, as the proposals and materials services
 # announce them.
@@ -53,9 +53,12 @@ JOURNEY = [
 ]
 
 
-def journey_event(event_type: str, proposal_id: uuid.UUID, **changes: Any) -> Envelope:
-    """The sample payload of `event_type`, about `proposal_id`, in an envelope."""
-    data = sample_events()[event_type]
+def journey_event(
+    event_type: str, proposal_id: uuid.UUID, version: int = 1, **changes: Any
+) -> Envelope:
+    """The sample payload of `event_type` (v1 unless told), about `proposal_id`, in an
+    envelope."""
+    data = samples_of_every_version()[(event_type, version)]
     assert isinstance(data, ProposalEvent)
     payload: Contract = data.model_copy(update={"proposal_id": proposal_id, **changes})
     producer = "materials" if event_type.startswith("material.") else "proposals"

@@ -30,23 +30,23 @@ def facts_of_a_road(proposal_id: uuid.UUID) -> list[Fact]:
     ]
 
 
-def road_story(proposal_id: uuid.UUID) -> list[tuple[str, float, ev.ProposalEvent]]:
+def road_story(proposal_id: uuid.UUID) -> list[tuple[str, float, ev.ProposalStep]]:
     """A road's whole story, (event type, day, payload): submitted, reviewed, approved
     (9 days on), materials reserved with a shortage, then complete, shipped and
     received, built, validated."""
     approved = proposal_approved().model_copy(update={"proposal_id": proposal_id})
     cement = MaterialLine(item="cement", unit="bag", quantity=400)
-    steps: list[tuple[str, float, ev.ProposalEvent]] = [
+    steps: list[tuple[str, float, ev.ProposalStep]] = [
         ("proposal.submitted", 0, submitted(proposal_id)),
         (
             "proposal.verified",
             2,
-            about(ev.ProposalVerifiedV1, proposal_id, verified_by="officer-ani"),
+            about(ev.ProposalVerifiedV2, proposal_id, verified_by="officer-ani"),
         ),
         (
             "proposal.endorsed",
             4,
-            about(ev.ProposalEndorsedV1, proposal_id, endorsed_by="officer-joko"),
+            about(ev.ProposalEndorsedV2, proposal_id, endorsed_by="officer-joko"),
         ),
         ("proposal.approved", 9, approved),
         ("material.reserved", 9.01, reserved(proposal_id, cement, complete=False)),
@@ -58,29 +58,27 @@ def road_story(proposal_id: uuid.UUID) -> list[tuple[str, float, ev.ProposalEven
         ),
         ("material.dispatched", 12, dispatched(proposal_id, 493)),
         ("material.delivered", 13, delivered(proposal_id, 493, 490)),
-        ("work.started", 14, about(ev.WorkStartedV1, proposal_id, started_by=PROPOSER)),
+        ("work.started", 14, about(ev.WorkStartedV2, proposal_id, started_by=PROPOSER)),
         ("work.progress_reported", 20, progress(proposal_id, 60, 20, 40.0)),
         ("work.progress_reported", 25, progress(proposal_id, 100, 15, 30.0)),
         ("work.completed", 30, completed(proposal_id, 35, 70.0)),
         (
             "work.validated",
             33,
-            about(ev.WorkValidatedV1, proposal_id, validated_by="supervisor-rudi"),
+            about(ev.WorkValidatedV2, proposal_id, validated_by="supervisor-rudi"),
         ),
     ]
     return steps
 
 
-def about(
-    kind: type[ev.ProposalEvent], proposal_id: uuid.UUID, **values: object
-) -> ev.ProposalEvent:
+def about(kind: type[ev.ProposalStep], proposal_id: uuid.UUID, **values: object) -> ev.ProposalStep:
     return about_the_road(kind, proposal_id, values)
 
 
-def submitted(proposal_id: uuid.UUID) -> ev.ProposalEvent:
+def submitted(proposal_id: uuid.UUID) -> ev.ProposalStep:
     approved = proposal_approved()
     return about(
-        ev.ProposalSubmittedV1,
+        ev.ProposalSubmittedV2,
         proposal_id,
         title="Rabat beton Gang Mawar",
         work_type="concrete_road",
@@ -93,24 +91,24 @@ def submitted(proposal_id: uuid.UUID) -> ev.ProposalEvent:
     )
 
 
-def reserved(proposal_id: uuid.UUID, line: MaterialLine, complete: bool = True) -> ev.ProposalEvent:
+def reserved(proposal_id: uuid.UUID, line: MaterialLine, complete: bool = True) -> ev.ProposalStep:
     return about(
-        ev.MaterialReservedV1, proposal_id, work_volume_m3=72.0, lines=(line,), complete=complete
+        ev.MaterialReservedV2, proposal_id, work_volume_m3=72.0, lines=(line,), complete=complete
     )
 
 
-def shortage(proposal_id: uuid.UUID, missing: float) -> ev.ProposalEvent:
+def shortage(proposal_id: uuid.UUID, missing: float) -> ev.ProposalStep:
     line = MaterialLine(item="cement", unit="bag", quantity=missing)
-    return about(ev.MaterialShortageV1, proposal_id, missing=(line,))
+    return about(ev.MaterialShortageV2, proposal_id, missing=(line,))
 
 
 SHIPMENT = uuid.uuid4()
 
 
-def dispatched(proposal_id: uuid.UUID, quantity: float) -> ev.ProposalEvent:
+def dispatched(proposal_id: uuid.UUID, quantity: float) -> ev.ProposalStep:
     line = MaterialLine(item="cement", unit="bag", quantity=quantity)
     return about(
-        ev.MaterialDispatchedV1,
+        ev.MaterialDispatchedV2,
         proposal_id,
         shipment_id=SHIPMENT,
         warehouse="Gudang",
@@ -118,12 +116,12 @@ def dispatched(proposal_id: uuid.UUID, quantity: float) -> ev.ProposalEvent:
     )
 
 
-def delivered(proposal_id: uuid.UUID, sent: float, received: float) -> ev.ProposalEvent:
+def delivered(proposal_id: uuid.UUID, sent: float, received: float) -> ev.ProposalStep:
     line = ReceivedLine(
         item="cement", unit="bag", sent=sent, received=received, discrepancy_reason="damaged"
     )
     return about(
-        ev.MaterialDeliveredV1,
+        ev.MaterialDeliveredV2,
         proposal_id,
         shipment_id=SHIPMENT,
         confirmed_by=PROPOSER,
@@ -131,11 +129,9 @@ def delivered(proposal_id: uuid.UUID, sent: float, received: float) -> ev.Propos
     )
 
 
-def progress(
-    proposal_id: uuid.UUID, percent: int, volunteers: int, days: float
-) -> ev.ProposalEvent:
+def progress(proposal_id: uuid.UUID, percent: int, volunteers: int, days: float) -> ev.ProposalStep:
     return about(
-        ev.WorkProgressReportedV1,
+        ev.WorkProgressReportedV2,
         proposal_id,
         percent=percent,
         note="Pak Budi (0812-3456-789) brought the mixer",
@@ -146,9 +142,9 @@ def progress(
     )
 
 
-def completed(proposal_id: uuid.UUID, volunteers: int, days: float) -> ev.ProposalEvent:
+def completed(proposal_id: uuid.UUID, volunteers: int, days: float) -> ev.ProposalStep:
     return about(
-        ev.WorkCompletedV1,
+        ev.WorkCompletedV2,
         proposal_id,
         reported_by=PROPOSER,
         volunteers_total=volunteers,
@@ -206,7 +202,7 @@ def test_a_proposal_with_its_rt_is_not_public() -> None:
     proposal_id = uuid.uuid4()
     facts = facts_of_a_road(proposal_id)[:3]
     returned = about(
-        ev.ProposalReturnedV1, proposal_id, returned_by="camat", level="kecamatan", reason="Lebar?"
+        ev.ProposalReturnedV2, proposal_id, returned_by="camat", level="kecamatan", reason="Lebar?"
     )
     back = [*facts, fact_of(uuid.uuid4(), "proposal.returned", at(5), returned)]
     assert view_of(facts).public
@@ -214,10 +210,26 @@ def test_a_proposal_with_its_rt_is_not_public() -> None:
     assert not view_of(facts[:1]).public  # submitted only
 
 
+def test_the_page_takes_publicity_from_the_event_not_from_its_type() -> None:
+    """The producer states it from the proposal's state; the page does not second-guess."""
+    proposal_id = uuid.uuid4()
+    facts = facts_of_a_road(proposal_id)[:3]
+    withheld = about(ev.ProposalEndorsedV2, proposal_id, endorsed_by="joko", public=False)
+    later = fact_of(uuid.uuid4(), "proposal.endorsed", at(5), withheld)
+    assert view_of(facts).public
+    assert not view_of([*facts, later]).public
+
+
+def test_facts_stored_before_events_stated_publicity_follow_the_rule() -> None:
+    stored_by_v1 = [f.model_copy(update={"public": None}) for f in facts_of_a_road(uuid.uuid4())]
+    assert view_of(stored_by_v1[:3]).public
+    assert not view_of(stored_by_v1[:1]).public  # submitted only
+
+
 def test_a_rejected_or_cancelled_job_holds_no_budget() -> None:
     proposal_id = uuid.uuid4()
     facts = facts_of_a_road(proposal_id)[:5]
-    cancelled = about(ev.ProposalCancelledV1, proposal_id, cancelled_by="x", reason="Dilebarkan")
+    cancelled = about(ev.ProposalCancelledV2, proposal_id, cancelled_by="x", reason="Dilebarkan")
     view = view_of([*facts, fact_of(uuid.uuid4(), "proposal.cancelled", at(10), cancelled)])
     assert view.state == "cancelled" and view.budget_idr == 0
     assert view.timeline[-1].reason == "Dilebarkan"

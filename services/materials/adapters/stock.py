@@ -9,6 +9,10 @@ movements meet: two transactions that write one slot conflict, MongoDB aborts on
 written in the order of their ids, so transactions drawing on several never wait on each
 other in a cycle. A level is the sum of its slots.
 
+A unit of work's movements are recorded together (`StockRepository.record_all`): a
+round trip to MongoDB costs more than anything done between them, so a job of many
+lines takes as many round trips as a job of one.
+
 Gates (`stock_gates`, a few per item) make a job going short meet the stock that comes
 in for it: see `StockRepository.wait_for` and `open_gates`.
 """
@@ -20,7 +24,8 @@ import itertools
 import math
 import random
 import uuid
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from bson import ObjectId
@@ -42,6 +47,10 @@ RECEIPTS = "stock_receipts"
 _LEVEL_FIELDS = {"warehouse": 1, "item": 1, "on_hand": 1, "reserved": 1}
 _DECIMALS = 6  # balances are rounded like the domain's quantities (see stock.rounded)
 _NEXT_START = itertools.count(random.randrange(1 << 16))
+_SLOTS_BATCH = 10_000
+
+LevelKey = tuple[str, str]
+"""(warehouse, item): a level, kept in slots."""
 
 
 def balance_id(warehouse: str, item: str, slot: int = 0) -> str:
@@ -135,6 +144,78 @@ def _slot_update(
     )
 
 
+@dataclass(frozen=True)
+class SlotChange:
+    """One slot's part of one movement: on hand and reserved change by these."""
+
+    slot_id: str
+    entry: LedgerEntry
+    on_hand: float
+    reserved: float
+
+
+def plan_slot_changes(
+    slots: Mapping[LevelKey, Sequence[tuple[str, Level]]],
+    entries: Iterable[LedgerEntry],
+    *,
+    require_available: bool,
+    start: int,
+) -> list[SlotChange]:
+    """The slot changes of ``entries``, each split over its level's ``slots`` ((id,
+    level) by id) as the entries before it left them, every level starting at ``start``;
+    in slot id order, so that two transactions never wait on each other in a cycle
+    (a slot's changes keep the entries' order). Raises Conflict at the first entry its
+    level cannot take."""
+    levels = {key: list(found) for key, found in slots.items()}
+    changes: list[SlotChange] = []
+    for entry in entries:
+        key = (entry.warehouse, entry.item)
+        found = levels.get(key)
+        if not found:
+            raise Conflict(f"{entry.warehouse} does not stock {entry.item}")
+        parts = _changes(entry, found, require_available=require_available, start=start)
+        levels[key] = _after(found, parts)
+        changes += parts
+    return sorted(changes, key=lambda c: c.slot_id)
+
+
+def _changes(
+    entry: LedgerEntry,
+    slots: Sequence[tuple[str, Level]],
+    *,
+    require_available: bool,
+    start: int,
+) -> list[SlotChange]:
+    """``entry`` split over ``slots``, or Conflict naming the level."""
+    d_on, d_res = entry.on_hand_change, entry.reserved_change
+    parts = split(
+        [level for _, level in slots],
+        d_on,
+        d_res,
+        require_available=require_available,
+        start=start % len(slots),
+    )
+    if parts is None:
+        raise Conflict(_refusal(entry, total(level for _, level in slots)))
+    return [
+        SlotChange(slots[index][0], entry, _part(d_on, quantity), _part(d_res, quantity))
+        for index, quantity in parts
+    ]
+
+
+def _after(
+    slots: Sequence[tuple[str, Level]], changes: Iterable[SlotChange]
+) -> list[tuple[str, Level]]:
+    """``slots`` as ``changes`` leave them, rounded as the slot updates round."""
+    levels = dict(slots)
+    for c in changes:
+        level = levels[c.slot_id]
+        levels[c.slot_id] = Level(
+            rounded(level.on_hand + c.on_hand), rounded(level.reserved + c.reserved)
+        )
+    return [(slot_id, levels[slot_id]) for slot_id, _ in slots]
+
+
 class StockRepository:
     def __init__(self, db: Database, session: AsyncClientSession | None = None) -> None:
         self._balances = db[BALANCES]
@@ -151,58 +232,58 @@ class StockRepository:
         # random, as two of them cannot agree on anything cheaper.
         self._start = next(_NEXT_START)
 
-    async def record(self, entry: LedgerEntry, *, require_available: bool = True) -> None:
-        """Apply one movement to its balance slots and write it to the ledger.
+    async def record_all(
+        self, entries: Sequence[LedgerEntry], *, require_available: bool = True
+    ) -> None:
+        """Apply movements to their balance slots and write them to the ledger, in as
+        many round trips as one movement takes: the slots of every level involved read
+        at once, the slot updates in one bulk write, the gates in one update, the ledger
+        in one insert.
 
-        Raises Conflict (naming the level) when the level cannot take it: on hand and
-        reserved never go below zero, and with ``require_available`` (the default) a
-        movement that takes availability away must find it (``on_hand - reserved`` stays
-        at or above zero). ``require_available=False`` is for facts that already happened
-        (what a delivery revealed), which must be recorded even when they leave the books
-        short.
+        Raises Conflict (naming the level) when a level cannot take a movement, after
+        the movements before it in ``entries``: on hand and reserved never go below
+        zero, and with ``require_available`` (the default) a movement that takes
+        availability away must find it (``on_hand - reserved`` stays at or above zero).
+        A refusal refuses them all before anything is written.
+        ``require_available=False`` is for facts that already happened (what a delivery
+        revealed), which must be recorded even when they leave the books short.
         """
-        d_on, d_res = entry.on_hand_change, entry.reserved_change
-        slots = await self._slots(entry.warehouse, entry.item)
-        if not slots:
-            raise Conflict(f"{entry.warehouse} does not stock {entry.item}")
-        parts = split(
-            [level for _, level in slots],
-            d_on,
-            d_res,
-            require_available=require_available,
-            start=self._start % len(slots),
+        if not entries:
+            return
+        slots = await self._slots({(e.warehouse, e.item) for e in entries})
+        changes = plan_slot_changes(
+            slots, entries, require_available=require_available, start=self._start
         )
-        if parts is None:
-            raise Conflict(_refusal(entry, total(level for _, level in slots)))
-        # in slot id order, so that two transactions never wait on each other in a cycle;
-        # in one round trip, so that a movement over many slots (stock coming in is
-        # spread over all of them) holds them for as short a time as one slot
+        # one round trip, so that movements over many slots (stock coming in is spread
+        # over all of them) hold them for as short a time as one slot
         await self._apply(
             [
-                _slot_update(
-                    slots[index][0],
-                    entry,
-                    _part(d_on, quantity),
-                    _part(d_res, quantity),
-                    require_available,
-                )
-                for index, quantity in sorted(parts, key=lambda part: slots[part[0]][0])
+                _slot_update(c.slot_id, c.entry, c.on_hand, c.reserved, require_available)
+                for c in changes
             ]
         )
-        if d_on - d_res > EPSILON:
-            await self.open_gates([entry.item])
-        document = entry.model_dump(mode="python", exclude={"id"})
-        await self._ledger.insert_one(
-            {"_id": ObjectId(), "entry_id": entry.id, **document}, session=self._session
+        grown = {e.item for e in entries if e.on_hand_change - e.reserved_change > EPSILON}
+        if grown:
+            await self.open_gates(sorted(grown))
+        await self._ledger.insert_many(
+            [_ledger_document(e) for e in entries], ordered=True, session=self._session
         )
 
-    async def _slots(self, warehouse: str, item: str) -> list[tuple[str, Level]]:
-        """(id, level) of each balance slot of (warehouse, item), by id."""
+    async def _slots(self, levels: Collection[LevelKey]) -> dict[LevelKey, list[tuple[str, Level]]]:
+        """(id, level) of each balance slot of each (warehouse, item), by id."""
         cursor = self._balances.find(
-            {"warehouse": warehouse, "item": item}, _LEVEL_FIELDS, session=self._session
+            {"$or": [{"warehouse": w, "item": i} for w, i in sorted(levels)]},
+            _LEVEL_FIELDS,
+            session=self._session,
+            # the server's first batch stops at 101 documents unless told: every slot
+            # of every level comes back in the one round trip
+            batch_size=_SLOTS_BATCH,
         )
-        found = [(b["_id"], Level(b["on_hand"], b["reserved"])) async for b in cursor]
-        return sorted(found, key=lambda slot: str(slot[0]))
+        found: dict[LevelKey, list[tuple[str, Level]]] = {}
+        async for b in cursor:
+            slot = (b["_id"], Level(b["on_hand"], b["reserved"]))
+            found.setdefault((b["warehouse"], b["item"]), []).append(slot)
+        return {key: sorted(slots, key=lambda s: str(s[0])) for key, slots in found.items()}
 
     async def _apply(self, updates: list[UpdateOne]) -> None:
         """Change the slots, each only if it stays within the rules."""
@@ -334,6 +415,11 @@ class StockRepository:
             raise Conflict(
                 f"stock receipt {receipt_id!r} was recorded already; nothing was counted twice"
             ) from error
+
+
+def _ledger_document(entry: LedgerEntry) -> Document:
+    document = entry.model_dump(mode="python", exclude={"id"})
+    return {"_id": ObjectId(), "entry_id": entry.id, **document}
 
 
 def _part(change: float, quantity: float) -> float:

@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 from services.materials.domain.stock import DeliveryReason, StockQuantity, totals
 from shared.clock import Timestamp
-from shared.contracts.events import ProposalKeys
+from shared.contracts.events import StepKeys
 from shared.contracts.types import Area, MaterialLine, Name, ReceivedLine
 from shared.errors import Conflict, Forbidden, NotFound, Unprocessable
 from shared.identity import Actor, Role
@@ -137,8 +137,15 @@ class MaterialJob(BaseModel):
         """Stored, so that arriving stock finds the jobs waiting for it by an index."""
         return self.status == "waiting"
 
-    def keys(self) -> ProposalKeys:
-        return {"proposal_id": self.proposal_id, "area": self.area, "proposer_id": self.proposer_id}
+    def keys(self) -> StepKeys:
+        """The keys of the job's events. A job exists only for an approved proposal, and
+        an approved proposal stays public whatever happens to it."""
+        return {
+            "proposal_id": self.proposal_id,
+            "area": self.area,
+            "proposer_id": self.proposer_id,
+            "public": True,
+        }
 
     # ----------------------------------------------------------------------------------
     # who may see and act: checked before anything that tells the job's state

@@ -15,7 +15,13 @@ from services.materials.domain.job import (
     ShipmentReceiptLine,
     no_job,
 )
-from services.materials.domain.stock import CountReason, LedgerEntry, StockQuantity
+from services.materials.domain.stock import (
+    CountReason,
+    DeliveryReason,
+    LedgerEntry,
+    Movement,
+    StockQuantity,
+)
 from services.materials.service.stock_receipts import (
     IncomingLine,
     StockReceiptOutcome,
@@ -190,8 +196,8 @@ class MaterialCommands:
             for line in lines or []:
                 catalogue.quantity(line.item, line.quantity)
             shipment = job.dispatch(uuid.uuid4(), name, lines, actor.id, stock_tx.now, note)
-            for sent in shipment.lines:
-                await stock_tx.move(
+            await stock_tx.move_all(
+                [
                     stock_tx.movement(
                         "dispatch",
                         StockQuantity(name, sent.item, sent.quantity),
@@ -199,11 +205,13 @@ class MaterialCommands:
                         proposal_id=job.proposal_id,
                         shipment_id=shipment.id,
                     )
-                )
+                    for sent in shipment.lines
+                ]
+            )
             await stock_tx.jobs.save_job(job)
             await stock_tx.jobs.add_shipment(shipment)
             await stock_tx.uow.emit(
-                ev.MaterialDispatchedV1(
+                ev.MaterialDispatchedV2(
                     **job.keys(),
                     shipment_id=shipment.id,
                     warehouse=name,
@@ -252,7 +260,7 @@ class MaterialCommands:
             )
             await _record_differences(stock_tx, job, shipment, received)
             await stock_tx.uow.emit(
-                ev.MaterialDeliveredV1(
+                ev.MaterialDeliveredV2(
                     **job.keys(),
                     shipment_id=shipment.id,
                     confirmed_by=actor.id,
@@ -289,25 +297,38 @@ async def _record_differences(
     word alone neither puts goods back on a shelf (short_shipped) nor takes more off it
     (over_shipped). A warehouse officer counts and corrects the level with an explicit
     adjustment (POST /stock/adjustments); what is still owed is re-opened for the job."""
-    for line in received:
-        difference = rounded(line.sent - line.received)
-        if line.discrepancy_reason is None or difference == 0:
-            continue
-        movement = stock_tx.movement(
-            "adjustment",
-            StockQuantity(shipment.warehouse, line.item, abs(difference)),
-            reason=line.discrepancy_reason,
-            note=(
-                f"confirmed by the RT head: {line.received:g} of {line.sent:g} arrived; "
-                "recorded only, the warehouse count is the warehouse officer's to adjust"
-            ),
-            proposal_id=job.proposal_id,
-            shipment_id=shipment.id,
-            outward=difference > 0,
-            # the dispatch already took the goods off the warehouse's books: no effect
-            in_transit=True,
-        )
-        await stock_tx.move(movement, require_available=False)
+    differences = [
+        _difference(stock_tx, job, shipment, line, reason)
+        for line in received
+        if (reason := line.discrepancy_reason) is not None
+        and rounded(line.sent - line.received) != 0
+    ]
+    await stock_tx.move_all(differences, require_available=False)
+
+
+def _difference(
+    stock_tx: StockTransaction,
+    job: MaterialJob,
+    shipment: Shipment,
+    line: ReceivedLine,
+    reason: DeliveryReason,
+) -> Movement:
+    """The adjustment that records how ``line`` arrived different from what was sent."""
+    difference = rounded(line.sent - line.received)
+    return stock_tx.movement(
+        "adjustment",
+        StockQuantity(shipment.warehouse, line.item, abs(difference)),
+        reason=reason,
+        note=(
+            f"confirmed by the RT head: {line.received:g} of {line.sent:g} arrived; "
+            "recorded only, the warehouse count is the warehouse officer's to adjust"
+        ),
+        proposal_id=job.proposal_id,
+        shipment_id=shipment.id,
+        outward=difference > 0,
+        # the dispatch already took the goods off the warehouse's books: no effect
+        in_transit=True,
+    )
 
 
 async def _fulfil_or_reopen(stock_tx: StockTransaction, job: MaterialJob) -> None:
@@ -315,7 +336,7 @@ async def _fulfil_or_reopen(stock_tx: StockTransaction, job: MaterialJob) -> Non
     reservation of its own (the job's own stock went out on the truck)."""
     if job.fulfil():
         await stock_tx.uow.emit(
-            ev.MaterialFulfilledV1(
+            ev.MaterialFulfilledV2(
                 **job.keys(),
                 lines=tuple(
                     MaterialLine(item=line.item, unit=line.unit, quantity=line.received)

@@ -25,7 +25,7 @@ from shared.storage.unit_of_work import UnitOfWork
 log = get_logger(__name__)
 
 
-def bill_for(approved: ev.ProposalApprovedV1, reference: Reference) -> BillOfMaterials:
+def bill_for(approved: ev.ProposalApprovedV2, reference: Reference) -> BillOfMaterials:
     d = approved.dimensions
     if d.thickness_m is None:
         raise Unprocessable("the approved proposal has no thickness; cannot compute materials")
@@ -43,7 +43,7 @@ def bill_for(approved: ev.ProposalApprovedV1, reference: Reference) -> BillOfMat
         raise Unprocessable(f"cannot compute the bill of materials: {error}") from error
 
 
-def new_job(approved: ev.ProposalApprovedV1, bill: BillOfMaterials, at: datetime) -> MaterialJob:
+def new_job(approved: ev.ProposalApprovedV2, bill: BillOfMaterials, at: datetime) -> MaterialJob:
     return MaterialJob(
         proposal_id=approved.proposal_id,
         area=approved.area,
@@ -63,7 +63,7 @@ class EventHandlers:
         self._reference = reference
 
     async def on_proposal_approved(
-        self, event: ReceivedEvent[ev.ProposalApprovedV1], uow: UnitOfWork
+        self, event: ReceivedEvent[ev.ProposalApprovedV2], uow: UnitOfWork
     ) -> None:
         """Compute the bill of materials, reserve what stock exists, announce the outcome."""
         approved = event.data
@@ -95,7 +95,7 @@ class EventHandlers:
         await stock_tx.announce_shortage(job)
 
     async def _announce_unplannable(
-        self, approved: ev.ProposalApprovedV1, reason: str, uow: UnitOfWork
+        self, approved: ev.ProposalApprovedV2, reason: str, uow: UnitOfWork
     ) -> None:
         log.warning(
             "approved job cannot be planned; proposals is told",
@@ -103,10 +103,11 @@ class EventHandlers:
             reason=reason,
         )
         await uow.emit(
-            ev.MaterialUnplannableV1(
+            ev.MaterialUnplannableV2(
                 proposal_id=approved.proposal_id,
                 area=approved.area,
                 proposer_id=approved.proposer_id,
+                public=approved.public,
                 reason=reason,
                 work_type=approved.work_type,
                 dimensions=approved.dimensions,
@@ -116,12 +117,12 @@ class EventHandlers:
         )
 
     async def on_proposal_rejected(
-        self, event: ReceivedEvent[ev.ProposalRejectedV1], uow: UnitOfWork
+        self, event: ReceivedEvent[ev.ProposalRejectedV2], uow: UnitOfWork
     ) -> None:
         await self._close(event, uow, event.data.rejected_by, event.data.reason)
 
     async def on_proposal_cancelled(
-        self, event: ReceivedEvent[ev.ProposalCancelledV1], uow: UnitOfWork
+        self, event: ReceivedEvent[ev.ProposalCancelledV2], uow: UnitOfWork
     ) -> None:
         await self._close(event, uow, event.data.cancelled_by, event.data.reason)
 
@@ -159,5 +160,5 @@ class EventHandlers:
         lines = await stock_tx.release(job, released, reason=event.envelope.type, note=reason)
         await stock_tx.jobs.save_job(job)
         if lines:
-            await uow.emit(ev.MaterialReleasedV1(**job.keys(), lines=tuple(lines), reason=reason))
+            await uow.emit(ev.MaterialReleasedV2(**job.keys(), lines=tuple(lines), reason=reason))
         await stock_tx.top_up_waiting({a.item for a in released})

@@ -52,8 +52,8 @@ async def receive_stock(
             "at": stock_tx.now,
         },
     )
-    entries = [
-        await stock_tx.move(
+    entries = await stock_tx.move_all(
+        [
             stock_tx.movement(
                 "receipt",
                 StockQuantity(name, item, quantity),
@@ -61,9 +61,9 @@ async def receive_stock(
                 note=note,
                 receipt_id=receipt_id,
             )
-        )
-        for item, quantity in quantities.items()
-    ]
+            for item, quantity in quantities.items()
+        ]
+    )
     topped_up = await stock_tx.top_up_waiting(set(quantities))
     return StockReceiptOutcome(receipt_id=receipt_id, entries=entries, topped_up=topped_up)
 

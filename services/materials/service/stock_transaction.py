@@ -8,7 +8,7 @@ same transaction.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -64,8 +64,16 @@ class StockTransaction:
         return self.reference.catalogue
 
     async def move(self, movement: Movement, *, require_available: bool = True) -> LedgerEntry:
-        recorded = entry(movement, uuid.uuid4())
-        await self.stock.record(recorded, require_available=require_available)
+        (recorded,) = await self.move_all([movement], require_available=require_available)
+        return recorded
+
+    async def move_all(
+        self, movements: Sequence[Movement], *, require_available: bool = True
+    ) -> list[LedgerEntry]:
+        """Record ``movements`` in order, all or none (see `StockRepository.record_all`);
+        returns their ledger entries."""
+        recorded = [entry(m, uuid.uuid4()) for m in movements]
+        await self.stock.record_all(recorded, require_available=require_available)
         return recorded
 
     def movement(
@@ -121,19 +129,23 @@ class StockTransaction:
         if not _any_left(available):
             return []
         advanced: list[MaterialJob] = []
+        reservations: list[Movement] = []
         waiting = [job async for job in self.jobs.waiting_jobs()]
         for job in waiting:
             needs = {item: q for item, q in job.shortfall().items() if item in items}
             plan = plan_reservation(needs, available, self.catalogue.warehouse_names)
             if not plan:
                 continue
-            await self._hold(job, plan)
+            reservations += self._reserve(job, plan)
             available = subtract(available, plan)
             await self.jobs.save_job(job)
             await self.announce_reserved(job)
             advanced.append(job)
             if not _any_left(available):
                 break
+        # the plans were made on `available`, not on what the movements left: every
+        # job's reservations are recorded together
+        await self.move_all(reservations)
         return advanced
 
     async def release(
@@ -141,12 +153,14 @@ class StockTransaction:
     ) -> list[MaterialLine]:
         """Record the release of ``portions`` (already taken off the job)."""
         portions = list(portions)
-        for portion in portions:
-            await self.move(
+        await self.move_all(
+            [
                 self.movement(
                     "release", portion, reason=reason, note=note, proposal_id=job.proposal_id
                 )
-            )
+                for portion in portions
+            ]
+        )
         return [
             MaterialLine(item=item, unit=self.catalogue.item(item).unit, quantity=quantity)
             for item, quantity in totals(portions).items()
@@ -154,7 +168,7 @@ class StockTransaction:
 
     async def announce_reserved(self, job: MaterialJob) -> None:
         await self.uow.emit(
-            ev.MaterialReservedV1(
+            ev.MaterialReservedV2(
                 **job.keys(),
                 work_volume_m3=job.work_volume_m3,
                 lines=job.secured(),
@@ -165,12 +179,15 @@ class StockTransaction:
     async def announce_shortage(self, job: MaterialJob) -> None:
         missing = job.missing()
         if missing:
-            await self.uow.emit(ev.MaterialShortageV1(**job.keys(), missing=missing))
+            await self.uow.emit(ev.MaterialShortageV2(**job.keys(), missing=missing))
 
     async def _hold(self, job: MaterialJob, plan: list[StockQuantity]) -> None:
+        await self.move_all(self._reserve(job, plan))
+
+    def _reserve(self, job: MaterialJob, plan: list[StockQuantity]) -> list[Movement]:
+        """Take ``plan`` onto ``job``; the movements that record it."""
         job.reserve(plan)
-        for portion in plan:
-            await self.move(self.movement("reservation", portion, proposal_id=job.proposal_id))
+        return [self.movement("reservation", p, proposal_id=job.proposal_id) for p in plan]
 
 
 def _any_left(available: dict[str, dict[str, float]]) -> bool:

@@ -72,22 +72,31 @@ class Directory:
         found = await self._people.find_one({"_id": person_id}, session=self._session)
         return None if found is None else person_of(found)
 
-    async def get_many(self, person_ids: Collection[str]) -> list[Person]:
-        cursor = self._people.find({"_id": {"$in": list(person_ids)}}, session=self._session)
-        return [person_of(d) async for d in cursor]
-
-    async def staff(self, roles: Collection[Role], area: Area) -> list[Person]:
-        """People of `roles` who may cover `area` (the domain decides who does)."""
-        if not roles:
-            return []
-        cursor = self._people.find(
-            {
-                "role": {"$in": [r.value for r in roles]},
-                "kecamatan": {"$in": [None, area.kecamatan]},
-            },
-            session=self._session,
-        )
-        return [person_of(d) async for d in cursor]
+    async def concerned(
+        self, person_ids: Collection[str], roles: Collection[Role], area: Area
+    ) -> tuple[dict[str, Person], list[Person]]:
+        """The entries of `person_ids` (by id; those with none are missing), and the people
+        of `roles` who may cover `area` (the domain decides who does) — in one query, as
+        every event asks for both."""
+        ids = set(person_ids)
+        role_names = {role.value for role in roles}
+        kecamatan = (None, area.kecamatan)
+        clauses: list[Document] = []
+        if ids:
+            clauses.append({"_id": {"$in": sorted(ids)}})
+        if role_names:
+            clauses.append({"role": {"$in": sorted(role_names)}, "kecamatan": {"$in": kecamatan}})
+        if not clauses:
+            return {}, []
+        cursor = self._people.find({"$or": clauses}, session=self._session)
+        found = [document async for document in cursor]
+        named = {d["_id"]: person_of(d) for d in found if d["_id"] in ids}
+        staff = [
+            person_of(d)
+            for d in found
+            if d.get("role") in role_names and d.get("kecamatan") in kecamatan
+        ]
+        return named, staff
 
     async def save(self, person: Person) -> None:
         await self._people.replace_one(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from pydantic import BaseModel
@@ -50,8 +51,10 @@ class Feed:
         self._collection = db[COLLECTION]
         self._session = session
 
-    async def add(self, item: FeedItem) -> None:
-        await self._collection.insert_one(to_document(item, item.id), session=self._session)
+    async def add_all(self, items: Sequence[FeedItem]) -> None:
+        if items:
+            documents = [to_document(item, item.id) for item in items]
+            await self._collection.insert_many(documents, session=self._session)
 
     async def of(
         self, recipient_id: str, *, proposal_id: uuid.UUID | None = None, skip: int, limit: int

@@ -12,8 +12,8 @@ from pymongo import ASCENDING, IndexModel, ReturnDocument
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from shared.clock import Timestamp
-from shared.contracts.events import ProposalEvent
-from shared.contracts.publicity import published_after
+from shared.contracts.events import ProposalStep
+from shared.contracts.publicity import public_after
 from shared.contracts.types import Area
 from shared.storage.documents import from_document
 from shared.storage.mongo import Database, Document
@@ -31,13 +31,15 @@ class KnownProposal(BaseModel):
     proposer_id: str
     title: str | None = None
     first_seen_at: Timestamp
-    # the latest step heard of (by when it happened): whether the proposal is public
+    # the latest step heard of (by when it happened) and whether it left the proposal
+    # public (None: recorded before events stated it)
     last_event_type: str | None = None
     last_event_at: Timestamp | None = None
+    public: bool | None = None
 
     @property
     def published(self) -> bool:
-        return published_after(self.last_event_type)
+        return public_after(self.last_event_type, self.public)
 
 
 class KnownProposals:
@@ -50,7 +52,7 @@ class KnownProposals:
         return None if found is None else from_document(KnownProposal, found)
 
     async def remember(
-        self, data: ProposalEvent, event_type: str, occurred_at: datetime, now: datetime
+        self, data: ProposalStep, event_type: str, occurred_at: datetime, now: datetime
     ) -> KnownProposal:
         """Record the proposal on first sight, its title once an event carries it, and
         its latest step (events may arrive out of order: the latest by `occurred_at`).
@@ -84,6 +86,7 @@ class KnownProposals:
             "first_seen_at": first(now, "first_seen_at"),
             "last_event_type": if_later(event_type, "last_event_type"),
             "last_event_at": if_later(occurred_at, "last_event_at"),
+            "public": if_later(data.public, "public"),
             # the title of the latest step that carried one (or the first heard of)
             "title": (
                 {"$ifNull": ["$title", None]}

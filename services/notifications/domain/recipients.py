@@ -126,7 +126,7 @@ def actor_of(data: ProposalEvent) -> str | None:
     for name in type(data).model_fields:
         if name.endswith("_by"):
             return str(getattr(data, name))
-    return data.proposer_id if isinstance(data, ProposalSubmittedV1) else None
+    return data.proposer_id if isinstance(data, ProposalSubmittedV1) else None  # and v2 on
 
 
 def routes_for(recipient: Recipient, actor_id: str | None) -> list[Route]:

@@ -30,7 +30,7 @@ from services.notifications.domain.recipients import (
 )
 from shared.clock import utc_now
 from shared.contracts import CATALOGUE, ReceivedEvent
-from shared.contracts.events import NotificationSentV1, ProposalEvent
+from shared.contracts.events import NotificationSentV1, ProposalEvent, ProposalStep
 from shared.identity import Role
 from shared.storage.unit_of_work import UnitOfWork
 
@@ -38,13 +38,13 @@ from shared.storage.unit_of_work import UnitOfWork
 NOTIFIED_EVENTS = sorted(TEMPLATES)
 
 
-def _notified_models() -> list[type[ProposalEvent]]:
+def _notified_models() -> list[type[ProposalStep]]:
     """The payload model (newest version) of each notified event."""
-    models: list[type[ProposalEvent]] = []
+    models: list[type[ProposalStep]] = []
     for event_type in NOTIFIED_EVENTS:
         model = CATALOGUE.newest(event_type).data_model
-        if not issubclass(model, ProposalEvent):
-            raise TypeError(f"{event_type} has a template but is no proposal event")
+        if not issubclass(model, ProposalStep):
+            raise TypeError(f"{event_type} has a template but is no proposal step")
         models.append(model)
     return models
 
@@ -52,7 +52,7 @@ def _notified_models() -> list[type[ProposalEvent]]:
 NOTIFIED_MODELS = _notified_models()
 
 
-async def notify(event: ReceivedEvent[ProposalEvent], uow: UnitOfWork) -> None:
+async def notify(event: ReceivedEvent[ProposalStep], uow: UnitOfWork) -> None:
     data, envelope = event.data, event.envelope
     now = utc_now()
     about = About(
@@ -65,39 +65,46 @@ async def notify(event: ReceivedEvent[ProposalEvent], uow: UnitOfWork) -> None:
     # outside the transaction: one commutative upsert on a document every step of the
     # proposal touches (see `remember`); everything below only inserts
     known = await KnownProposals(uow.db).remember(data, envelope.type, envelope.occurred_at, now)
+    feed: list[FeedItem] = []
     rows: list[NotificationDelivery] = []
     for recipient in await _recipients(envelope.type, data, uow):
-        rows += await _notify_person(recipient, about, data, known, uow, now)
+        items, sends = _notify_person(recipient, about, data, known, now)
+        feed += items
+        rows += sends
     for endpoint in await Endpoints(uow.db, uow.session).subscribed_to(envelope.type):
         rows.append(deliveries.for_endpoint(about, endpoint.id, envelope.model_dump_json(), now))
+    # each kind of write in one round trip, however many people are told
+    await Feed(uow.db, uow.session).add_all(feed)
+    # a feed entry is its delivery: it is there once this transaction commits
+    await uow.emit_all([_in_app_sent(item) for item in feed])
     await Deliveries(uow.db, uow.session).add(rows)
 
 
 async def _recipients(event_type: str, data: ProposalEvent, uow: UnitOfWork) -> list[Recipient]:
-    directory = Directory(uow.db, uow.session)
     followers: list[str] = []
     if Audience.FOLLOWERS in audiences_of(event_type):
         followers = await Follows(uow.db, uow.session).followers_of(data.proposal_id)
-    known = {p.id: p for p in await directory.get_many(followers)} if followers else {}
+    known, staff = await Directory(uow.db, uow.session).concerned(
+        [data.proposer_id, *followers], roles_to_look_up(event_type), data.area
+    )
     return recipients_of(
         event_type,
         data,
-        proposer=await directory.get(data.proposer_id),
-        staff=await directory.staff(roles_to_look_up(event_type), data.area),
+        proposer=known.get(data.proposer_id),
+        staff=staff,
         # a follower whose entry was removed still has the feed
         followers=[known.get(i) or unknown_person(i, Role.RESIDENT) for i in followers],
     )
 
 
-async def _notify_person(
+def _notify_person(
     recipient: Recipient,
     about: About,
     data: ProposalEvent,
     known: KnownProposal,
-    uow: UnitOfWork,
     now: datetime,
-) -> list[NotificationDelivery]:
-    """Write the person's in-app entry; return their e-mail/SMS deliveries."""
+) -> tuple[list[FeedItem], list[NotificationDelivery]]:
+    """The person's in-app entries, and their e-mail/SMS deliveries."""
     person = recipient.person
     message = render(
         about.event_type,
@@ -106,27 +113,27 @@ async def _notify_person(
         reader=READERS[recipient.audience],
         title=known.title,
     )
+    feed: list[FeedItem] = []
     rows: list[NotificationDelivery] = []
     for route in routes_for(recipient, actor_of(data)):
         if route.channel is Channel.IN_APP:
-            item = FeedItem(
-                id=uuid.uuid4(),
-                recipient_id=person.id,
-                channel=route.channel.value,
-                event_id=about.event_id,
-                event_type=about.event_type,
-                proposal_id=about.proposal_id,
-                title=message.title,
-                body=message.text,
-                created_at=about.occurred_at,
+            feed.append(
+                FeedItem(
+                    id=uuid.uuid4(),
+                    recipient_id=person.id,
+                    channel=route.channel.value,
+                    event_id=about.event_id,
+                    event_type=about.event_type,
+                    proposal_id=about.proposal_id,
+                    title=message.title,
+                    body=message.text,
+                    created_at=about.occurred_at,
+                )
             )
-            await Feed(uow.db, uow.session).add(item)
-            # the feed entry is the delivery: it is there once this transaction commits
-            await uow.emit(_in_app_sent(item))
         else:
             label = proposal_label(data.area, known.title, person.language)
             rows.append(deliveries.for_person(about, person, route, message, label, now))
-    return rows
+    return feed, rows
 
 
 def _in_app_sent(item: FeedItem) -> NotificationSentV1:

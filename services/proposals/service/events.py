@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from services.proposals.domain.lifecycle import RETURNER, Action, State
+from services.proposals.domain.lifecycle import PUBLISHED_STATES, RETURNER, Action, State
 from services.proposals.domain.model import ProgressReport, Proposal
 from shared.contracts import events as ev
-from shared.contracts.events import ProposalKeys
+from shared.contracts.events import StepKeys
 from shared.contracts.types import Contract, ProgressFields
 from shared.identity import Role
 
@@ -18,13 +18,19 @@ LEVEL_OF: dict[Role, Literal["kelurahan", "kecamatan", "city"]] = {
 }
 
 
-def _base(p: Proposal) -> ProposalKeys:
-    return {"proposal_id": p.id, "area": p.area, "proposer_id": p.proposer_id}
+def _base(p: Proposal) -> StepKeys:
+    """The keys of `p`'s events, and whether it is public in the state it is now in."""
+    return {
+        "proposal_id": p.id,
+        "area": p.area,
+        "proposer_id": p.proposer_id,
+        "public": p.state in PUBLISHED_STATES,
+    }
 
 
-def submitted(p: Proposal) -> ev.ProposalSubmittedV1:
+def submitted(p: Proposal) -> ev.ProposalSubmittedV2:
     d = p.draft
-    return ev.ProposalSubmittedV1(
+    return ev.ProposalSubmittedV2(
         **_base(p),
         title=d.title,
         work_type=d.work_type,
@@ -38,10 +44,10 @@ def submitted(p: Proposal) -> ev.ProposalSubmittedV1:
     )
 
 
-def approved(p: Proposal, actor_id: str) -> ev.ProposalApprovedV1:
+def approved(p: Proposal, actor_id: str) -> ev.ProposalApprovedV2:
     d = p.draft
     assert p.budget_idr is not None and p.fiscal_year is not None
-    return ev.ProposalApprovedV1(
+    return ev.ProposalApprovedV2(
         **_base(p),
         title=d.title,
         work_type=d.work_type,
@@ -55,17 +61,17 @@ def approved(p: Proposal, actor_id: str) -> ev.ProposalApprovedV1:
     )
 
 
-def progress_reported(p: Proposal, report: ProgressReport) -> ev.WorkProgressReportedV1:
-    return ev.WorkProgressReportedV1(
+def progress_reported(p: Proposal, report: ProgressReport) -> ev.WorkProgressReportedV2:
+    return ev.WorkProgressReportedV2(
         **_base(p),
         **report.model_dump(include=set(ProgressFields.model_fields)),
         reported_by=report.reported_by,
     )
 
 
-def completed(p: Proposal, actor_id: str) -> ev.WorkCompletedV1:
+def completed(p: Proposal, actor_id: str) -> ev.WorkCompletedV2:
     volunteers, labour_days = p.swadaya_contributed()
-    return ev.WorkCompletedV1(
+    return ev.WorkCompletedV2(
         **_base(p),
         reported_by=actor_id,
         volunteers_total=volunteers,
@@ -80,30 +86,30 @@ def for_action(
     base = _base(p)
     match action:
         case Action.VERIFY:
-            return ev.ProposalVerifiedV1(**base, verified_by=actor_id, note=reason)
+            return ev.ProposalVerifiedV2(**base, verified_by=actor_id, note=reason)
         case Action.ENDORSE:
-            return ev.ProposalEndorsedV1(**base, endorsed_by=actor_id, note=reason)
+            return ev.ProposalEndorsedV2(**base, endorsed_by=actor_id, note=reason)
         case Action.RETURN:
             level = LEVEL_OF[RETURNER[previous]]
-            return ev.ProposalReturnedV1(
+            return ev.ProposalReturnedV2(
                 **base,
                 returned_by=actor_id,
                 level=level,
                 reason=reason,
             )
         case Action.REJECT:
-            return ev.ProposalRejectedV1(**base, rejected_by=actor_id, reason=reason)
+            return ev.ProposalRejectedV2(**base, rejected_by=actor_id, reason=reason)
         case Action.RESUBMIT:
-            return ev.ProposalResubmittedV1(**base, resubmitted_by=actor_id, note=reason)
+            return ev.ProposalResubmittedV2(**base, resubmitted_by=actor_id, note=reason)
         case Action.WITHDRAW:
-            return ev.ProposalWithdrawnV1(**base, withdrawn_by=actor_id, reason=reason)
+            return ev.ProposalWithdrawnV2(**base, withdrawn_by=actor_id, reason=reason)
         case Action.RETURN_WORK:
-            return ev.WorkReturnedV1(**base, returned_by=actor_id, reason=reason)
+            return ev.WorkReturnedV2(**base, returned_by=actor_id, reason=reason)
         case Action.START_WORK:
-            return ev.WorkStartedV1(**base, started_by=actor_id)
+            return ev.WorkStartedV2(**base, started_by=actor_id)
         case Action.VALIDATE:
-            return ev.WorkValidatedV1(**base, validated_by=actor_id, note=reason)
+            return ev.WorkValidatedV2(**base, validated_by=actor_id, note=reason)
         case Action.CANCEL:
-            return ev.ProposalCancelledV1(**base, cancelled_by=actor_id, reason=reason)
+            return ev.ProposalCancelledV2(**base, cancelled_by=actor_id, reason=reason)
         case _:
             return None

@@ -22,12 +22,12 @@ from services.proposals.service import budgeting
 from shared.contracts import ReceivedEvent
 from shared.contracts.events import (
     BudgetAllocatedV1,
-    MaterialDeliveredV1,
-    MaterialDispatchedV1,
-    MaterialFulfilledV1,
-    MaterialReservedV1,
-    MaterialShortageV1,
-    MaterialUnplannableV1,
+    MaterialDeliveredV2,
+    MaterialDispatchedV2,
+    MaterialFulfilledV2,
+    MaterialReservedV2,
+    MaterialShortageV2,
+    MaterialUnplannableV2,
 )
 from shared.logs import get_logger
 from shared.storage.unit_of_work import UnitOfWork
@@ -35,7 +35,7 @@ from shared.storage.unit_of_work import UnitOfWork
 log = get_logger(__name__)
 
 
-async def on_material_fulfilled(event: ReceivedEvent[MaterialFulfilledV1], uow: UnitOfWork) -> None:
+async def on_material_fulfilled(event: ReceivedEvent[MaterialFulfilledV2], uow: UnitOfWork) -> None:
     """Every line of the bill of materials arrived: the RT may start building."""
     at = event.envelope.occurred_at
     if not await _record(uow, event.data.proposal_id, lambda p: p.record_materials_fulfilled(at)):
@@ -43,7 +43,7 @@ async def on_material_fulfilled(event: ReceivedEvent[MaterialFulfilledV1], uow: 
 
 
 async def on_material_dispatched(
-    event: ReceivedEvent[MaterialDispatchedV1], uow: UnitOfWork
+    event: ReceivedEvent[MaterialDispatchedV2], uow: UnitOfWork
 ) -> None:
     """A shipment left the warehouse: the proposal's timeline shows it on its way."""
     data = event.data
@@ -58,7 +58,7 @@ async def on_material_dispatched(
     await _record(uow, data.proposal_id, lambda p: p.record_delivery(delivery))
 
 
-async def on_material_delivered(event: ReceivedEvent[MaterialDeliveredV1], uow: UnitOfWork) -> None:
+async def on_material_delivered(event: ReceivedEvent[MaterialDeliveredV2], uow: UnitOfWork) -> None:
     """The RT confirmed a shipment, discrepancies included: into the timeline."""
     data = event.data
     delivery = Delivery(
@@ -72,7 +72,7 @@ async def on_material_delivered(event: ReceivedEvent[MaterialDeliveredV1], uow: 
 
 
 async def on_material_unplannable(
-    event: ReceivedEvent[MaterialUnplannableV1], uow: UnitOfWork
+    event: ReceivedEvent[MaterialUnplannableV2], uow: UnitOfWork
 ) -> None:
     """Materials cannot plan the approved job: block it and release its budget; the
     city returns it to the RT for correction or cancels it (notifications tells the
@@ -89,14 +89,14 @@ async def on_material_unplannable(
     await repository.save(proposal)
 
 
-async def on_material_reserved(event: ReceivedEvent[MaterialReservedV1], uow: UnitOfWork) -> None:
+async def on_material_reserved(event: ReceivedEvent[MaterialReservedV2], uow: UnitOfWork) -> None:
     """Stock is held for the job (all of it, or part): the stuck view tells which."""
     status: Literal["reserved", "short"] = "reserved" if event.data.complete else "short"
     word = MaterialsWord(status=status, at=event.envelope.occurred_at)
     await _record(uow, event.data.proposal_id, lambda p: p.record_materials_word(word))
 
 
-async def on_material_shortage(event: ReceivedEvent[MaterialShortageV1], uow: UnitOfWork) -> None:
+async def on_material_shortage(event: ReceivedEvent[MaterialShortageV2], uow: UnitOfWork) -> None:
     """The job waits for stock: what is missing, for the stuck view."""
     word = MaterialsWord(status="short", at=event.envelope.occurred_at, missing=event.data.missing)
     await _record(uow, event.data.proposal_id, lambda p: p.record_materials_word(word))

@@ -46,6 +46,8 @@ class Fact(BaseModel):
     type: str
     occurred_at: Timestamp
     area: Place
+    # as the event stated it; None in a fact stored before events stated it (v1)
+    public: bool | None = None
     title: str | None = None
     work_type: str | None = None
     dimensions: Dimensions | None = None
@@ -70,7 +72,7 @@ class Fact(BaseModel):
 
 
 def fact_of(
-    event_id: uuid.UUID, event_type: str, occurred_at: datetime, data: ev.ProposalEvent
+    event_id: uuid.UUID, event_type: str, occurred_at: datetime, data: ev.ProposalStep
 ) -> Fact:
     """The public facts of `data`, published as `event_type` at `occurred_at`."""
     area = Place(kecamatan=data.area.kecamatan, kelurahan=data.area.kelurahan, rt=data.area.rt)
@@ -80,13 +82,14 @@ def fact_of(
         type=event_type,
         occurred_at=occurred_at,
         area=area,
+        public=data.public,
     )
     return base.model_copy(update=_public_fields(data))
 
 
 def _public_fields(data: ev.ProposalEvent) -> dict[str, object]:
     match data:
-        case ev.ProposalSubmittedV1():
+        case ev.ProposalSubmittedV2():
             return {
                 "title": data.title,
                 "work_type": data.work_type,
@@ -95,7 +98,7 @@ def _public_fields(data: ev.ProposalEvent) -> dict[str, object]:
                 "pledged_volunteers": data.swadaya.volunteers,
                 "pledged_labour_days": data.swadaya.labour_days,
             }
-        case ev.ProposalApprovedV1():
+        case ev.ProposalApprovedV2():
             return {
                 "title": data.title,
                 "work_type": data.work_type,
@@ -106,29 +109,29 @@ def _public_fields(data: ev.ProposalEvent) -> dict[str, object]:
                 "pledged_volunteers": data.swadaya.volunteers,
                 "pledged_labour_days": data.swadaya.labour_days,
             }
-        case ev.ProposalRejectedV1() | ev.ProposalCancelledV1() | ev.MaterialUnplannableV1():
+        case ev.ProposalRejectedV2() | ev.ProposalCancelledV2() | ev.MaterialUnplannableV2():
             return {"reason": data.reason}
-        case ev.MaterialReservedV1():
+        case ev.MaterialReservedV2():
             return {"lines": _lines(data.lines), "complete": data.complete}
-        case ev.MaterialShortageV1():
+        case ev.MaterialShortageV2():
             return {"lines": _lines(data.missing)}
-        case ev.MaterialDispatchedV1():
+        case ev.MaterialDispatchedV2():
             return {"lines": _lines(data.lines), "shipment_id": data.shipment_id}
-        case ev.MaterialDeliveredV1():
+        case ev.MaterialDeliveredV2():
             received = tuple(
                 Line(item=line.item, unit=line.unit, quantity=line.received) for line in data.lines
             )
             return {"lines": received, "shipment_id": data.shipment_id}
-        case ev.MaterialReleasedV1() | ev.MaterialFulfilledV1():
+        case ev.MaterialReleasedV2() | ev.MaterialFulfilledV2():
             return {"lines": _lines(data.lines)}
-        case ev.WorkProgressReportedV1():
+        case ev.WorkProgressReportedV2():
             return {
                 "percent": data.percent,
                 "photos": data.photos,
                 "volunteers": data.volunteers,
                 "labour_days": data.labour_days,
             }
-        case ev.WorkCompletedV1():
+        case ev.WorkCompletedV2():
             return {"volunteers": data.volunteers_total, "labour_days": data.labour_days_total}
     return {}
 

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict
 
 from services.transparency.domain.facts import Fact, Line, Place
 from shared.clock import Timestamp
-from shared.contracts.publicity import published_after
+from shared.contracts.publicity import public_after
 from shared.contracts.types import Dimensions, Location
 
 # Kota Jambi's time (WIB, UTC+7, no daylight saving): the year a proposal was made in.
@@ -155,7 +155,7 @@ def view_of(facts: Iterable[Fact]) -> ProposalView:
     return ProposalView(
         proposal_id=first.proposal_id,
         area=last.area,
-        public=published_after(last.type),
+        public=public_after(last.type, last.public),
         state=state,
         year=_year(approved, submitted or first),
         title=described.title if described else None,

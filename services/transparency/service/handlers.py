@@ -26,24 +26,24 @@ PROPOSAL_EVENTS = tuple(
     dict.fromkeys(
         event_type
         for event_type, _ in CATALOGUE
-        if issubclass(CATALOGUE.newest(event_type).data_model, ev.ProposalEvent)
+        if issubclass(CATALOGUE.newest(event_type).data_model, ev.ProposalStep)
     )
 )
 BUDGET_EVENT = "budget.allocated"
 FOLLOWED_EVENTS = frozenset({*PROPOSAL_EVENTS, BUDGET_EVENT})
 
 
-def proposal_models() -> list[type[ev.ProposalEvent]]:
+def proposal_models() -> list[type[ev.ProposalStep]]:
     """The payload model (newest version) of each proposal event."""
-    models: list[type[ev.ProposalEvent]] = []
+    models: list[type[ev.ProposalStep]] = []
     for event_type in PROPOSAL_EVENTS:
         model = CATALOGUE.newest(event_type).data_model
-        assert issubclass(model, ev.ProposalEvent)  # chosen so above
+        assert issubclass(model, ev.ProposalStep)  # chosen so above
         models.append(model)
     return models
 
 
-async def on_proposal_event(event: ReceivedEvent[ev.ProposalEvent], uow: UnitOfWork) -> None:
+async def on_proposal_event(event: ReceivedEvent[ev.ProposalStep], uow: UnitOfWork) -> None:
     envelope = event.envelope
     await apply(uow, envelope.event_id, envelope.type, envelope.occurred_at, event.data)
 
@@ -61,7 +61,7 @@ async def apply(
     if isinstance(data, ev.BudgetAllocatedV1):
         await model.add_allocation(allocation_of(event_id, occurred_at, data), utc_now())
         return
-    if not isinstance(data, ev.ProposalEvent):
+    if not isinstance(data, ev.ProposalStep):
         return  # not an event the page shows
     await model.add_fact(fact_of(event_id, event_type, occurred_at, data))
     facts = await model.facts_of(data.proposal_id)

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from services import SERVICES
-from shared.contracts.catalogue import Producer, produced_by
+from shared.contracts.catalogue import CATALOGUE, Producer, produced_by
 
 REPO = Path(__file__).resolve().parents[3]
 DOCS = REPO / "docs" / "asyncapi"
@@ -71,3 +71,20 @@ def test_every_consumed_event_is_documented_with_its_schema(service: Producer) -
         message = document["components"]["messages"][message_ref["$ref"].split("/")[-1]]
         schema = document["components"]["schemas"][message["payload"]["$ref"].split("/")[-1]]
         assert schema["properties"]["type"]["const"] == event_type
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_every_service_consumes_the_newest_version_of_each_event(service: str) -> None:
+    """A consumer of an older version dead-letters what the producer now sends."""
+    document = json.loads((DOCS / f"{service}.json").read_text())
+    schemas = document["components"]["schemas"]
+    consumed = [
+        message["payload"]["$ref"].rsplit("/", 1)[-1]
+        for name, message in document["components"]["messages"].items()
+        if name.endswith(":consume:SubscribeMessage")
+    ]
+    assert consumed
+    for schema_name in consumed:
+        pinned = schemas[schema_name]["properties"]
+        event_type, version = pinned["type"]["const"], pinned["version"]["const"]
+        assert version == CATALOGUE.newest(event_type).version, (service, event_type)

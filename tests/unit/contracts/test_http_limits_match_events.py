@@ -46,36 +46,36 @@ class Feed:
 # shared body cannot require it without answering 422 before them.
 _REQUIRED_BY_DOMAIN = (frozenset({"minLength"}), "the domain requires the reason (RULES)")
 _REASONED: dict[type[BaseModel], Action] = {
-    ev.ProposalReturnedV1: Action.RETURN,
-    ev.ProposalRejectedV1: Action.REJECT,
-    ev.ProposalCancelledV1: Action.CANCEL,
-    ev.WorkReturnedV1: Action.RETURN_WORK,
+    ev.ProposalReturnedV2: Action.RETURN,
+    ev.ProposalRejectedV2: Action.REJECT,
+    ev.ProposalCancelledV2: Action.CANCEL,
+    ev.WorkReturnedV2: Action.RETURN_WORK,
 }
 
 FEEDS: list[Feed] = [
     # proposals: POST /proposals (and PUT /proposals/{id}/draft)
-    Feed(ProposalRequest, ev.ProposalSubmittedV1),
-    Feed(ProposalRequest, ev.ProposalApprovedV1),  # the draft's fields, as approved
+    Feed(ProposalRequest, ev.ProposalSubmittedV2),
+    Feed(ProposalRequest, ev.ProposalApprovedV2),  # the draft's fields, as approved
     # POST /proposals/{id}/approve
-    Feed(Approval, ev.ProposalApprovedV1),
+    Feed(Approval, ev.ProposalApprovedV2),
     # POST /proposals/{id}/work/progress and /work/complete (its final report)
-    Feed(Progress, ev.WorkProgressReportedV1),
-    Feed(Completion, ev.WorkProgressReportedV1),
+    Feed(Progress, ev.WorkProgressReportedV2),
+    Feed(Completion, ev.WorkProgressReportedV2),
     # POST /proposals/{id}/<transition>: the reason, as note or reason of the event
     *(
         Feed(Decision, target, renames={"reason": "note"})
         for target in (
-            ev.ProposalVerifiedV1,
-            ev.ProposalEndorsedV1,
-            ev.ProposalResubmittedV1,
-            ev.WorkValidatedV1,
+            ev.ProposalVerifiedV2,
+            ev.ProposalEndorsedV2,
+            ev.ProposalResubmittedV2,
+            ev.WorkValidatedV2,
         )
     ),
-    Feed(Decision, ev.ProposalWithdrawnV1),
+    Feed(Decision, ev.ProposalWithdrawnV2),
     *(Feed(Decision, target, differs={"reason": _REQUIRED_BY_DOMAIN}) for target in _REASONED),
     # materials: POST /jobs/{id}/shipments and /shipments/{id}/receipt
-    Feed(DispatchRequest, ev.MaterialDispatchedV1, nested={"lines": ShipmentLine}),
-    Feed(ShipmentReceiptRequest, ev.MaterialDeliveredV1, nested={"lines": ShipmentReceiptLine}),
+    Feed(DispatchRequest, ev.MaterialDispatchedV2, nested={"lines": ShipmentLine}),
+    Feed(ShipmentReceiptRequest, ev.MaterialDeliveredV2, nested={"lines": ShipmentReceiptLine}),
     Feed(
         ShipmentLine,
         MaterialLine,
@@ -197,4 +197,4 @@ def test_the_walk_finds_a_mismatch() -> None:
         model_config = ConfigDict(extra="forbid")
         note: str = Field(default="", max_length=4000)
 
-    assert _limits(LongNote, "note") != _limits(ev.ProposalVerifiedV1, "note")
+    assert _limits(LongNote, "note") != _limits(ev.ProposalVerifiedV2, "note")

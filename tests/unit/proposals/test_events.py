@@ -22,22 +22,24 @@ from tests.unit.proposals.builders import (
 )
 
 LATER = NOW + timedelta(days=30)
-PLAIN: dict[Action, type[ev.ProposalEvent]] = {
-    Action.VERIFY: ev.ProposalVerifiedV1,
-    Action.ENDORSE: ev.ProposalEndorsedV1,
-    Action.RETURN: ev.ProposalReturnedV1,
-    Action.REJECT: ev.ProposalRejectedV1,
-    Action.RESUBMIT: ev.ProposalResubmittedV1,
-    Action.WITHDRAW: ev.ProposalWithdrawnV1,
-    Action.CANCEL: ev.ProposalCancelledV1,
-    Action.START_WORK: ev.WorkStartedV1,
-    Action.VALIDATE: ev.WorkValidatedV1,
-    Action.RETURN_WORK: ev.WorkReturnedV1,
+PLAIN: dict[Action, type[ev.ProposalStep]] = {
+    Action.VERIFY: ev.ProposalVerifiedV2,
+    Action.ENDORSE: ev.ProposalEndorsedV2,
+    Action.RETURN: ev.ProposalReturnedV2,
+    Action.REJECT: ev.ProposalRejectedV2,
+    Action.RESUBMIT: ev.ProposalResubmittedV2,
+    Action.WITHDRAW: ev.ProposalWithdrawnV2,
+    Action.CANCEL: ev.ProposalCancelledV2,
+    Action.START_WORK: ev.WorkStartedV2,
+    Action.VALIDATE: ev.WorkValidatedV2,
+    Action.RETURN_WORK: ev.WorkReturnedV2,
 }
 # Their own builders in events.py (they carry more than a plain transition knows).
 OWN_BUILDERS = {Action.APPROVE, Action.REPORT_PROGRESS, Action.COMPLETE_WORK}
 # A correction of a returned proposal is news with the resubmission that follows it.
 UNPUBLISHED = {Action.REVISE}
+# After these the proposal is with its RT again (or withdrawn): its events say so.
+NOT_PUBLIC_AFTER = {Action.RETURN, Action.RESUBMIT, Action.WITHDRAW}
 
 
 def test_every_person_action_publishes_an_event() -> None:
@@ -61,6 +63,7 @@ def test_a_plain_transition_publishes_its_event(action: Action, state: State) ->
         proposal.area,
         proposal.proposer_id,
     )
+    assert event.public is (action not in NOT_PUBLIC_AFTER)
     assert contract_of(type(event)).producer == "proposals"
 
 
@@ -74,7 +77,7 @@ def test_a_return_names_the_level_that_returned_it(state: State, level: str) -> 
     assert actor is not None
     proposal.act(Action.RETURN, actor, LATER, REASON)
     event = events.for_action(proposal, Action.RETURN, actor.id, REASON, state)
-    assert isinstance(event, ev.ProposalReturnedV1)
+    assert isinstance(event, ev.ProposalReturnedV2)
     assert (event.level, event.reason, event.returned_by) == (level, REASON, actor.id)
 
 
@@ -82,7 +85,7 @@ def test_a_cancellation_carries_who_and_why() -> None:
     proposal = proposal_in(State.APPROVED)
     proposal.act(Action.CANCEL, rightful(Action.CANCEL, State.APPROVED), LATER, REASON)
     event = events.for_action(proposal, Action.CANCEL, "city-officer-sari", REASON, State.APPROVED)
-    assert isinstance(event, ev.ProposalCancelledV1)
+    assert isinstance(event, ev.ProposalCancelledV2)
     assert (event.cancelled_by, event.reason) == ("city-officer-sari", REASON)
 
 
@@ -99,6 +102,7 @@ def test_the_submission_flags_possible_duplicates() -> None:
     other = submitted()
     proposal.possible_duplicates = [other.id]
     event = events.submitted(proposal)
+    assert event.public is False  # nobody has checked it yet
     assert event.possible_duplicate_of == (other.id,)
     assert (event.households_served, event.estimated_cost_idr) == (62, 150_000_000)
     assert event.swadaya.volunteers == 40
@@ -106,6 +110,7 @@ def test_the_submission_flags_possible_duplicates() -> None:
 
 def test_the_approval_carries_what_materials_and_the_city_need() -> None:
     event = events.approved(proposal_in(State.APPROVED), "city-officer-sari")
+    assert event.public is True
     assert (event.budget_idr, event.fiscal_year, event.concrete_grade) == (
         150_000_000,
         2026,

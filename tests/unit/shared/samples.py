@@ -1,9 +1,11 @@
-"""One hand-built, valid payload for every event type of the catalogue (no I/O)."""
+"""One hand-built, valid payload for every event type of the catalogue (no I/O), and of
+every later version as the upcasters make it."""
 
 from __future__ import annotations
 
 import uuid
 
+from shared.contracts import CATALOGUE, ReceivedEvent, new_envelope
 from shared.contracts import events as ev
 from shared.contracts.types import (
     Area,
@@ -158,3 +160,16 @@ def sample_events() -> dict[str, Contract]:
             {**outcome, "channel": "sms", "reason": "number unreachable"}
         ),
     }
+
+
+def samples_of_every_version() -> dict[tuple[str, int], Contract]:
+    """(event type, version) → a valid payload: the version-1 sample, and each later
+    version upcast from it."""
+    samples: dict[tuple[str, int], Contract] = {(t, 1): data for t, data in sample_events().items()}
+    for (event_type, version), contract in CATALOGUE.items():
+        if version > 1:
+            first = samples[(event_type, 1)]
+            envelope = new_envelope(first, producer="test", correlation_id="samples")
+            received = ReceivedEvent(envelope=envelope, data=first)
+            samples[(event_type, version)] = CATALOGUE.upcast(received, contract.data_model).data
+    return samples

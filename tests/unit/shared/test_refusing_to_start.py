@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from importlib import import_module
 from typing import Any
 
 import pytest
@@ -79,3 +80,22 @@ def test_settings_that_pass_are_returned_as_the_kind_asked_for(
     assert settings_or_refusal(ServiceSettings, service_name="broker-setup").service_name == (
         "broker-setup"
     )
+
+
+@pytest.mark.parametrize(
+    ("service", "variable"),
+    [
+        ("notifications", "BERDAYA_SMTP_PORT"),
+        ("notifications", "BERDAYA_NOTIFICATION_POLL_SECONDS"),
+    ],
+)
+def test_a_service_refuses_a_bad_setting_of_its_own_with_one_sentence(
+    service: str, variable: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not only the settings every service shares: its own are read before it builds."""
+    bootstrap = import_module(f"services.{service}.bootstrap")
+    monkeypatch.setenv(variable, "0")
+    with pytest.raises(SystemExit) as refused:
+        serve.serve(service, _never, bootstrap.SETTINGS)
+    assert str(refused.value).startswith("refusing to start: ")
+    assert variable.removeprefix("BERDAYA_").lower() in str(refused.value)
