@@ -27,7 +27,7 @@ from shared.messaging.topology import Topology, broker_delivery_limit
 from shared.reference.areas import use_areas_file
 from shared.reference.work_rules import use_work_rules_file
 from shared.settings import ServiceSettings
-from shared.storage import audit, inbox, mongo, outbox
+from shared.storage import answers, audit, inbox, mongo, outbox
 from shared.storage.mongo import Database, Document
 from shared.storage.unit_of_work import Transactions
 from shared.tracing import Tracing
@@ -104,7 +104,12 @@ class ServiceRuntime:
 
     async def _create_indexes(self) -> None:
         await mongo.check_usable(self.settings.mongodb_url)
-        shared_setups = [outbox.create_indexes, inbox.create_indexes, audit.create_indexes]
+        shared_setups = [
+            outbox.create_indexes,
+            inbox.create_indexes,
+            audit.create_indexes,
+            answers.create_indexes,
+        ]
         for setup in [*shared_setups, *self.index_setups]:
             await setup(self.db)
         await mongo.check_transactions(self.mongo_client, self.db[outbox.COLLECTION])

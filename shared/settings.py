@@ -131,7 +131,7 @@ class ServiceSettings(BaseSettings):
     jwt_max_lifetime_seconds: int = Field(default=12 * 3600, ge=60, le=7 * 86_400)
     jwt_leeway_seconds: int = Field(default=30, ge=0, le=300)
     # The key set is cached this long; a token whose `kid` it lacks fetches it again
-    # (a rotated key works without a restart), at most once per `refetch` seconds.
+    # (a rotated key works without a restart), at most once per `jwt_jwks_refetch_seconds`.
     jwt_jwks_cache_seconds: float = Field(default=300, gt=0)
     jwt_jwks_refetch_seconds: float = Field(default=30, ge=0)
     jwt_jwks_timeout_seconds: float = Field(default=5, gt=0, le=60)

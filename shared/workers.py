@@ -60,7 +60,9 @@ class Every:
 def backoff(attempt: int, *, first: float, cap: float) -> float:
     """Seconds to wait before attempt `attempt + 1` after `attempt` failures: `first`,
     then doubled each time (2, 4, 8 … times `first`), never more than `cap`. The one back-off of the
-    project (outbox rows, deliveries, paused channels, handler retries, start-up)."""
+    project (outbox rows, deliveries, paused channels, events waiting out an outage,
+    start-up); a handler that fails waits in the retry queues instead (their delays are
+    configured, `retry_delays_seconds`)."""
     doublings = min(max(attempt - 1, 0), 62)  # past that the cap has long been reached
     return min(first * 2.0**doublings, cap)
 

@@ -252,7 +252,9 @@ def _mongodb(service: str, database: str) -> dict[str, Any]:
                         "role": role,
                         "db": database,
                         "privileges": access.privileges(
-                            database, access.owned_collections(service)
+                            database,
+                            access.owned_collections(service),
+                            access.former_collections(service),
                         ),
                         "roles": [],
                     }

@@ -19,7 +19,6 @@ from services.materials.settings import MaterialsSettings
 from shared.contracts import events as ev
 from shared.runtime import ServiceRuntime, build_runtime, documented_app
 from shared.settings import ServiceSettings
-from shared.web import idempotency
 from shared.web.app import create_app
 
 SERVICE: Final = "materials"
@@ -29,13 +28,14 @@ SETTINGS: Final = MaterialsSettings
 COLLECTIONS: Final = (
     repository.JOBS,
     repository.SHIPMENTS,
-    repository.CLOSED,
+    repository.MARKERS,
     stock.BALANCES,
     stock.GATES,
     stock.LEDGER,
     stock.RECEIPTS,
-    idempotency.COLLECTION,
 )
+# Kept under another name before: renamed at start-up (its role may do just that).
+FORMER_COLLECTIONS: Final = (repository.FORMER_MARKERS,)
 DESCRIPTION: Final = """\
 Bills of materials, stock, reservations, shipments and receipts for approved jobs.
 
@@ -74,10 +74,10 @@ def build(given: ServiceSettings | None = None) -> tuple[ServiceRuntime, FastAPI
         settings,
         SERVICE,
         [
+            repository.rename_former_markers,  # before create_indexes makes the new one
             repository.create_indexes,
             stock.create_indexes,
             partial(stock.seed_balances, catalogue=reference.catalogue, slots=settings.stock_slots),
-            idempotency.create_indexes,
         ],
     )
     handlers = EventHandlers(reference)

@@ -23,7 +23,6 @@ from services.notifications.service.webhooks import DeliveryLog, WebhookCommands
 from services.notifications.settings import NotificationSettings
 from shared.runtime import ServiceRuntime, build_runtime, documented_app
 from shared.settings import ServiceSettings
-from shared.web import idempotency
 from shared.web.app import create_app
 
 SERVICE: Final = "notifications"
@@ -37,14 +36,14 @@ COLLECTIONS: Final = (
     directory.FOLLOWS,
     endpoints.COLLECTION,
     proposals.COLLECTION,
-    idempotency.COLLECTION,
 )
 AUDIT_QUEUE_NOTE = (
     "notification.sent / notification.failed (one per delivery attempt, and one per "
     "in-app entry) also go to the durable quorum queue `<namespace>.audit.notifications`, "
     "bound to `notification.*`, for the city's audit system to read. It is a bounded "
-    "buffer (x-max-length, overflow drop-head): when nobody reads it, the oldest entries "
-    "make room; the delivery log over HTTP is the record."
+    "buffer (its policy `<namespace>.audit-buffer` sets max-length and overflow "
+    "drop-head): when nobody reads it, the oldest entries make room; the delivery log "
+    "over HTTP is the record."
 )
 
 
@@ -61,7 +60,6 @@ def build(given: ServiceSettings | None = None) -> tuple[ServiceRuntime, FastAPI
             endpoints.create_indexes,
             endpoints.sealing_secrets(box),
             proposals.create_indexes,
-            idempotency.create_indexes,
         ],
     )
     for model in NOTIFIED_MODELS:

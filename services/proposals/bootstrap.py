@@ -20,7 +20,6 @@ from services.proposals.settings import ProposalsSettings
 from shared.contracts import events as ev
 from shared.runtime import ServiceRuntime, build_runtime, documented_app
 from shared.settings import ServiceSettings
-from shared.web import idempotency
 from shared.web.app import create_app
 
 SERVICE: Final = "proposals"
@@ -31,7 +30,6 @@ COLLECTIONS: Final = (
     repository.COLLECTION,
     budgets.COLLECTION,
     budgets.SLOTS,
-    idempotency.COLLECTION,
 )
 
 
@@ -44,7 +42,6 @@ def build(settings: ServiceSettings | None = None) -> tuple[ServiceRuntime, Fast
             repository.create_indexes,
             budgets.create_indexes,
             budgets.split_into_slots,
-            idempotency.create_indexes,
         ],
     )
     runtime.consumers.on(ev.MaterialDispatchedV2, handlers.on_material_dispatched)

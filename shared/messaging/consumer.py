@@ -55,6 +55,7 @@ from shared.settings import ServiceSettings
 from shared.storage import inbox
 from shared.storage.unit_of_work import Transactions, UnitOfWork
 from shared.tracing import NO_TRACER, span
+from shared.workers import backoff
 
 log = get_logger(__name__)
 # True while `faststream docs gen` builds a service (see shared.runtime.documented_app).
@@ -234,7 +235,7 @@ class EventConsumers:
             await inbox.record(uow.db, uow.session, subscription.handler_name, event.envelope)
             await subscription.handler(event, uow)
 
-        wait = OUTAGE_FIRST_WAIT
+        outages = 0  # attempts lost to an outage so far: they spend no delivery attempt
         while True:
             started = time.perf_counter()
             try:
@@ -258,9 +259,10 @@ class EventConsumers:
                 if not is_outage(error):
                     await self._after_failure(message, event_type, error)
                     return
+                outages += 1
+                wait = backoff(outages, first=OUTAGE_FIRST_WAIT, cap=OUTAGE_LONGEST_WAIT)
                 if not await self._wait_out_outage(event_type, error, wait):
                     return  # stopping: unacked, the event goes back to its queue
-                wait = min(wait * 2, OUTAGE_LONGEST_WAIT)
                 continue
             break
         HANDLER_SECONDS.labels(self._service, event_type).observe(time.perf_counter() - started)

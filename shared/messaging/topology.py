@@ -37,8 +37,8 @@ POLICY_PRIORITY = 10
 DEFAULT_RETRY_DELAYS = (10.0, 60.0, 300.0)
 # The event history (a stream of every event) keeps what is younger than this AND
 # fits in this many bytes, the oldest dropped first. Two years: a city system that
-# joins during a budget year still reads the whole year before it (the issue's "joins
-# next year"). 5 GB: far above that at this programme's volume (about a million
+# joins at any time in the year after a budget year still reads that whole budget year
+# from its first event. 5 GB: far above that at this programme's volume (about a million
 # events of ~1 KB a year even counting every notification), so age decides and size
 # only guards the broker's disk against a runaway producer. Both are a policy
 # (`history_policy`), so changing them needs no new stream (arguments never change).

@@ -34,11 +34,11 @@ from pymongo import MongoClient
 from pymongo.errors import OperationFailure, PyMongoError
 
 from shared.settings import database_name
-from shared.storage import audit, inbox, outbox
+from shared.storage import answers, audit, inbox, outbox
 
 SERVICES = ("proposals", "materials", "notifications", "transparency")
 # Every service's runtime keeps these (shared/runtime.py), whatever else it owns.
-RUNTIME_COLLECTIONS = (outbox.COLLECTION, inbox.COLLECTION)
+RUNTIME_COLLECTIONS = (outbox.COLLECTION, inbox.COLLECTION, answers.COLLECTION)
 # Transactions and sessions need no privilege of their own.
 OWN_ACTIONS = (
     "find",
@@ -52,6 +52,8 @@ OWN_ACTIONS = (
 # Append and read, never update or delete (nor drop: dropCollection is not granted).
 AUDIT_ACTIONS = ("find", "insert", "createCollection", "createIndex", "listIndexes")
 DATABASE_ACTIONS = ("listCollections",)
+# on a collection the service renames at start-up (a name it kept before)
+RENAME_ACTIONS = ("find", "dropCollection")
 _NOT_FOUND = (11, 31)  # UserNotFound, RoleNotFound
 
 
@@ -71,13 +73,30 @@ def owned_collections(service: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys((*RUNTIME_COLLECTIONS, *declared)))
 
 
-def privileges(database: str, collections: Iterable[str]) -> list[dict[str, Any]]:
-    """The role's privileges: full use of `collections`, append-only audit trail."""
+def former_collections(service: str) -> tuple[str, ...]:
+    """Collections `service` kept under another name before, which it renames at start-up
+    (`FORMER_COLLECTIONS` of its bootstrap)."""
+    owned_collections(service)  # a known service
+    bootstrap = import_module(f"services.{service}.bootstrap")
+    former: tuple[str, ...] = getattr(bootstrap, "FORMER_COLLECTIONS", ())
+    return former
+
+
+def privileges(
+    database: str, collections: Iterable[str], former: Iterable[str] = ()
+) -> list[dict[str, Any]]:
+    """The role's privileges: full use of `collections`, append-only audit trail, and
+    on a `former` name only what renaming it to the new one takes (MongoDB asks for
+    find and dropCollection on the source)."""
     own = [c for c in collections if c != audit.COLLECTION]
     return [
         *(
             {"resource": {"db": database, "collection": name}, "actions": list(OWN_ACTIONS)}
             for name in own
+        ),
+        *(
+            {"resource": {"db": database, "collection": name}, "actions": list(RENAME_ACTIONS)}
+            for name in former
         ),
         {
             "resource": {"db": database, "collection": audit.COLLECTION},
@@ -105,7 +124,7 @@ def ensure_access(
     """Create or update `service`'s role and user in its database."""
     database = client[database_name(namespace, service)]
     role = role_name(service)
-    granted = privileges(database.name, owned_collections(service))
+    granted = privileges(database.name, owned_collections(service), former_collections(service))
     _create_or_update(
         database,
         ("createRole", role, {"privileges": granted, "roles": []}),

@@ -94,28 +94,34 @@ def _row(envelope: Envelope, now: datetime, traceparent: str | None) -> Document
 async def claim(db: Database, owner: str, lease: timedelta, limit: int) -> list[Document]:
     """Lease up to `limit` of the oldest publishable rows to `owner`, oldest first.
 
-    Three round trips for a whole batch: pick candidates, lease those still free
-    (another relay may take some in between: the filter re-checks), read back what
-    this very claim won (a fresh token, so an older lease of ours is not mixed in;
-    looked up by `_id`, so the read uses the primary key's index). The token is the
+    Two round trips for a whole batch: read the oldest free rows, lease those still free
+    (another relay may take some in between: the filter re-checks). When every one was
+    leased — the usual case — the rows read are the rows won. Otherwise a third reads
+    back what this very claim won (a fresh token, so an older lease of ours is not mixed
+    in; looked up by `_id`, so the read uses the primary key's index). The token is the
     rows' `lease_owner`: `renew` and `release_after_failure` act only on rows that
     still carry it.
     """
     now = utc_now()
     free = {"status": PENDING, "lease_until": {"$lte": now}}
-    candidates = [
-        row["_id"]
-        async for row in db[COLLECTION].find(free, {"_id": 1}).sort("seq", ASCENDING).limit(limit)
-    ]
+    cursor = db[COLLECTION].find(free).sort("seq", ASCENDING).limit(limit)
+    candidates = [row async for row in cursor]
     if not candidates:
         return []
+    ids = [row["_id"] for row in candidates]
     token = f"{owner}:{uuid.uuid4()}"
-    await db[COLLECTION].update_many(
-        {"_id": {"$in": candidates}, **free},
-        {"$set": {"lease_until": now + lease, "lease_owner": token}, "$inc": {"attempts": 1}},
+    until = now + lease
+    leased = await db[COLLECTION].update_many(
+        {"_id": {"$in": ids}, **free},
+        {"$set": {"lease_until": until, "lease_owner": token}, "$inc": {"attempts": 1}},
     )
-    cursor = db[COLLECTION].find({"_id": {"$in": candidates}, "lease_owner": token})
-    return [row async for row in cursor.sort("seq", ASCENDING)]
+    if leased.modified_count == len(candidates):
+        # (A row another relay claimed, failed and released meanwhile, and which came
+        # free again, would count one attempt more than this says: it only paces retries.)
+        won = {"lease_until": until, "lease_owner": token}
+        return [{**row, **won, "attempts": row["attempts"] + 1} for row in candidates]
+    read_back = db[COLLECTION].find({"_id": {"$in": ids}, "lease_owner": token})
+    return [row async for row in read_back.sort("seq", ASCENDING)]
 
 
 async def renew(db: Database, event_ids: list[str], lease_owner: str, lease: timedelta) -> int:

@@ -6,7 +6,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from opentelemetry.trace import Tracer
 from pymongo import AsyncMongoClient
@@ -24,6 +24,14 @@ from shared.storage.mongo import Database, Document
 from shared.tracing import NO_TRACER, span
 
 T = TypeVar("T")
+Work = Callable[["UnitOfWork"], Awaitable[T]]
+
+
+class RecordAnswer(Protocol):
+    """Wraps a use case's work so that it also stores (or replays) the answer to an
+    Idempotency-Key, in the same transaction (`shared.web.idempotency`)."""
+
+    def __call__(self, work: Work[T]) -> Work[T]: ...
 
 
 @dataclass
@@ -126,11 +134,17 @@ class Transactions:
 
     async def run(
         self,
-        work: Callable[[UnitOfWork], Awaitable[T]],
+        work: Work[T],
         *,
         correlation_id: str,
         causation_id: str | None = None,
+        record_answer: RecordAnswer | None = None,
     ) -> T:
+        """Run `work` in one transaction (again after a transient error); with
+        `record_answer`, the answer to the request's Idempotency-Key is stored (or the
+        first one replayed) in the same transaction."""
+        if record_answer is not None:
+            work = record_answer(work)
         attempts = 0
         give_up_at = time.monotonic() + self._time_limit_seconds
 

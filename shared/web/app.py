@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
+import aio_pika
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -28,7 +29,9 @@ from shared.web import docs_pages, rate_limits
 from shared.web.auth import CurrentActor
 from shared.web.body_limit import BodyLimit
 from shared.web.http_metrics import HttpMetrics
+from shared.web.idempotency import IdempotencyKeyOutsideTransaction, respond_outside_transaction
 from shared.web.json_body import JsonBodyGuard
+from shared.web.pages import Page, PageWanted
 from shared.web.problems import (
     document_errors,
     invalid_request_answer,
@@ -44,9 +47,12 @@ DATABASE_UNAVAILABLE = (
 )
 # Answered while the service is still starting (the rest answer 503 until then).
 ALWAYS_ANSWERED = frozenset({"/health", "/ready", "/metrics", "/docs", "/openapi.json"})
+# The dead letters a peek reaches: the pages of `GET /admin/dead-letters` end there
+# (each page reads them all from the head of the queue, then hands them back).
+PEEK_REACH = 500
 
 
-def _correlation_id(request: Request) -> str:
+async def _correlation_id(request: Request) -> str:
     correlation_id: str = request.state.correlation_id
     return correlation_id
 
@@ -54,7 +60,7 @@ def _correlation_id(request: Request) -> str:
 CorrelationId = Annotated[str, Depends(_correlation_id)]
 
 
-def _database(request: Request) -> Database:
+async def _database(request: Request) -> Database:
     runtime: ServiceRuntime = request.app.state.runtime
     return runtime.db
 
@@ -70,7 +76,7 @@ def app_state(name: str) -> Any:
         Commands = Annotated[ProposalCommands, app_state("commands")]
     """
 
-    def from_app_state(request: Request) -> Any:
+    async def from_app_state(request: Request) -> Any:
         return getattr(request.app.state, name)
 
     return Depends(from_app_state)
@@ -198,21 +204,53 @@ def _operations_router(runtime: ServiceRuntime) -> APIRouter:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     @router.get("/admin/dead-letters", summary="Peek at this service's dead letters")
-    async def dead_letters(actor: CurrentActor, limit: int = 50) -> list[DeadLetter]:
+    async def dead_letters(actor: CurrentActor, paging: PageWanted) -> DeadLetterPage:
+        """The dead letters in the order they wait in the queue, a page at a time,
+        through the first 500 (`total` says how many wait; replay or fix those to see
+        further). Peeking takes nothing away: every letter read is handed back — with
+        more than 500 waiting, behind the others, so the next peek shows those."""
         _require_operator(actor.role)
-        return await runtime.dead_letters.peek(min(max(limit, 1), 500))
+        if paging.skip + paging.page_size > PEEK_REACH:
+            raise HTTPException(
+                422,
+                f"a peek reaches the first {PEEK_REACH} dead letters (page * page_size at "
+                "most that); replay some, or fix what refuses them, to see further",
+            )
+        # Every letter up to the reach is read, not only those up to this page: the queue
+        # takes back what a peek read at its end, so a peek of the head alone would move
+        # it behind the rest, and the next page would show it again. Read whole, the
+        # queue keeps its order.
+        letters = await runtime.dead_letters.peek(PEEK_REACH)
+        total = len(letters)
+        if total == PEEK_REACH:  # more may wait
+            total = max(total, await _dead_letters_waiting(runtime))
+        return DeadLetterPage(
+            items=paging.of(letters),
+            total=total,
+            page=paging.page,
+            page_size=paging.page_size,
+        )
 
     @router.post(
         "/admin/dead-letters/replay",
-        summary="Send back every dead letter that matches a filter, in one pass",
+        summary="Send back every dead letter that matches a filter, in one pass "
+        "(a retry with the same Idempotency-Key replays once)",
+        response_model=ReplayReport,
     )
     async def replay_matching(
-        actor: CurrentActor, correlation_id: CorrelationId, wanted: ReplayFilter, limit: int = 1000
-    ) -> ReplayReport:
+        actor: CurrentActor,
+        correlation_id: CorrelationId,
+        wanted: ReplayFilter,
+        key: IdempotencyKeyOutsideTransaction,
+        limit: int = 1000,
+    ) -> JSONResponse:
         """Every condition given must hold: `event_type`, `reason_contains` (any case),
         `dead_lettered_from` (inclusive) / `dead_lettered_until` (exclusive). Each match
         goes back to the queue it came from, with a fresh count of attempts; the answer
-        lists them, and `complete: false` says there may be more (run it again)."""
+        lists them, and `complete: false` says there may be more (run it again, with a
+        new Idempotency-Key). The same request again with the same Idempotency-Key
+        answers with the first report and sends nothing back again, even letters that
+        were dead-lettered again since."""
         _require_operator(actor.role)
         if not wanted.model_dump(exclude_none=True):
             raise HTTPException(
@@ -221,37 +259,81 @@ def _operations_router(runtime: ServiceRuntime) -> APIRouter:
                 "dead_lettered_from or dead_lettered_until (to replay them all on purpose, "
                 "give dead_lettered_until: now)",
             )
-        report = await runtime.dead_letters.replay_matching(
-            wanted, limit=min(max(limit, 1), 10_000)
+
+        async def replay_them() -> ReplayReport:
+            report = await runtime.dead_letters.replay_matching(
+                wanted, limit=min(max(limit, 1), 10_000)
+            )
+            details = {
+                **wanted.model_dump(mode="json", exclude_none=True),
+                "replayed": len(report.replayed),
+                "message_ids": [str(letter.message_id) for letter in report.replayed],
+                "complete": report.complete,
+            }
+            # The target is the service's dead-letter queue; the ids replayed are in details.
+            target = ("dead_letter_queue", runtime.settings.service_name)
+            await _audit_replay(
+                runtime, actor, correlation_id, "replay_dead_letters", target, details
+            )
+            return report
+
+        return await respond_outside_transaction(
+            key, runtime.db, status_code=status.HTTP_200_OK, render=_as_is, call=replay_them
         )
-        details = {
-            **wanted.model_dump(mode="json", exclude_none=True),
-            "replayed": len(report.replayed),
-            "message_ids": [str(letter.message_id) for letter in report.replayed],
-            "complete": report.complete,
-        }
-        # The target is the service's dead-letter queue; the ids replayed are in details.
-        target = ("dead_letter_queue", runtime.settings.service_name)
-        await _audit_replay(runtime, actor, correlation_id, "replay_dead_letters", target, details)
-        return report
 
     @router.post(
         "/admin/dead-letters/{message_id}/replay",
-        summary="Send one dead letter back to the queue it came from",
+        summary="Send one dead letter back to the queue it came from "
+        "(a retry with the same Idempotency-Key replays once)",
+        response_model=DeadLetter,
     )
     async def replay(
-        actor: CurrentActor, correlation_id: CorrelationId, message_id: str
-    ) -> DeadLetter:
+        actor: CurrentActor,
+        correlation_id: CorrelationId,
+        message_id: str,
+        key: IdempotencyKeyOutsideTransaction,
+    ) -> JSONResponse:
+        """The same request again with the same Idempotency-Key answers with the first
+        answer and sends nothing back again, even if the letter was dead-lettered again
+        since; a 404 (no such letter) keeps no answer: the same key tries again."""
         _require_operator(actor.role)
-        replayed = await runtime.dead_letters.replay(message_id)
-        if replayed is None:
-            raise HTTPException(404, f"no dead letter with message_id {message_id}")
-        details = {"event_type": replayed.event_type, "queue": replayed.original_queue}
-        target = ("dead_letter", message_id)
-        await _audit_replay(runtime, actor, correlation_id, "replay_dead_letter", target, details)
-        return replayed
+
+        async def replay_it() -> DeadLetter:
+            replayed = await runtime.dead_letters.replay(message_id)
+            if replayed is None:
+                raise HTTPException(404, f"no dead letter with message_id {message_id}")
+            details = {"event_type": replayed.event_type, "queue": replayed.original_queue}
+            target = ("dead_letter", message_id)
+            await _audit_replay(
+                runtime, actor, correlation_id, "replay_dead_letter", target, details
+            )
+            return replayed
+
+        return await respond_outside_transaction(
+            key, runtime.db, status_code=status.HTTP_200_OK, render=_as_is, call=replay_it
+        )
 
     return router
+
+
+class DeadLetterPage(Page[DeadLetter]):
+    """One page of a service's dead letters, in the order they wait in the queue."""
+
+
+def _as_is(answer: DeadLetter | ReplayReport) -> DeadLetter | ReplayReport:
+    return answer
+
+
+async def _dead_letters_waiting(runtime: ServiceRuntime) -> int:
+    """How many dead letters wait in the service's queue (ready to be read; those a
+    replay or a peek holds at the moment are not counted)."""
+    name = runtime.topology.dead_letter_queue(runtime.settings.service_name).name
+    connection = await aio_pika.connect(runtime.settings.amqp_url, timeout=10)
+    async with connection:
+        channel = await connection.channel()
+        queue = await channel.declare_queue(name, passive=True)
+        count = queue.declaration_result.message_count
+        return count if isinstance(count, int) else 0
 
 
 async def _audit_replay(

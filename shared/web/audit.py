@@ -8,7 +8,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from pydantic import AwareDatetime
 
 from shared.errors import Forbidden
@@ -17,11 +17,12 @@ from shared.storage import audit
 from shared.storage.audit import AuditQuery, AuditRecord
 from shared.storage.mongo import Database
 from shared.web.auth import CurrentActor
-from shared.web.pages import Page
+from shared.web.pages import Page, Paging, paging_up_to
 
 MAX_PAGE_SIZE = 200
 # Deep enough for any real reading; beyond it, narrow by officer, action or time.
 MAX_PAGE = 1000
+AuditPaging = Annotated[Paging, Depends(paging_up_to(MAX_PAGE_SIZE, deepest_page=MAX_PAGE))]
 
 
 class AuditPage(Page[AuditRecord]):
@@ -52,6 +53,7 @@ def build_router(db: Database) -> APIRouter:
     )
     async def read_audit(
         actor: CurrentActor,
+        paging: AuditPaging,
         proposal_id: uuid.UUID | None = None,
         officer: Annotated[
             str | None, Query(max_length=200, description="the acting officer's id")
@@ -61,8 +63,6 @@ def build_router(db: Database) -> APIRouter:
             AwareDatetime | None, Query(alias="from", description="at or after (inclusive)")
         ] = None,
         until: Annotated[AwareDatetime | None, Query(description="before (exclusive)")] = None,
-        page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
-        page_size: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 50,
     ) -> AuditPage:
         """Operators (city officers) read every record; any other officer reads only
         their own (`officer` defaults to them); residents and RT heads none."""
@@ -73,7 +73,7 @@ def build_router(db: Database) -> APIRouter:
             since=since,
             until=until,
         )
-        items, total = await audit.find(db, query, skip=(page - 1) * page_size, limit=page_size)
-        return AuditPage(items=items, total=total, page=page, page_size=page_size)
+        items, total = await audit.find(db, query, skip=paging.skip, limit=paging.page_size)
+        return AuditPage(items=items, total=total, page=paging.page, page_size=paging.page_size)
 
     return router

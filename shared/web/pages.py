@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Generic, TypeVar
 
@@ -11,12 +11,17 @@ from pydantic import BaseModel
 
 T = TypeVar("T")
 
-# The deepest page a list serves: past it, MongoDB would skip through millions of
-# documents (and far past it, the skip would not fit a 64-bit integer).
+# The deepest page a list serves unless it sets its own (`paging_up_to(…, deepest_page=)`):
+# past it, MongoDB would skip through millions of documents (and far past it, the skip
+# would not fit a 64-bit integer).
 MAX_PAGE = 10_000
-PageNumber = Annotated[
-    int, Query(ge=1, le=MAX_PAGE, description=f"1 to {MAX_PAGE}; narrow the filters to go deeper")
-]
+
+
+def _deepest(page: int) -> str:
+    return f"1 to {page}; narrow the filters to go deeper"
+
+
+PageNumber = Annotated[int, Query(ge=1, le=MAX_PAGE, description=_deepest(MAX_PAGE))]
 
 
 class Page(BaseModel, Generic[T]):
@@ -32,9 +37,9 @@ class Page(BaseModel, Generic[T]):
     page_size: int
 
 
-# The most items one page holds: every paged list answers at most this many at once.
+# The most items one page holds by default; a list whose pages may hold more (or fewer)
+# sets its own bound with `paging_up_to` (materials' lists: 500, the audit trail: 200).
 MAX_PAGE_SIZE = 100
-PageSize = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)]
 
 
 @dataclass(frozen=True)
@@ -53,15 +58,18 @@ class Paging:
         return list(items[self.skip : self.skip + self.page_size])
 
 
-def paging_up_to(max_page_size: int) -> Callable[..., Paging]:
+def paging_up_to(
+    max_page_size: int, *, default_size: int = 50, deepest_page: int = MAX_PAGE
+) -> Callable[..., Awaitable[Paging]]:
     """The `?page=&page_size=` dependency of a list whose pages may hold up to
-    `max_page_size` items (`Annotated[Paging, Depends(paging_up_to(200))]`)."""
+    `max_page_size` items, `default_size` when the caller says nothing, and that
+    serves pages 1 to `deepest_page` (`Annotated[Paging, Depends(paging_up_to(200))]`)."""
 
-    # the bound as a default, not in the annotation: annotations are strings here
-    # (postponed) and could not see `max_page_size`
-    def paging(
-        page: PageNumber = 1,
-        page_size: int = Query(50, ge=1, le=max_page_size),
+    # the bounds as defaults, not in the annotations: annotations are strings here
+    # (postponed) and could not see the arguments
+    async def paging(
+        page: int = Query(1, ge=1, le=deepest_page, description=_deepest(deepest_page)),
+        page_size: int = Query(default_size, ge=1, le=max_page_size),
     ) -> Paging:
         return Paging(page=page, page_size=page_size)
 

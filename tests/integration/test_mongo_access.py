@@ -18,10 +18,11 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-from pymongo import MongoClient
+from pymongo import AsyncMongoClient, MongoClient
 from pymongo.errors import OperationFailure
 
 from deploy.local import run
+from services.materials.adapters import repository
 from shared.settings import database_name
 from shared.storage import access, audit
 from tests.support.infrastructure import Infrastructure
@@ -144,6 +145,26 @@ def test_a_transaction_in_its_own_database_works_under_its_user(
             own["outbox"].insert_one({"_id": "event-1"}, session=session)
         assert own["jobs"].count_documents({}) == 1
         assert own["outbox"].count_documents({}) == 1
+
+
+async def test_materials_renames_its_former_markers_collection_under_its_own_user(
+    users: SecuredMongod, namespace: str
+) -> None:
+    """Its role may read and drop `closed_proposals`, which is what renaming it takes."""
+    database = database_name(namespace, "materials")
+    with users.client(users.admin_url) as admin:
+        admin[database][repository.FORMER_MARKERS].insert_one({"_id": "p-1"})
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+        users.service_url(namespace, "materials"), serverSelectionTimeoutMS=5000
+    )
+    try:
+        await repository.rename_former_markers(client[database])
+    finally:
+        await client.close()
+    with users.client(users.admin_url) as admin:
+        names = set(admin[database].list_collection_names())
+        assert repository.FORMER_MARKERS not in names
+        assert list(admin[database][repository.MARKERS].find()) == [{"_id": "p-1"}]
 
 
 def test_the_audit_trail_is_append_only(users: SecuredMongod, namespace: str) -> None:

@@ -15,6 +15,7 @@ import pytest
 from services.notifications.adapters.endpoints import Endpoints
 from services.notifications.domain.deliveries import Status
 from services.notifications.domain.webhooks import verify
+from shared.identity import Actor, Role
 from tests.support.infrastructure import Infrastructure
 from tests.support.notifications import (
     HttpSink,
@@ -291,3 +292,60 @@ async def test_webhook_commands_retried_with_their_idempotency_key_act_once(
     assert [r.status_code for r in redelivered] == [202, 202]
     assert redelivered[0].json()["id"] == redelivered[1].json()["id"]
     assert len(receiver.requests) == 2  # sent again once, not twice
+
+
+OTHER_CITY_OFFICER = Actor(id="city-officer-budi", role=Role.CITY_OFFICER)
+
+
+async def test_a_rotation_retried_with_its_idempotency_key_rotates_once_with_the_same_secret(
+    infra: Infrastructure, namespace: str
+) -> None:
+    keyed = {**auth(CITY_OFFICER), "Idempotency-Key": "rotate-dashboard-1"}
+    with http_sink() as receiver:
+        async with notifications_api(infra, namespace, **channel_settings()) as (runtime, api):
+            endpoint = await register_endpoint(api, receiver, ["*"])
+            path = f"/webhooks/{endpoint['id']}"
+            rotated = [await api.post(f"{path}/rotate-secret", headers=keyed) for _ in "12"]
+            after_the_retry = await get_json(api, path)
+            other_body = await api.post(
+                f"{path}/rotate-secret", json={"secret": SECRET}, headers=keyed
+            )
+            # the key is the officer's own: another officer's same key is another request
+            by_another = await api.post(
+                f"{path}/rotate-secret",
+                headers={**auth(OTHER_CITY_OFFICER), "Idempotency-Key": "rotate-dashboard-1"},
+            )
+            replay_after_another = await api.post(f"{path}/rotate-secret", headers=keyed)
+            audit = await runtime.db["audit_log"].count_documents(
+                {"action": "rotate_webhook_secret"}
+            )
+            stored_answers = await runtime.db["idempotency_keys"].find({}, {"_id": 0}).to_list()
+
+    assert [r.status_code for r in rotated] == [200, 200], rotated[1].text
+    first, replay = rotated[0].json(), rotated[1].json()
+    assert "Idempotent-Replay" not in rotated[0].headers
+    assert rotated[1].headers["Idempotent-Replay"] == "true"
+    # one rotation: the secret of the first answer is the one that signs, shown again
+    assert first["secret"] and first["secret"] != SECRET and first["note"] is None
+    assert replay == first
+    assert after_the_retry["secret_hint"] == first["secret"][-4:]
+    assert len(after_the_retry["previous_secrets_expire_at"]) == 1
+    # the same key with another body is refused, as on every keyed route
+    assert other_body.status_code == 422
+    assert "already used for a different request" in other_body.json()["detail"]
+    # the first officer's secret is not shown to another one: theirs is a new rotation
+    assert by_another.status_code == 200
+    assert by_another.json()["secret"] not in (None, first["secret"])
+    assert "Idempotent-Replay" not in by_another.headers
+    # once replaced, the first rotation's secret is not shown again, and the replay says why
+    assert replay_after_another.status_code == 200
+    assert replay_after_another.headers["Idempotent-Replay"] == "true"
+    replaced = replay_after_another.json()
+    assert replaced["secret"] is None and replaced["endpoint"] == first["endpoint"]
+    assert "no longer kept as it was" in replaced["note"]
+    assert audit == 2  # the keyed rotation once, and the other officer's
+    # the keys' records hold no secret, not even encrypted
+    assert len(stored_answers) == 2  # one per officer's key
+    for secret in (first["secret"], by_another.json()["secret"]):
+        assert not [a for a in stored_answers if secret[6:] in str(a)]
+    assert not [a for a in stored_answers if "gAAAA" in str(a)]  # a Fernet token

@@ -6,12 +6,17 @@ import asyncio
 import contextlib
 import json
 import uuid
+from datetime import timedelta
+from typing import Any, cast
 
 import aio_pika
+from pymongo import AsyncMongoClient
 
+from shared.contracts import new_envelope
 from shared.contracts.events import WorkStartedV2
 from shared.messaging.topology import Topology
 from shared.storage import outbox
+from shared.storage.mongo import Database
 from shared.storage.unit_of_work import UnitOfWork
 from tests.support.events import work_started
 from tests.support.infrastructure import Infrastructure
@@ -180,3 +185,57 @@ async def test_an_event_the_broker_refuses_goes_out_on_a_fresh_channel_within_se
     assert renewed.number is not None
     # a nack may follow a copy another queue took: the copies share the event's id
     assert {m.message_id for m in probe.messages} == {event_id}
+
+
+class _LeasingTogether:
+    """A database whose collections let an `update_many` through only once two are
+    waiting: two claims then both read the same free rows before either leases them."""
+
+    def __init__(self, db: Any) -> None:
+        self._db = db
+        self._both_read = asyncio.Barrier(2)
+
+    def __getitem__(self, name: str) -> Any:
+        return _Collection(self._db[name], self._both_read)
+
+
+class _Collection:
+    def __init__(self, collection: Any, both_read: asyncio.Barrier) -> None:
+        self._collection = collection
+        self._both_read = both_read
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._collection, name)
+
+    async def update_many(self, *args: Any, **kwargs: Any) -> Any:
+        await self._both_read.wait()
+        return await self._collection.update_many(*args, **kwargs)
+
+
+async def test_two_claims_that_read_the_same_rows_each_get_only_what_they_leased(
+    infra: Infrastructure, namespace: str
+) -> None:
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(infra.mongodb_url)
+    db = client[f"{namespace}_claims"]
+    try:
+        envelopes = [
+            new_envelope(work_started(), producer="proposals", correlation_id=f"c{i}")
+            for i in range(30)
+        ]
+        async with client.start_session() as session:
+            await outbox.add_all(db, session, envelopes)
+        racing = cast(Database, _LeasingTogether(db))
+        lease = timedelta(seconds=30)
+        first, second = await asyncio.gather(
+            outbox.claim(racing, "relay-a", lease, limit=20),
+            outbox.claim(racing, "relay-b", lease, limit=20),
+        )
+        won = [row["_id"] for row in (*first, *second)]
+        assert sorted(won) == sorted(str(e.event_id) for e in envelopes[:20])  # each once
+        for row in (*first, *second):
+            stored = await db[outbox.COLLECTION].find_one({"_id": row["_id"]})
+            assert stored is not None
+            assert (row["lease_owner"], row["attempts"]) == (stored["lease_owner"], 1)
+    finally:
+        await client.drop_database(db.name)
+        await client.close()

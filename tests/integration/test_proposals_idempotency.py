@@ -14,7 +14,7 @@ import httpx
 import pytest_asyncio
 
 from shared.runtime import ServiceRuntime
-from shared.web import idempotency
+from shared.storage import answers
 from tests.support.infrastructure import Infrastructure
 from tests.support.people import (
     CITY_OFFICER,
@@ -154,7 +154,7 @@ async def test_a_refused_command_stores_nothing_so_its_retry_runs_again(service:
     approval = {"budget_idr": 100_000_000, "fiscal_year": 2026}
     refused = await api.post(path, json=approval, headers=keyed(CITY_OFFICER, key))
     assert refused.status_code == 409  # not reviewed yet
-    assert await runtime.db[idempotency.COLLECTION].count_documents({}) == 0
+    assert await runtime.db[answers.COLLECTION].count_documents({}) == 0
     retry = await api.post(path, json=approval, headers=keyed(CITY_OFFICER, key))
     assert retry.status_code == 409
     assert "Idempotent-Replay" not in retry.headers
@@ -186,7 +186,7 @@ async def test_a_bad_key_is_422(service: Service) -> None:
 
 async def test_keys_expire_after_a_day(service: Service) -> None:
     runtime, _ = service
-    indexes = await runtime.db[idempotency.COLLECTION].index_information()
+    indexes = await runtime.db[answers.COLLECTION].index_information()
     ttl = [i for i in indexes.values() if "expireAfterSeconds" in i]
     assert [(i["key"], i["expireAfterSeconds"]) for i in ttl] == [([("created_at", 1)], 24 * 3600)]
 
@@ -195,7 +195,7 @@ async def test_the_stored_record_is_scoped_and_holds_the_response(service: Servi
     runtime, api = service
     key = str(uuid.uuid4())
     created = await api.post("/proposals", json=road_proposal(), headers=keyed(RT_HEAD, key))
-    (record,) = await runtime.db[idempotency.COLLECTION].find({}).to_list()
+    (record,) = await runtime.db[answers.COLLECTION].find({}).to_list()
     assert record["actor_id"] == RT_HEAD.id
     assert record["route"] == "POST /proposals"
     assert record["status_code"] == 201

@@ -102,6 +102,9 @@ class ApprovalLoad:
         approval and one answer per proposal on the wire (a publish repeated after a
         lost confirm carries the same event id: counted, not a second effect), and no
         dead letter in any service's queue."""
+        await probe.wait_for(
+            lambda: self._all_on_the_wire(probe), what="every approval and its answer on the wire"
+        )
         client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
             mongodb_url, uuidRepresentation="standard"
         )
@@ -134,6 +137,15 @@ class ApprovalLoad:
             - len(approvals)
             - len(answers),
         )
+
+    def _all_on_the_wire(self, probe: EventProbe) -> bool:
+        wanted = set(self.approved)
+        approved = set(_events(probe, "proposal.approved").values())
+        answered = {
+            *_events(probe, "material.reserved").values(),
+            *_events(probe, "material.shortage").values(),
+        }
+        return wanted <= approved and wanted <= answered
 
 
 @dataclass(frozen=True)

@@ -9,18 +9,70 @@ from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.errors import OperationFailure
 
 from services.materials.domain.job import JobStatus, MaterialJob, Shipment, no_job, no_shipment
 from shared.errors import Conflict
+from shared.logs import get_logger
 from shared.storage.documents import from_document, to_document
 from shared.storage.mongo import Database
 
+log = get_logger(__name__)
+
 JOBS = "jobs"
 SHIPMENTS = "shipments"
-# Proposals rejected or cancelled (`closed_at` set): an approval that arrives after its
-# cancellation (they travel on different queues) must not reserve stock. Every approval,
-# rejection and cancellation writes its proposal's document first (see `mark`).
-CLOSED = "closed_proposals"
+# One marker document per proposal that an approval, a rejection or a cancellation has
+# reached: each of them writes it first (`mark`), so that two of them handled at once
+# conflict and one is retried after the other. A rejection or cancellation also sets
+# `closed_at` (`close`): an approval that arrives after its cancellation (they travel on
+# different queues) then reserves nothing (`is_closed`).
+MARKERS = "proposal_markers"
+# The same collection's name up to 0.3.0, renamed at start-up (`rename_former_markers`).
+FORMER_MARKERS = "closed_proposals"
+_UNAUTHORIZED, _NAMESPACE_NOT_FOUND, _NAMESPACE_EXISTS = 13, 26, 48
+
+
+class RenameRefused(RuntimeError):
+    """MongoDB refuses this service's user the renaming of the markers' collection."""
+
+
+async def rename_former_markers(db: Database) -> None:
+    """Rename `closed_proposals` to `proposal_markers` if only the former exists.
+
+    Before `create_indexes`, which would create the new collection. renameCollection is
+    atomic within a database and keeps the documents and the indexes; once done, a start
+    finds `closed_proposals` gone and does nothing. Replicas starting at once may all
+    try: the first renames, the others find the source gone (NamespaceNotFound) or the
+    target there (NamespaceExists), which is the same outcome.
+    """
+    names = {FORMER_MARKERS, MARKERS}
+    found = set(await db.list_collection_names(filter={"name": {"$in": sorted(names)}}))
+    if FORMER_MARKERS not in found:
+        return
+    if MARKERS in found:
+        # made again by a replica of 0.3.0 or earlier that ran beside this version
+        log.warning(
+            f"{FORMER_MARKERS} exists beside {MARKERS} and is not read: a replica of an "
+            "earlier version wrote to it after the rename. Merge its documents into "
+            f"{MARKERS} (by _id: add up `handled`, keep `closed_at` and `event_type`), "
+            "then drop it",
+            database=db.name,
+        )
+        return
+    try:
+        await db[FORMER_MARKERS].rename(MARKERS)
+    except OperationFailure as error:
+        if error.code in (_NAMESPACE_NOT_FOUND, _NAMESPACE_EXISTS):
+            return  # another replica renamed it meanwhile
+        if error.code == _UNAUTHORIZED:
+            raise RenameRefused(
+                f"renaming {FORMER_MARKERS} to {MARKERS} in {db.name} is refused: the "
+                f"service's role needs find and dropCollection on {FORMER_MARKERS}, or an "
+                f"administrator renames it once (db.{FORMER_MARKERS}.renameCollection("
+                f"'{MARKERS}')); the service then starts by itself"
+            ) from error
+        raise
+    log.info(f"renamed {FORMER_MARKERS} to {MARKERS}", database=db.name)
 
 
 async def create_indexes(db: Database) -> None:
@@ -39,14 +91,14 @@ async def create_indexes(db: Database) -> None:
         ]
     )
     # touched once so that the collection exists before the first transaction uses it
-    await db[CLOSED].create_indexes([IndexModel([("closed_at", ASCENDING)])])
+    await db[MARKERS].create_indexes([IndexModel([("closed_at", ASCENDING)])])
 
 
 class MaterialsRepository:
     def __init__(self, db: Database, session: AsyncClientSession | None = None) -> None:
         self._jobs = db[JOBS]
         self._shipments = db[SHIPMENTS]
-        self._closed = db[CLOSED]
+        self._markers = db[MARKERS]
         self._session = session
 
     async def get_job(self, proposal_id: uuid.UUID) -> MaterialJob:
@@ -129,7 +181,7 @@ class MaterialsRepository:
         return [from_document(Shipment, d) async for d in cursor.skip(skip).limit(limit)], total
 
     async def mark(self, proposal_id: uuid.UUID) -> None:
-        """Write the proposal's marker document (in `closed_proposals`).
+        """Write the proposal's marker document (in `proposal_markers`).
 
         Every handler of a proposal's approval, rejection or cancellation writes it first,
         before reading anything else about the proposal: two of them running at once then
@@ -137,7 +189,7 @@ class MaterialsRepository:
         the other committed (otherwise an approval that read "not closed, no job" and a
         cancellation that read "no job" would both commit, leaving stock reserved for a
         cancelled job)."""
-        await self._closed.update_one(
+        await self._markers.update_one(
             {"_id": str(proposal_id)},
             {"$inc": {"handled": 1}},
             upsert=True,
@@ -147,14 +199,14 @@ class MaterialsRepository:
     async def close(self, proposal_id: uuid.UUID, event_type: str, at: datetime) -> None:
         """Remember that the proposal was rejected or cancelled (idempotent)."""
         await self.mark(proposal_id)
-        await self._closed.update_one(
+        await self._markers.update_one(
             {"_id": str(proposal_id), "closed_at": {"$exists": False}},
             {"$set": {"event_type": event_type, "closed_at": at}},
             session=self._session,
         )
 
     async def is_closed(self, proposal_id: uuid.UUID) -> bool:
-        found = await self._closed.find_one(
+        found = await self._markers.find_one(
             {"_id": str(proposal_id), "closed_at": {"$exists": True}}, session=self._session
         )
         return found is not None

@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Depends, status
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -43,14 +43,17 @@ from shared.storage.mongo import Document
 from shared.web.app import CorrelationId, ServiceDatabase, app_state
 from shared.web.auth import CurrentActor
 from shared.web.idempotency import IdempotencyKey, respond
-from shared.web.pages import Page, PageNumber, PageWanted
+from shared.web.pages import Page, PageWanted, Paging, paging_up_to
 
 KEYED: dict[int | str, dict[str, Any]] = {
     status.HTTP_422_UNPROCESSABLE_CONTENT: {
         "description": "invalid input, or an Idempotency-Key reused for another request"
     }
 }
-PageSize = Annotated[int, Query(ge=1, le=500)]
+# Jobs, shipments and the ledger: up to 500 a page (50 unless asked; the ledger 100).
+MAX_LIST_PAGE_SIZE = 500
+ListPaging = Annotated[Paging, Depends(paging_up_to(MAX_LIST_PAGE_SIZE))]
+LedgerPaging = Annotated[Paging, Depends(paging_up_to(MAX_LIST_PAGE_SIZE, default_size=100))]
 Quantity = Annotated[float, Field(gt=0, le=1_000_000, allow_inf_nan=False)]
 
 
@@ -251,13 +254,12 @@ def _job_routes(router: APIRouter) -> None:
     async def list_jobs(
         db: ServiceDatabase,
         actor: CurrentActor,
+        paging: ListPaging,
         status: JobStatus | None = None,
-        page: PageNumber = 1,
-        page_size: PageSize = 50,
     ) -> JobPage:
         _require_stock_reader(actor)
         jobs, total = await MaterialsRepository(db).list_jobs(
-            status, skip=(page - 1) * page_size, limit=page_size
+            status, skip=paging.skip, limit=paging.page_size
         )
         items = [
             JobSummary(
@@ -269,7 +271,7 @@ def _job_routes(router: APIRouter) -> None:
             )
             for job in jobs
         ]
-        return JobPage(items=items, total=total, page=page, page_size=page_size)
+        return JobPage(items=items, total=total, page=paging.page, page_size=paging.page_size)
 
     @router.get(
         "/jobs/{proposal_id}",
@@ -320,11 +322,10 @@ def _shipment_routes(router: APIRouter, over_shipment_tolerance: float) -> None:
         db: ServiceDatabase,
         reference: References,
         actor: CurrentActor,
+        paging: ListPaging,
         status: ShipmentStatus | None = None,
         warehouse: str | None = None,
         proposal_id: uuid.UUID | None = None,
-        page: PageNumber = 1,
-        page_size: PageSize = 50,
     ) -> ShipmentPage:
         _require_stock_reader(actor)
         name = reference.catalogue.warehouse(warehouse) if warehouse else None
@@ -332,14 +333,14 @@ def _shipment_routes(router: APIRouter, over_shipment_tolerance: float) -> None:
             status=status,
             warehouse=name,
             proposal_id=proposal_id,
-            skip=(page - 1) * page_size,
-            limit=page_size,
+            skip=paging.skip,
+            limit=paging.page_size,
         )
         return ShipmentPage(
             items=[ShipmentBody.of(shipment) for shipment in items],
             total=total,
-            page=page,
-            page_size=page_size,
+            page=paging.page,
+            page_size=paging.page_size,
         )
 
     @router.get("/shipments/{shipment_id}", tags=["shipments"], summary="One shipment")
@@ -422,13 +423,12 @@ def _stock_routes(router: APIRouter) -> None:
         db: ServiceDatabase,
         reference: References,
         actor: CurrentActor,
+        paging: LedgerPaging,
         warehouse: str | None = None,
         item: str | None = None,
         kind: LedgerKind | None = None,
         proposal_id: uuid.UUID | None = None,
         shipment_id: uuid.UUID | None = None,
-        page: PageNumber = 1,
-        page_size: PageSize = 100,
     ) -> LedgerPage:
         _require_stock_reader(actor)
         catalogue = reference.catalogue
@@ -438,14 +438,14 @@ def _stock_routes(router: APIRouter) -> None:
             kind=kind,
             proposal_id=proposal_id,
             shipment_id=shipment_id,
-            skip=(page - 1) * page_size,
-            limit=page_size,
+            skip=paging.skip,
+            limit=paging.page_size,
         )
         return LedgerPage(
             items=[LedgerEntryBody.of(entry) for entry in entries],
             total=total,
-            page=page,
-            page_size=page_size,
+            page=paging.page,
+            page_size=paging.page_size,
         )
 
     @router.post(

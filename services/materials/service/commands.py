@@ -34,8 +34,7 @@ from shared.contracts.types import MaterialLine, ReceivedLine
 from shared.errors import Forbidden, Unprocessable
 from shared.identity import Actor, Role
 from shared.slots import rounded
-from shared.storage.unit_of_work import Transactions, UnitOfWork
-from shared.web.idempotency import RecordAnswer
+from shared.storage.unit_of_work import RecordAnswer, Transactions, UnitOfWork, Work
 
 T = TypeVar("T")
 
@@ -57,24 +56,15 @@ class MaterialCommands:
         self._reference = reference
         self._over_shipment_tolerance = over_shipment_tolerance
 
-    async def _run(
-        self,
-        actor: Actor,
-        correlation_id: str,
-        work: Callable[[StockTransaction], Awaitable[T]],
-        record_answer: RecordAnswer | None = None,
-    ) -> T:
-        """Run `work` in one transaction, as a `StockTransaction` where `actor` moves stock
-        now; `record_answer` (an Idempotency-Key's recorder) stores the answer in the same
-        transaction."""
+    def _moving_stock(
+        self, actor: Actor, work: Callable[[StockTransaction], Awaitable[T]]
+    ) -> Work[T]:
+        """`work` as a unit of work in which `actor` moves stock now."""
 
         async def in_stock_transaction(uow: UnitOfWork) -> T:
             return await work(StockTransaction(uow, self._reference, by=actor.id, now=utc_now()))
 
-        return await self._transactions.run(
-            record_answer(in_stock_transaction) if record_answer else in_stock_transaction,
-            correlation_id=correlation_id,
-        )
+        return in_stock_transaction
 
     # ----------------------------------------------------------------------------------
     # stock
@@ -119,7 +109,11 @@ class MaterialCommands:
             )
             return outcome
 
-        return await self._run(actor, correlation_id, work, record_answer)
+        return await self._transactions.run(
+            self._moving_stock(actor, work),
+            correlation_id=correlation_id,
+            record_answer=record_answer,
+        )
 
     async def adjust_stock(
         self,
@@ -167,7 +161,11 @@ class MaterialCommands:
             )
             return recorded
 
-        return await self._run(actor, correlation_id, work, record_answer)
+        return await self._transactions.run(
+            self._moving_stock(actor, work),
+            correlation_id=correlation_id,
+            record_answer=record_answer,
+        )
 
     # ----------------------------------------------------------------------------------
     # shipments
@@ -233,7 +231,11 @@ class MaterialCommands:
             )
             return shipment
 
-        return await self._run(actor, correlation_id, work, record_answer)
+        return await self._transactions.run(
+            self._moving_stock(actor, work),
+            correlation_id=correlation_id,
+            record_answer=record_answer,
+        )
 
     async def confirm_shipment_receipt(
         self,
@@ -286,7 +288,11 @@ class MaterialCommands:
             )
             return shipment
 
-        return await self._run(actor, correlation_id, work, record_answer)
+        return await self._transactions.run(
+            self._moving_stock(actor, work),
+            correlation_id=correlation_id,
+            record_answer=record_answer,
+        )
 
 
 async def _record_differences(

@@ -30,12 +30,14 @@ from services.notifications.service.webhooks import (
     Issued,
     SecretRotation,
     WebhookCommands,
+    secret_fingerprint,
 )
 from shared.clock import Timestamp
 from shared.identity import OPERATOR_ROLES, Role
+from shared.storage.unit_of_work import RecordAnswer
 from shared.web.app import CorrelationId, ServiceDatabase, app_state
 from shared.web.auth import CurrentActor
-from shared.web.idempotency import IdempotencyKey, RecordAnswer, respond
+from shared.web.idempotency import IdempotencyKey, respond
 from shared.web.pages import Page, PageWanted
 
 
@@ -48,7 +50,7 @@ Webhooks = Annotated[WebhookCommands, app_state("webhooks")]
 Log = Annotated[DeliveryLog, app_state("delivery_log")]
 
 
-def _feed_of(db: ServiceDatabase) -> Feed:
+async def _feed_of(db: ServiceDatabase) -> Feed:
     return Feed(db)
 
 
@@ -278,6 +280,12 @@ SECRET_NOT_REPEATED = (
     "the secret was shown only in the first answer to this request, and is not kept "
     "to be shown again; if it was lost, rotate it: POST /webhooks/{id}/rotate-secret"
 )
+SECRET_REPLACED = (
+    "the secret this rotation issued is no longer kept as it was (the endpoint's secret "
+    "was rotated again, or sealed again under a new BERDAYA_WEBHOOK_SECRET_KEYS key, or "
+    "the endpoint removed), so it is not shown again; if you need it, rotate it: "
+    "POST /webhooks/{id}/rotate-secret"
+)
 
 
 class EndpointPage(Page[EndpointView]):
@@ -287,8 +295,9 @@ class EndpointPage(Page[EndpointView]):
 class EndpointRegistered(BaseModel):
     endpoint: EndpointView
     secret: str | None = Field(
-        description="shown this once: keep it to verify signatures (null in a replay of "
-        "the same Idempotency-Key: see `note`)"
+        description="shown in this answer: keep it to verify signatures (null in a replay "
+        "of a registration's Idempotency-Key, and of a rotation's once that secret was "
+        "replaced: see `note`)"
     )
     note: str | None = None
 
@@ -301,6 +310,21 @@ class EndpointRegistered(BaseModel):
         """What an Idempotency-Key keeps, and a replay answers: no secret in clear."""
         note = SECRET_NOT_REPEATED.replace("{id}", str(endpoint.id))
         return cls(endpoint=EndpointView.of(endpoint), secret=None, note=note)
+
+
+class RotationKept(BaseModel):
+    """What an Idempotency-Key keeps of a rotation: the answer without the secret, and
+    which secret it issued (a digest of its encrypted form). A replay shows the secret
+    again, read from the endpoint, while it is still the endpoint's."""
+
+    answer: EndpointRegistered
+    secret_fingerprint: str
+
+    @classmethod
+    def of(cls, endpoint: Endpoint) -> RotationKept:
+        note = SECRET_REPLACED.replace("{id}", str(endpoint.id))
+        answer = EndpointRegistered(endpoint=EndpointView.of(endpoint), secret=None, note=note)
+        return cls(answer=answer, secret_fingerprint=secret_fingerprint(endpoint.secret))
 
 
 class EndpointChanges(BaseModel):
@@ -365,12 +389,17 @@ def _webhooks() -> APIRouter:
     @router.post(
         "/{endpoint_id}/rotate-secret",
         response_model=EndpointRegistered,
-        summary="Replace the signing secret; the old one signs beside it for a while",
+        summary="Replace the signing secret; the old one signs beside it for a while (a "
+        "retry with the same Idempotency-Key rotates once)",
         description=(
-            "The new secret is shown once. Deliveries carry signatures with both the new "
-            "and the replaced secret (space-separated in `webhook-signature`) until "
+            "The new secret is shown in the answer. Deliveries carry signatures with both "
+            "the new and the replaced secret (space-separated in `webhook-signature`) until "
             "BERDAYA_WEBHOOK_SECRET_OVERLAP_SECONDS (24 h) have passed, so the receiver "
-            "can switch to the new one without losing a delivery."
+            "can switch to the new one without losing a delivery. A retry with the same "
+            "Idempotency-Key (and body) rotates once and answers as the first time, with "
+            "the same secret — read again from the endpoint, where it is kept encrypted, "
+            "as long as it is still the endpoint's; once it was rotated again or the "
+            "endpoint removed, the replay answers without it (see `note`)."
         ),
     )
     async def rotate_secret(
@@ -378,12 +407,38 @@ def _webhooks() -> APIRouter:
         webhooks: Webhooks,
         actor: CurrentActor,
         correlation_id: CorrelationId,
+        key: IdempotencyKey,
         wanted: SecretRotation | None = None,
-    ) -> EndpointRegistered:
-        issued = await webhooks.rotate_secret(
-            actor, endpoint_id, wanted or SecretRotation(), correlation_id
+    ) -> JSONResponse:
+        issued: list[Issued] = []
+
+        async def call(record_answer: RecordAnswer | None) -> Endpoint:
+            done = await webhooks.rotate_secret(
+                actor, endpoint_id, wanted or SecretRotation(), correlation_id, record_answer
+            )
+            issued.append(done)  # not reached by a replay: it leaves with the stored answer
+            return done.endpoint
+
+        async def replayed(stored: Any) -> Any:
+            kept = RotationKept.model_validate(stored)
+            secret = await webhooks.current_secret(actor, endpoint_id, kept.secret_fingerprint)
+            answer = kept.answer
+            if secret is not None:
+                answer = answer.model_copy(update={"secret": secret, "note": None})
+            return answer.model_dump(mode="json")
+
+        answer = await respond(
+            key,
+            status_code=status.HTTP_200_OK,
+            # the stored answer holds no secret, only which one it was
+            render=RotationKept.of,
+            call=call,
+            replayed=replayed,
         )
-        return EndpointRegistered.of(issued)
+        if not issued:
+            return answer
+        first = EndpointRegistered.of(issued[-1])
+        return JSONResponse(first.model_dump(mode="json"), status_code=status.HTTP_200_OK)
 
     @router.get("", summary="Every endpoint, oldest first")
     async def all_endpoints(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -36,8 +37,7 @@ from shared.contracts.types import PLAIN_LINE
 from shared.errors import Conflict, NotFound, Unprocessable
 from shared.identity import OPERATOR_ROLES, Actor
 from shared.storage.mongo import Database, Document
-from shared.storage.unit_of_work import Transactions, UnitOfWork
-from shared.web.idempotency import RecordAnswer
+from shared.storage.unit_of_work import RecordAnswer, Transactions, UnitOfWork
 
 T = TypeVar("T")
 # Each endpoint is one more delivery of every event it takes: caps against runaway
@@ -103,13 +103,13 @@ class _Operations:
     async def _run_and_wake(
         self,
         work: Callable[[UnitOfWork], Awaitable[T]],
+        *,
         correlation_id: str,
         record_answer: RecordAnswer | None = None,
     ) -> T:
-        """Run `work` in a transaction (with the Idempotency-Key's record, if any); once
-        it committed, wake the dispatcher."""
+        """`Transactions.run`, then wake the dispatcher: deliveries became due."""
         done = await self._transactions.run(
-            record_answer(work) if record_answer else work, correlation_id=correlation_id
+            work, correlation_id=correlation_id, record_answer=record_answer
         )
         self._on_due()
         return done
@@ -159,11 +159,19 @@ class WebhookCommands(_Operations):
         return Issued(endpoint, secret)
 
     async def rotate_secret(
-        self, actor: Actor, endpoint_id: uuid.UUID, wanted: SecretRotation, correlation_id: str
+        self,
+        actor: Actor,
+        endpoint_id: uuid.UUID,
+        wanted: SecretRotation,
+        correlation_id: str,
+        record_answer: RecordAnswer | None = None,
     ) -> Issued:
         """A new secret signs from now on; the one it replaces signs beside it (both
         in `webhook-signature`) for BERDAYA_WEBHOOK_SECRET_OVERLAP_SECONDS, so the
-        receiver can switch without losing a delivery. Older ones past their time go."""
+        receiver can switch without losing a delivery. Older ones past their time go.
+
+        `record_answer` (an Idempotency-Key's) stores what `render` makes of the
+        endpoint: never the secret in clear (see `current_secret`)."""
         require_operator(actor, "rotate webhook secrets")
         secret = self._chosen_or_new(wanted.secret)
         now = self._clock()
@@ -188,8 +196,25 @@ class WebhookCommands(_Operations):
             await _audit(uow, actor, "rotate_webhook_secret", endpoint_id)
             return endpoint
 
-        endpoint = await self._transactions.run(work, correlation_id=correlation_id)
+        endpoint = await self._transactions.run(
+            work, correlation_id=correlation_id, record_answer=record_answer
+        )
         return Issued(endpoint, secret)
+
+    async def current_secret(
+        self, actor: Actor, endpoint_id: uuid.UUID, fingerprint: str
+    ) -> str | None:
+        """The endpoint's signing secret in clear, if it is still the one whose
+        `secret_fingerprint` is `fingerprint`; None once it was replaced (rotated again,
+        or resealed under a new key) or the endpoint removed.
+
+        How a replayed rotation shows the secret it issued again without any copy of it
+        being kept beside the endpoint's own (encrypted) one."""
+        require_operator(actor, "rotate webhook secrets")
+        found = await Endpoints(self._db).get(endpoint_id)
+        if found is None or secret_fingerprint(found.secret) != fingerprint:
+            return None
+        return self._box.open(found.secret.sealed)
 
     def _chosen_or_new(self, chosen: str | None) -> str:
         if chosen is None:
@@ -273,7 +298,7 @@ class WebhookCommands(_Operations):
             )
             return endpoint
 
-        return await self._run_and_wake(work, correlation_id)
+        return await self._run_and_wake(work, correlation_id=correlation_id)
 
     async def remove(self, actor: Actor, endpoint_id: uuid.UUID, correlation_id: str) -> None:
         """Remove an endpoint; what still waited for it is cancelled (kept in the log)."""
@@ -336,7 +361,9 @@ class WebhookCommands(_Operations):
             )
             return again
 
-        return await self._run_and_wake(work, correlation_id, record_answer)
+        return await self._run_and_wake(
+            work, correlation_id=correlation_id, record_answer=record_answer
+        )
 
     async def _save(
         self,
@@ -359,7 +386,7 @@ class WebhookCommands(_Operations):
             return endpoint
 
         return await self._transactions.run(
-            record_answer(work) if record_answer else work, correlation_id=correlation_id
+            work, correlation_id=correlation_id, record_answer=record_answer
         )
 
 
@@ -431,7 +458,15 @@ class DeliveryLog(_Operations):
             await uow.audit(actor, "retry_delivery", "delivery", delivery_id)
             return found
 
-        return await self._run_and_wake(work, correlation_id, record_answer)
+        return await self._run_and_wake(
+            work, correlation_id=correlation_id, record_answer=record_answer
+        )
+
+
+def secret_fingerprint(secret: EndpointSecret) -> str:
+    """Tells one stored secret from another: a digest of its encrypted form (random per
+    sealing), which says nothing of the secret itself."""
+    return hashlib.sha256(secret.sealed.encode()).hexdigest()
 
 
 async def _audit(

@@ -134,8 +134,11 @@ class ProposalDraft(BaseModel):
         return self
 
 
-class Delivery(BaseModel):
-    """A shipment of materials for the job, as the materials service reported it."""
+class MaterialShipment(BaseModel):
+    """A shipment of materials for the job at one of its steps, as the materials service
+    reported it: `dispatched` (what was `sent`, from which `warehouse`) or `delivered`
+    (what was `received`, confirmed by the RT head in `confirmed_by`). A shipment that
+    arrived is in the proposal's `deliveries` twice, once per step."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -172,7 +175,7 @@ class Proposal(BaseModel):
     fiscal_year: int | None = None
     progress: list[ProgressReport] = Field(default_factory=list)
     timeline: list[Transition] = Field(default_factory=list)
-    deliveries: list[Delivery] = Field(default_factory=list)
+    deliveries: list[MaterialShipment] = Field(default_factory=list)
     materials: MaterialsWord | None = None
     # Active proposals of the same RT and work type close by: a flag for the reviewers,
     # never a refusal (two lanes of one RT can be close and both needed).
@@ -380,17 +383,18 @@ class Proposal(BaseModel):
         self.materials = word
         return True
 
-    def record_delivery(self, delivery: Delivery) -> bool:
-        """Add a dispatch or receipt to the timeline; False when it is there already."""
+    def record_delivery(self, shipment: MaterialShipment) -> bool:
+        """Add a shipment's dispatch or receipt to `deliveries` (and so to the
+        timeline); False when that step of it is there already."""
         if not (self.state in HOLDS_BUDGET or self.state is State.CANCELLED):
             raise Conflict(
-                f"materials {delivery.status} for a proposal that is {self.state.value}; "
+                f"materials {shipment.status} for a proposal that is {self.state.value}; "
                 "only an approved job receives materials"
             )
         known = {(d.shipment_id, d.status) for d in self.deliveries}
-        if (delivery.shipment_id, delivery.status) in known:
+        if (shipment.shipment_id, shipment.status) in known:
             return False
-        self.deliveries.append(delivery)
+        self.deliveries.append(shipment)
         return True
 
     def swadaya_contributed(self) -> tuple[int, float]:

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict
 
 from services.proposals.domain.budget import Budget
 from services.proposals.domain.lifecycle import PUBLISHED_STATES, Action, State
-from services.proposals.domain.model import Delivery, ProgressReport, Proposal, Transition
+from services.proposals.domain.model import MaterialShipment, ProgressReport, Proposal, Transition
 from shared.clock import Timestamp, format_timestamp
 from shared.contracts.types import (
     Area,
@@ -64,7 +64,7 @@ def timeline_of(proposal: Proposal, *, public: bool = False) -> list[TimelineEnt
         # order: the details replace the transition, so causal order is kept.
         report = next(reports, None) if transition.action is Action.REPORT_PROGRESS else None
         own.append(_progress_entry(report) if report else _transition_entry(transition))
-    deliveries = [_delivery_entry(d) for d in proposal.deliveries]
+    deliveries = [_shipment_entry(d) for d in proposal.deliveries]
     # Stable: at equal times our own entries stay in the order they were recorded.
     merged = sorted([*own, *deliveries], key=lambda entry: entry.at)
     if public:
@@ -112,7 +112,7 @@ def _progress_entry(r: ProgressReport) -> TimelineEntry:
     )
 
 
-def _delivery_entry(d: Delivery) -> TimelineEntry:
+def _shipment_entry(d: MaterialShipment) -> TimelineEntry:
     return TimelineEntry(
         at=d.at,
         kind=d.status,

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from shared.contracts.types import WorkType
+from shared.contracts.types import WORK_TYPES, WorkType
 from shared.datafiles import parse_toml
 
 RULES_FILE = Path(__file__).with_name("rules.toml")
@@ -50,7 +50,7 @@ class ProposalRules(_Strict):
 
     @model_validator(mode="after")
     def _every_work_type_has_sizes(self) -> ProposalRules:
-        missing = {"concrete_road", "drain", "culvert"} - set(self.sizes)
+        missing = set(WORK_TYPES) - set(self.sizes)
         if missing:
             raise ValueError(f"rules.toml has no [sizes] for {', '.join(sorted(missing))}")
         return self

@@ -61,9 +61,10 @@ from shared.contracts.types import (
 from shared.errors import Forbidden, NotFound, Unprocessable
 from shared.identity import OPERATOR_ROLES, Actor
 from shared.reference.areas import area_register
+from shared.storage.unit_of_work import RecordAnswer
 from shared.web.app import CorrelationId, ServiceDatabase, app_state
 from shared.web.auth import CurrentActor
-from shared.web.idempotency import IdempotencyKey, KeyedRequest, RecordAnswer, respond
+from shared.web.idempotency import IdempotencyKey, KeyedRequest, respond
 from shared.web.pages import Page, Paging, paging_up_to
 from shared.web.pages import PageWanted as Pages
 
@@ -162,7 +163,7 @@ Commands = Annotated[ProposalCommands, app_state("commands")]
 Budgets = Annotated[BudgetCommands, app_state("budget_commands")]
 
 
-def _proposals(db: ServiceDatabase) -> ProposalRepository:
+async def _proposals(db: ServiceDatabase) -> ProposalRepository:
     return ProposalRepository(db)
 
 
@@ -201,7 +202,7 @@ class ListFilters:
         )
 
 
-def _list_filters(
+async def _list_filters(
     kecamatan: str | None = None,
     kelurahan: str | None = None,
     rt: str | None = None,
@@ -481,6 +482,8 @@ def build_budget_router() -> APIRouter:
     async def list_budgets(
         db: ServiceDatabase, year: Annotated[int, Query(ge=FIRST_FISCAL_YEAR, le=LAST_FISCAL_YEAR)]
     ) -> list[BudgetView]:
+        # Not paged: one budget per kecamatan of the area register (both ways a budget
+        # is made check the kecamatan), so a year is a short list.
         budgets = await BudgetRepository(db).of_year(year)
         return [_budget_view(b) for b in budgets]
 

@@ -19,7 +19,7 @@ from pydantic_core import InitErrorDetails
 
 from services.proposals.domain.lifecycle import State
 from services.proposals.domain.model import (
-    Delivery,
+    MaterialShipment,
     MaterialsWord,
     ProgressReport,
     Proposal,
@@ -137,7 +137,7 @@ class ProposalBody(BaseModel):
     fiscal_year: int | None
     progress: list[ProgressReport]
     timeline: list[Transition]
-    deliveries: list[Delivery]
+    deliveries: list[MaterialShipment]
     materials: MaterialsWord | None
     possible_duplicates: list[uuid.UUID]
     revision: int

@@ -27,8 +27,7 @@ from shared.contracts.types import ProgressFields
 from shared.errors import Unprocessable
 from shared.identity import Actor, Role
 from shared.reference.areas import area_register
-from shared.storage.unit_of_work import Transactions, UnitOfWork
-from shared.web.idempotency import RecordAnswer, Work
+from shared.storage.unit_of_work import RecordAnswer, Transactions, UnitOfWork
 
 T = TypeVar("T")
 
@@ -50,13 +49,6 @@ class _Commands:
     def __init__(self, transactions: Transactions, clock: Clock = utc_now) -> None:
         self._transactions = transactions
         self._clock = clock
-
-    async def _run(
-        self, work: Work[T], correlation_id: str, record_answer: RecordAnswer | None
-    ) -> T:
-        return await self._transactions.run(
-            record_answer(work) if record_answer else work, correlation_id=correlation_id
-        )
 
 
 class ProposalCommands(_Commands):
@@ -85,7 +77,9 @@ class ProposalCommands(_Commands):
             await repository.save(proposal)
             return proposal
 
-        return await self._run(work, correlation_id, record_answer)
+        return await self._transactions.run(
+            work, correlation_id=correlation_id, record_answer=record_answer
+        )
 
     async def submit(
         self,
@@ -109,7 +103,9 @@ class ProposalCommands(_Commands):
             await uow.emit(events.submitted(proposal))
             return proposal
 
-        return await self._run(work, correlation_id, record_answer)
+        return await self._transactions.run(
+            work, correlation_id=correlation_id, record_answer=record_answer
+        )
 
     async def revise(
         self,
@@ -255,7 +251,9 @@ class BudgetCommands(_Commands):
             )
             return budget
 
-        return await self._run(work, correlation_id, record_answer)
+        return await self._transactions.run(
+            work, correlation_id=correlation_id, record_answer=record_answer
+        )
 
 
 async def _audit(

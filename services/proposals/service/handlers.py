@@ -17,7 +17,7 @@ from typing import Literal
 
 from services.proposals.adapters.repository import ProposalRepository
 from services.proposals.domain.budget import Allocation
-from services.proposals.domain.model import Delivery, MaterialsWord, Proposal
+from services.proposals.domain.model import MaterialShipment, MaterialsWord, Proposal
 from services.proposals.service import budgeting
 from shared.contracts import ReceivedEvent
 from shared.contracts.events import (
@@ -47,7 +47,7 @@ async def on_material_dispatched(
 ) -> None:
     """A shipment left the warehouse: the proposal's timeline shows it on its way."""
     data = event.data
-    delivery = Delivery(
+    shipment = MaterialShipment(
         shipment_id=data.shipment_id,
         status="dispatched",
         at=event.envelope.occurred_at,
@@ -55,20 +55,20 @@ async def on_material_dispatched(
         note=data.note,
         sent=data.lines,
     )
-    await _record(uow, data.proposal_id, lambda p: p.record_delivery(delivery))
+    await _record(uow, data.proposal_id, lambda p: p.record_delivery(shipment))
 
 
 async def on_material_delivered(event: ReceivedEvent[MaterialDeliveredV2], uow: UnitOfWork) -> None:
     """The RT confirmed a shipment, discrepancies included: into the timeline."""
     data = event.data
-    delivery = Delivery(
+    shipment = MaterialShipment(
         shipment_id=data.shipment_id,
         status="delivered",
         at=event.envelope.occurred_at,
         confirmed_by=data.confirmed_by,
         received=data.lines,
     )
-    await _record(uow, data.proposal_id, lambda p: p.record_delivery(delivery))
+    await _record(uow, data.proposal_id, lambda p: p.record_delivery(shipment))
 
 
 async def on_material_unplannable(

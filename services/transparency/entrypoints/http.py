@@ -28,6 +28,7 @@ from services.transparency.domain.figures import CityFigures, Figures, city_figu
 from services.transparency.domain.proposals import WIB, ProposalView
 from services.transparency.entrypoints import svg
 from services.transparency.entrypoints.i18n import Words, language
+from services.transparency.entrypoints.shapes import PublishedProposal
 from services.transparency.settings import TransparencySettings
 from shared.clock import format_timestamp, utc_now
 from shared.contracts.types import FIRST_FISCAL_YEAR, LAST_FISCAL_YEAR
@@ -175,9 +176,10 @@ def build_router() -> APIRouter:
     @router.get("/data/proposals.json", summary="The published proposals, as JSON")
     async def proposals_json(
         db: ServiceDatabase, year: Year = None, kecamatan: Kecamatan | None = None
-    ) -> list[ProposalView]:
+    ) -> list[PublishedProposal]:
         model = ReadModel(db)
-        return await model.public_views(year=await _year(model, year), kecamatan=kecamatan)
+        views = await model.public_views(year=await _year(model, year), kecamatan=kecamatan)
+        return [PublishedProposal.of(view) for view in views]
 
     @router.get(
         "/data/proposals.csv",
@@ -310,7 +312,7 @@ def kecamatan_page(
         area=area,
         name=name,
         views=listed,
-        paging=Paging(
+        paging=Pagination(
             page=page,
             pages=pages,
             first=(page - 1) * PAGE_SIZE + 1,
@@ -321,7 +323,9 @@ def kecamatan_page(
 
 
 @dataclass(frozen=True)
-class Paging:
+class Pagination:
+    """What the page shows of its place in a kecamatan's list (100 proposals a page)."""
+
     page: int
     pages: int
     first: int  # the first listed, counting from 1

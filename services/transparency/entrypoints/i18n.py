@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Final, Literal
 
+from shared.contracts.types import WorkType
+
 Language = Literal["id", "en"]
 LANGUAGES: Final[tuple[Language, ...]] = ("id", "en")
 
@@ -166,7 +168,8 @@ STEPS: Final[dict[str, tuple[str, str]]] = {
     "work.returned": ("Laporan selesai dikembalikan", "Completion report returned"),
 }
 
-WORK_TYPES: Final[dict[str, tuple[str, str]]] = {
+# Every work type of the contracts, in both languages (tests/unit/contracts/test_work_types.py).
+WORK_TYPES: Final[dict[WorkType, tuple[str, str]]] = {
     "concrete_road": ("Jalan rabat beton", "Concrete road"),
     "drain": ("Drainase", "Drain"),
     "culvert": ("Gorong-gorong", "Culvert"),
@@ -201,7 +204,9 @@ class Words:
         return _pick(STEPS, key, self._index)
 
     def work_type(self, key: str | None) -> str:
-        return _pick(WORK_TYPES, key or "", self._index)
+        if key in WORK_TYPES:  # a read model keeps what the event said, as text
+            return WORK_TYPES[key][self._index]
+        return key or ""
 
     def item(self, key: str) -> str:
         return _pick(ITEMS, key, self._index)

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from services.proposals.domain.lifecycle import Action, State
 from services.proposals.domain.model import (
-    Delivery,
+    MaterialShipment,
     MaterialsWord,
     ProgressReport,
     Proposal,
@@ -512,8 +512,8 @@ def unchanged_state(proposal: Proposal, state: State, entries: int) -> bool:
     return proposal.state is state and len(proposal.timeline) == entries
 
 
-def dispatch(shipment: uuid.UUID, status: str = "dispatched") -> Delivery:
-    return Delivery.model_validate(
+def dispatch(shipment: uuid.UUID, status: str = "dispatched") -> MaterialShipment:
+    return MaterialShipment.model_validate(
         {
             "shipment_id": shipment,
             "status": status,

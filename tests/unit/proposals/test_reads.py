@@ -9,7 +9,7 @@ import pytest
 
 from services.proposals.domain.budget import Allocation, Budget
 from services.proposals.domain.lifecycle import PUBLISHED_STATES, Action, State
-from services.proposals.domain.model import Delivery, ProgressReport, Proposal
+from services.proposals.domain.model import MaterialShipment, ProgressReport, Proposal
 from services.proposals.domain.reads import (
     CSV_COLUMNS,
     AreaFilter,
@@ -45,7 +45,7 @@ def built_with_everything() -> Proposal:
     proposal = proposal_in(State.APPROVED)
     for status, day in (("dispatched", 2), ("delivered", 3)):
         proposal.record_delivery(
-            Delivery.model_validate(
+            MaterialShipment.model_validate(
                 {
                     "shipment_id": SHIPMENT,
                     "status": status,
@@ -134,7 +134,7 @@ def test_the_public_timeline_shows_deliveries_without_their_note() -> None:
     proposal = proposal_in(State.APPROVED)
     for status, day in (("dispatched", 2), ("delivered", 3)):
         proposal.record_delivery(
-            Delivery.model_validate(
+            MaterialShipment.model_validate(
                 {
                     "shipment_id": SHIPMENT,
                     "status": status,

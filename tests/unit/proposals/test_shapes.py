@@ -14,7 +14,7 @@ from services.proposals.adapters import repository
 from services.proposals.adapters.repository import DRAFT_KEYS, document_of, proposal_of
 from services.proposals.domain import model
 from services.proposals.domain.lifecycle import State
-from services.proposals.domain.model import Delivery, MaterialsWord, Proposal, ProposalDraft
+from services.proposals.domain.model import MaterialShipment, MaterialsWord, Proposal, ProposalDraft
 from services.proposals.entrypoints.http import ProposalView, build_router
 from services.proposals.entrypoints.shapes import DraftBody, ProposalBody, ProposalRequest
 from shared.clock import format_timestamp
@@ -53,7 +53,9 @@ def full_proposal() -> Proposal:
     proposal = proposal_in(State.COMPLETED)
     proposal.draft = full_draft()
     proposal.deliveries.append(
-        Delivery(shipment_id=uuid.UUID(int=7), status="dispatched", at=NOW, warehouse="Gudang")
+        MaterialShipment(
+            shipment_id=uuid.UUID(int=7), status="dispatched", at=NOW, warehouse="Gudang"
+        )
     )
     proposal.materials = MaterialsWord(status="reserved", at=NOW)
     proposal.possible_duplicates.append(uuid.UUID(int=8))

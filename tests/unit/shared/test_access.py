@@ -39,8 +39,11 @@ def test_the_database_wide_privilege_only_lists_collections() -> None:
 
 def test_a_service_owns_the_runtimes_collections_and_what_it_declares() -> None:
     owned = access.owned_collections("materials")
-    assert owned[:2] == access.RUNTIME_COLLECTIONS
+    assert owned[: len(access.RUNTIME_COLLECTIONS)] == access.RUNTIME_COLLECTIONS
     assert "stock_ledger" in owned
+    # every service keeps the answers to Idempotency-Keys (the dead-letter replays)
+    for service in access.SERVICES:
+        assert "idempotency_keys" in access.owned_collections(service)
     assert len(owned) == len(set(owned))
 
 
@@ -59,3 +62,14 @@ def test_passwords_come_from_the_environment_with_development_defaults() -> None
 def test_production_has_no_default_password(environment: str) -> None:
     with pytest.raises(access.AccessError, match="MATERIALS_MONGODB_PASSWORD is not set"):
         access.password_for("materials", {"BERDAYA_ENVIRONMENT": environment})
+
+
+def test_a_former_collection_may_only_be_read_and_renamed_away() -> None:
+    former = access.former_collections("materials")
+    assert former == ("closed_proposals",)
+    granted = {
+        p["resource"]["collection"]: set(p["actions"])
+        for p in access.privileges("db", access.owned_collections("materials"), former)
+    }
+    assert granted["closed_proposals"] == {"find", "dropCollection"}
+    assert access.former_collections("proposals") == ()
