@@ -3,8 +3,7 @@ readiness, metrics, dead-letter admin and one error format."""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
@@ -18,7 +17,6 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from shared.errors import DomainError
 from shared.identity import OPERATOR_ROLES, Actor, Role
-from shared.logs import correlation_scope
 from shared.messaging.consumer import is_outage
 from shared.messaging.dead_letters import DeadLetter, ReplayFilter, ReplayReport
 from shared.runtime import ServiceRuntime
@@ -37,8 +35,8 @@ from shared.web.problems import (
     invalid_request_answer,
     invalid_request_sentence,
 )
+from shared.web.request_context import Correlation, StartGate
 
-CORRELATION_HEADER = "X-Correlation-ID"
 # The transaction may or may not have committed when its time ran out: the same request
 # again (same Idempotency-Key) is answered once either way.
 DATABASE_UNAVAILABLE = (
@@ -119,19 +117,11 @@ def create_app(
     app.add_middleware(JsonBodyGuard)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
 
-    @app.middleware("http")
-    async def not_before_started(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        # Until MongoDB and RabbitMQ answered, a route would only time out on them.
-        path = request.url.path
-        if runtime.started.is_set() or path in ALWAYS_ANSWERED or docs_pages.is_docs_path(path):
-            return await call_next(request)
-        return JSONResponse(
-            {"detail": "the service is starting: it waits for MongoDB and RabbitMQ; try again"},
-            status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
-            headers={"Retry-After": "5"},
-        )
+    app.add_middleware(
+        StartGate,
+        started=runtime.started.is_set,
+        always_open=lambda path: path in ALWAYS_ANSWERED or docs_pages.is_docs_path(path),
+    )
 
     # Inside the correlation id (the access log carries it), around the start gate (its
     # 503s are counted too).
@@ -139,18 +129,7 @@ def create_app(
         HttpMetrics, service=settings.service_name, access_log_enabled=settings.access_log
     )
 
-    @app.middleware("http")
-    async def correlate(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        # A caller's id is kept (up to 100 chars) so one story can be followed
-        # across the services; otherwise each request starts a new one.
-        given = request.headers.get(CORRELATION_HEADER, "")[:100]
-        request.state.correlation_id = given or str(uuid.uuid4())
-        with correlation_scope(request.state.correlation_id):
-            response = await call_next(request)
-        response.headers[CORRELATION_HEADER] = request.state.correlation_id
-        return response
+    app.add_middleware(Correlation)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, error: RequestValidationError) -> JSONResponse:

@@ -54,6 +54,10 @@ class BudgetRepository:
         self._slots = db[SLOTS]
         self._session = session
         self._start = start
+        # The slots read in this transaction, until written: a transaction reads one
+        # snapshot, so reading them again (the budget, then the reservation) would
+        # only cost a round trip.
+        self._slots_read: dict[str, list[tuple[str, Level]]] = {}
 
     async def find(self, kecamatan: str, fiscal_year: int) -> Budget | None:
         key = budget_key(kecamatan, fiscal_year)
@@ -110,9 +114,13 @@ class BudgetRepository:
 
     async def _levels(self, key: str) -> list[tuple[str, Level]]:
         """(id, level) of each slot of the budget, by id; level.on_hand is its ceiling."""
+        if key in self._slots_read:
+            return self._slots_read[key]
         cursor = self._slots.find({"budget": key}, session=self._session)
-        found = [(s["_id"], _level(s)) async for s in cursor]
-        return sorted(found, key=lambda slot: str(slot[0]))
+        found = sorted([(s["_id"], _level(s)) async for s in cursor], key=lambda s: str(s[0]))
+        if self._session is not None and self._session.in_transaction:
+            self._slots_read[key] = found
+        return found
 
     async def _move(
         self,
@@ -141,6 +149,7 @@ class BudgetRepository:
         ]
         if not updates:
             return
+        self._slots_read.pop(budget.key, None)
         result = await self._slots.bulk_write(updates, ordered=True, session=self._session)
         if result.matched_count != len(updates):
             raise Conflict(f"the {budget.kecamatan} budget changed meanwhile; try again")
