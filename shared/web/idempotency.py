@@ -43,8 +43,8 @@ from datetime import timedelta
 from typing import Annotated, Any, TypeVar
 
 from bson.errors import InvalidDocument
-from fastapi import Depends, Header, HTTPException, Request
-from fastapi.responses import JSONResponse
+from fastapi import Depends, Header, HTTPException, Request, status
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
@@ -168,7 +168,7 @@ class Recorder:
     """Stores the response of one keyed request with the effect, or replays it."""
 
     def __init__(
-        self, request: KeyedRequest, status_code: int, render: Callable[[Any], BaseModel]
+        self, request: KeyedRequest, status_code: int, render: Callable[[Any], BaseModel | None]
     ) -> None:
         self._request = request
         self._status_code = status_code
@@ -179,7 +179,8 @@ class Recorder:
         async def recording(uow: UnitOfWork) -> T:
             await self._replay_if_known(uow)
             result = await work(uow)
-            body = self._render(result).model_dump(mode="json")
+            rendered = self._render(result)
+            body = None if rendered is None else rendered.model_dump(mode="json")
             await uow.db[COLLECTION].insert_one(self._record(body), session=uow.session)
             # Set on every attempt; the transaction's last, committed one wins.
             self.body = body
@@ -244,6 +245,22 @@ async def respond(
     except Replayed as replay:
         return await _replay(replay, replayed)
     return JSONResponse(recorder.body, status_code=status_code)
+
+
+async def respond_without_body(
+    key: KeyedRequest | None, *, call: Callable[[RecordAnswer | None], Awaitable[Any]]
+) -> Response:
+    """`respond` for a command answered 204 No Content (a removal): a retried key is
+    answered 204 again, with `Idempotent-Replay`, and does not act twice."""
+    no_content = status.HTTP_204_NO_CONTENT
+    if key is None:
+        await call(None)
+        return Response(status_code=no_content)
+    try:
+        await call(Recorder(key, no_content, lambda _: None).wrap)
+    except Replayed:
+        return Response(status_code=no_content, headers={REPLAY_HEADER: "true"})
+    return Response(status_code=no_content)
 
 
 async def _replay(

@@ -370,6 +370,99 @@ async def test_a_registered_webhook_shows_its_secret_once(api: httpx.AsyncClient
     ).status_code == 404
 
 
+async def test_every_command_retried_with_its_key_acts_once_and_answers_the_same(
+    service: Service,
+) -> None:
+    """The directory, following, the feed and webhook changes, sent twice with one
+    Idempotency-Key (a client whose first answer was lost): one effect, one audit
+    record, the first answer again — a removal answers 204 again, not 404."""
+    runtime, api = service
+    officer = {**auth(CITY_OFFICER), "Idempotency-Key": f"k-{uuid.uuid4()}"}
+
+    def twice(send: Any) -> Any:
+        async def both() -> tuple[httpx.Response, httpx.Response]:
+            return await send(), await send()
+
+        return both()
+
+    person = f"warga-{uuid.uuid4().hex[:8]}"
+    entry = {**RT_HEAD_ENTRY, "email": f"{person}@example.org"}
+    put = await twice(lambda: api.put(f"/people/{person}", json=entry, headers=officer))
+    removed = await twice(
+        lambda: api.delete(
+            f"/people/{person}", headers={**officer, "Idempotency-Key": f"rm-{person}"}
+        )
+    )
+    created = await api.post(
+        "/webhooks",
+        json={"url": "https://localhost/hook", "events": ["*"]},
+        headers=auth(CITY_OFFICER),
+    )
+    path = f"/webhooks/{created.json()['endpoint']['id']}"
+    changed = await twice(
+        lambda: api.patch(
+            path, json={"events": ["work.*"]}, headers={**officer, "Idempotency-Key": "ch-1"}
+        )
+    )
+    disabled = await twice(
+        lambda: api.post(f"{path}/disable", headers={**officer, "Idempotency-Key": "off-1"})
+    )
+    gone = await twice(lambda: api.delete(path, headers={**officer, "Idempotency-Key": "del-1"}))
+    audit = {
+        action: await runtime.db["audit_log"].count_documents(
+            {"action": action, "target_id": target}
+        )
+        for action, target in (
+            ("put_person", person),
+            ("delete_person", person),
+            ("change_webhook", path.rsplit("/", 1)[-1]),
+            ("disable_webhook", path.rsplit("/", 1)[-1]),
+            ("delete_webhook", path.rsplit("/", 1)[-1]),
+        )
+    }
+
+    for first, again in (put, changed, disabled):
+        assert first.status_code == again.status_code == 200, again.text
+        assert again.json() == first.json()
+        assert again.headers["Idempotent-Replay"] == "true"
+    for first, again in (removed, gone):
+        assert (first.status_code, again.status_code) == (204, 204), again.text
+        assert again.headers["Idempotent-Replay"] == "true"
+    assert audit == dict.fromkeys(audit, 1)
+
+
+async def test_following_and_reading_retried_with_their_keys_answer_the_same(
+    service: Service, infra: Infrastructure, namespace: str
+) -> None:
+    runtime, api = service
+    proposal_id = await known_proposal(service, infra, namespace)
+    await step(service, infra, namespace, "proposal.verified", proposal_id)
+    keyed = {**auth(OUTSIDER), "Idempotency-Key": f"f-{proposal_id}"}
+    follows = [await api.put(f"/following/{proposal_id}", headers=keyed) for _ in "12"]
+    assert [f.status_code for f in follows] == [200, 200]
+    assert (
+        follows[1].json()
+        == follows[0].json()
+        == {
+            "proposal_id": str(proposal_id),
+            "following": True,
+        }
+    )
+    item = await until_async(
+        lambda: runtime.db["feed"].find_one(
+            {"recipient_id": RT_HEAD.id, "proposal_id": proposal_id}
+        ),
+        lambda found: found is not None,
+        what="the proposer's feed item",
+    )
+    read_key = {**auth(RT_HEAD), "Idempotency-Key": f"r-{item['_id']}"}
+    reads = [await api.post(f"/notifications/{item['_id']}/read", headers=read_key) for _ in "12"]
+    # without a key the second would say it was read already; with it, the first answer
+    assert [r.json() for r in reads] == [{"marked": True}, {"marked": True}]
+    again = await api.post(f"/notifications/{item['_id']}/read", headers=auth(RT_HEAD))
+    assert again.json() == {"marked": False}
+
+
 async def test_each_person_reads_their_own_delivery_log(
     service: Service,
     infra: Infrastructure,

@@ -37,7 +37,7 @@ from shared.identity import OPERATOR_ROLES, Role
 from shared.storage.unit_of_work import RecordAnswer
 from shared.web.app import CorrelationId, ServiceDatabase, app_state
 from shared.web.auth import CurrentActor
-from shared.web.idempotency import IdempotencyKey, respond
+from shared.web.idempotency import IdempotencyKey, respond, respond_without_body
 from shared.web.pages import Page, PageWanted
 
 
@@ -105,11 +105,32 @@ def _feed() -> APIRouter:
     async def unread(feed: Feeds, actor: CurrentActor) -> dict[str, int]:
         return {"unread": await feed.unread_count(actor.id)}
 
-    @router.post("/{item_id}/read", summary="Mark one of my notifications as read")
-    async def mark_read(item_id: uuid.UUID, feed: Feeds, actor: CurrentActor) -> dict[str, bool]:
-        return {"marked": await feed.mark_read(actor.id, item_id)}
+    @router.post(
+        "/{item_id}/read",
+        response_model=MarkedRead,
+        summary="Mark one of my notifications as read",
+    )
+    async def mark_read(
+        item_id: uuid.UUID,
+        people: People,
+        actor: CurrentActor,
+        correlation_id: CorrelationId,
+        key: IdempotencyKey,
+    ) -> JSONResponse:
+        return await respond(
+            key,
+            status_code=status.HTTP_200_OK,
+            render=lambda marked: MarkedRead(marked=marked),
+            call=lambda record_answer: people.mark_read(
+                actor, item_id, correlation_id, record_answer=record_answer
+            ),
+        )
 
     return router
+
+
+class MarkedRead(BaseModel):
+    marked: bool = Field(description="false: it was read already, or is not yours")
 
 
 class PersonView(BaseModel):
@@ -137,14 +158,26 @@ def _people() -> APIRouter:
     async def me(people: People, actor: CurrentActor) -> PersonView:
         return _view(await people.me(actor))
 
-    @router.patch("/me", summary="Change my contact details, language or preferences")
+    @router.patch(
+        "/me",
+        response_model=PersonView,
+        summary="Change my contact details, language or preferences",
+    )
     async def change_me(
         changes: PersonChangesRequest,
         people: People,
         actor: CurrentActor,
         correlation_id: CorrelationId,
-    ) -> PersonView:
-        return _view(await people.change_me(actor, changes.to_changes(), correlation_id))
+        key: IdempotencyKey,
+    ) -> JSONResponse:
+        return await respond(
+            key,
+            status_code=status.HTTP_200_OK,
+            render=_view,
+            call=lambda record_answer: people.change_me(
+                actor, changes.to_changes(), correlation_id, record_answer=record_answer
+            ),
+        )
 
     @router.get("", summary="The directory, by id (city officers)")
     async def search(
@@ -168,24 +201,44 @@ def _people() -> APIRouter:
     async def get(person_id: str, people: People, actor: CurrentActor) -> PersonView:
         return _view(await people.get(actor, person_id))
 
-    @router.put("/{person_id}", summary="Create or replace an entry (city officers)")
+    @router.put(
+        "/{person_id}",
+        response_model=PersonView,
+        summary="Create or replace an entry (city officers)",
+    )
     async def put(
         person_id: Annotated[str, Path(min_length=1, max_length=120)],
         entry: DirectoryEntryRequest,
         people: People,
         actor: CurrentActor,
         correlation_id: CorrelationId,
-    ) -> PersonView:
-        return _view(await people.put(actor, person_id, entry.to_entry(), correlation_id))
+        key: IdempotencyKey,
+    ) -> JSONResponse:
+        return await respond(
+            key,
+            status_code=status.HTTP_200_OK,
+            render=_view,
+            call=lambda record_answer: people.put(
+                actor, person_id, entry.to_entry(), correlation_id, record_answer=record_answer
+            ),
+        )
 
     @router.delete(
         "/{person_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Remove an entry"
     )
     async def remove(
-        person_id: str, people: People, actor: CurrentActor, correlation_id: CorrelationId
+        person_id: str,
+        people: People,
+        actor: CurrentActor,
+        correlation_id: CorrelationId,
+        key: IdempotencyKey,
     ) -> Response:
-        await people.remove(actor, person_id, correlation_id)
-        return Response(status_code=status.HTTP_204_NO_CONTENT)
+        return await respond_without_body(
+            key,
+            call=lambda record_answer: people.remove(
+                actor, person_id, correlation_id, record_answer=record_answer
+            ),
+        )
 
     return router
 
@@ -213,25 +266,43 @@ def _following() -> APIRouter:
             page_size=paging.page_size,
         )
 
-    @router.put("/{proposal_id}", summary="Follow a proposal: hear of each of its steps")
+    @router.put(
+        "/{proposal_id}",
+        response_model=Following,
+        summary="Follow a proposal: hear of each of its steps",
+    )
     async def follow(
         proposal_id: uuid.UUID,
         people: People,
         actor: CurrentActor,
         correlation_id: CorrelationId,
-    ) -> Following:
-        await people.follow(actor, proposal_id, correlation_id)
-        return Following(proposal_id=proposal_id, following=True)
+        key: IdempotencyKey,
+    ) -> JSONResponse:
+        return await respond(
+            key,
+            status_code=status.HTTP_200_OK,
+            render=lambda _: Following(proposal_id=proposal_id, following=True),
+            call=lambda record_answer: people.follow(
+                actor, proposal_id, correlation_id, record_answer=record_answer
+            ),
+        )
 
-    @router.delete("/{proposal_id}", summary="Stop following a proposal")
+    @router.delete("/{proposal_id}", response_model=Following, summary="Stop following a proposal")
     async def unfollow(
         proposal_id: uuid.UUID,
         people: People,
         actor: CurrentActor,
         correlation_id: CorrelationId,
-    ) -> Following:
-        await people.unfollow(actor, proposal_id, correlation_id)
-        return Following(proposal_id=proposal_id, following=False)
+        key: IdempotencyKey,
+    ) -> JSONResponse:
+        return await respond(
+            key,
+            status_code=status.HTTP_200_OK,
+            render=lambda _: Following(proposal_id=proposal_id, following=False),
+            call=lambda record_answer: people.unfollow(
+                actor, proposal_id, correlation_id, record_answer=record_answer
+            ),
+        )
 
     return router
 
@@ -457,16 +528,28 @@ def _webhooks() -> APIRouter:
     async def get(endpoint_id: uuid.UUID, webhooks: Webhooks, actor: CurrentActor) -> EndpointView:
         return EndpointView.of(await webhooks.get(actor, endpoint_id))
 
-    @router.patch("/{endpoint_id}", summary="Change URL, event filter, secret or description")
+    @router.patch(
+        "/{endpoint_id}",
+        response_model=EndpointView,
+        summary="Change URL, event filter, secret or description",
+    )
     async def change(
         endpoint_id: uuid.UUID,
         changes: EndpointChanges,
         webhooks: Webhooks,
         actor: CurrentActor,
         correlation_id: CorrelationId,
-    ) -> EndpointView:
+        key: IdempotencyKey,
+    ) -> JSONResponse:
         given = changes.to_changes()
-        return EndpointView.of(await webhooks.change(actor, endpoint_id, given, correlation_id))
+        return await respond(
+            key,
+            status_code=status.HTTP_200_OK,
+            render=EndpointView.of,
+            call=lambda record_answer: webhooks.change(
+                actor, endpoint_id, given, correlation_id, record_answer=record_answer
+            ),
+        )
 
     @router.delete(
         "/{endpoint_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Remove an endpoint"
@@ -476,9 +559,14 @@ def _webhooks() -> APIRouter:
         webhooks: Webhooks,
         actor: CurrentActor,
         correlation_id: CorrelationId,
+        key: IdempotencyKey,
     ) -> Response:
-        await webhooks.remove(actor, endpoint_id, correlation_id)
-        return Response(status_code=status.HTTP_204_NO_CONTENT)
+        return await respond_without_body(
+            key,
+            call=lambda record_answer: webhooks.remove(
+                actor, endpoint_id, correlation_id, record_answer=record_answer
+            ),
+        )
 
     for action, enabled in (("enable", True), ("disable", False)):
         _add_switch(router, action, enabled)
@@ -533,9 +621,16 @@ def _add_switch(router: APIRouter, action: str, enabled: bool) -> None:
         webhooks: Webhooks,
         actor: CurrentActor,
         correlation_id: CorrelationId,
-    ) -> EndpointView:
-        endpoint = await webhooks.set_enabled(actor, endpoint_id, enabled, correlation_id)
-        return EndpointView.of(endpoint)
+        key: IdempotencyKey,
+    ) -> JSONResponse:
+        return await respond(
+            key,
+            status_code=status.HTTP_200_OK,
+            render=EndpointView.of,
+            call=lambda record_answer: webhooks.set_enabled(
+                actor, endpoint_id, enabled, correlation_id, record_answer=record_answer
+            ),
+        )
 
     summary = (
         "Enable the endpoint again: failures start over, what waited goes out"
@@ -543,7 +638,12 @@ def _add_switch(router: APIRouter, action: str, enabled: bool) -> None:
         else "Disable the endpoint: deliveries wait until it is enabled"
     )
     router.add_api_route(
-        f"/{{endpoint_id}}/{action}", switch, methods=["POST"], summary=summary, name=action
+        f"/{{endpoint_id}}/{action}",
+        switch,
+        methods=["POST"],
+        response_model=EndpointView,
+        summary=summary,
+        name=action,
     )
 
 

@@ -7,6 +7,7 @@ import uuid
 from pydantic import BaseModel
 
 from services.notifications.adapters.directory import Directory, Follows
+from services.notifications.adapters.feed import Feed
 from services.notifications.adapters.proposals import KnownProposal, KnownProposals
 from services.notifications.domain.people import (
     DirectoryEntry,
@@ -24,7 +25,7 @@ from shared.identity import OPERATOR_ROLES, Actor, Role
 from shared.logs import get_logger
 from shared.reference.areas import area_register
 from shared.storage.mongo import Database
-from shared.storage.unit_of_work import Transactions, UnitOfWork
+from shared.storage.unit_of_work import RecordAnswer, Transactions, UnitOfWork
 
 log = get_logger(__name__)
 
@@ -89,17 +90,32 @@ class PeopleCommands:
         """My entry; before I saved anything, what the token says, with role defaults."""
         return await Directory(self._db).get(actor.id) or from_actor(actor)
 
-    async def change_me(self, actor: Actor, changes: PersonChanges, correlation_id: str) -> Person:
+    async def change_me(
+        self,
+        actor: Actor,
+        changes: PersonChanges,
+        correlation_id: str,
+        *,
+        record_answer: RecordAnswer | None = None,
+    ) -> Person:
         async def work(uow: UnitOfWork) -> Person:
             directory = Directory(uow.db, uow.session)
             person = changed(await directory.get(actor.id) or from_actor(actor), changes)
             await directory.save(person)
             return person
 
-        return await self._transactions.run(work, correlation_id=correlation_id)
+        return await self._transactions.run(
+            work, correlation_id=correlation_id, record_answer=record_answer
+        )
 
     async def put(
-        self, actor: Actor, person_id: str, entry: DirectoryEntry, correlation_id: str
+        self,
+        actor: Actor,
+        person_id: str,
+        entry: DirectoryEntry,
+        correlation_id: str,
+        *,
+        record_answer: RecordAnswer | None = None,
     ) -> Person:
         require_operator(actor, "manage the people directory")
         person = entry_person(person_id, entry)
@@ -118,7 +134,9 @@ class PeopleCommands:
             )
             return person
 
-        return await self._transactions.run(work, correlation_id=correlation_id)
+        return await self._transactions.run(
+            work, correlation_id=correlation_id, record_answer=record_answer
+        )
 
     async def get(self, actor: Actor, person_id: str) -> Person:
         if person_id != actor.id:
@@ -135,20 +153,33 @@ class PeopleCommands:
         require_operator(actor, "list the people directory")
         return await Directory(self._db).search(role, kecamatan, skip=skip, limit=limit)
 
-    async def remove(self, actor: Actor, person_id: str, correlation_id: str) -> None:
+    async def remove(
+        self,
+        actor: Actor,
+        person_id: str,
+        correlation_id: str,
+        *,
+        record_answer: RecordAnswer | None = None,
+    ) -> None:
         require_operator(actor, "manage the people directory")
 
-        async def work(uow: UnitOfWork) -> bool:
-            removed = await Directory(uow.db, uow.session).remove(person_id)
-            if removed:
-                await uow.audit(actor, "delete_person", "person", person_id)
-            return removed
+        async def work(uow: UnitOfWork) -> None:
+            if not await Directory(uow.db, uow.session).remove(person_id):
+                # inside, so that no answer to a key is kept for it
+                raise NotFound(f"nobody with id {person_id!r} is in the directory")
+            await uow.audit(actor, "delete_person", "person", person_id)
 
-        if not await self._transactions.run(work, correlation_id=correlation_id):
-            raise NotFound(f"nobody with id {person_id!r} is in the directory")
+        await self._transactions.run(
+            work, correlation_id=correlation_id, record_answer=record_answer
+        )
 
     async def follow(
-        self, actor: Actor, proposal_id: uuid.UUID, correlation_id: str
+        self,
+        actor: Actor,
+        proposal_id: uuid.UUID,
+        correlation_id: str,
+        *,
+        record_answer: RecordAnswer | None = None,
     ) -> FollowedProposal:
         """Follow a published proposal, or one in the actor's own area; a first-time
         follower gets a directory entry from the token."""
@@ -170,13 +201,42 @@ class PeopleCommands:
             await follows.follow(proposal_id, actor.id, self._clock())
             return FollowedProposal.of(known)
 
-        return await self._transactions.run(work, correlation_id=correlation_id)
+        return await self._transactions.run(
+            work, correlation_id=correlation_id, record_answer=record_answer
+        )
 
-    async def unfollow(self, actor: Actor, proposal_id: uuid.UUID, correlation_id: str) -> bool:
+    async def unfollow(
+        self,
+        actor: Actor,
+        proposal_id: uuid.UUID,
+        correlation_id: str,
+        *,
+        record_answer: RecordAnswer | None = None,
+    ) -> bool:
         async def work(uow: UnitOfWork) -> bool:
             return await Follows(uow.db, uow.session).unfollow(proposal_id, actor.id)
 
-        return await self._transactions.run(work, correlation_id=correlation_id)
+        return await self._transactions.run(
+            work, correlation_id=correlation_id, record_answer=record_answer
+        )
+
+    async def mark_read(
+        self,
+        actor: Actor,
+        item_id: uuid.UUID,
+        correlation_id: str,
+        *,
+        record_answer: RecordAnswer | None = None,
+    ) -> bool:
+        """Mark one of the actor's feed items read; False when it was read already (or is
+        not theirs)."""
+
+        async def work(uow: UnitOfWork) -> bool:
+            return await Feed(uow.db, uow.session).mark_read(actor.id, item_id)
+
+        return await self._transactions.run(
+            work, correlation_id=correlation_id, record_answer=record_answer
+        )
 
     async def following(self, actor: Actor) -> list[FollowedProposal]:
         """What I follow, as far as I may still see it."""

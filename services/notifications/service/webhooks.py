@@ -236,7 +236,13 @@ class WebhookCommands(_Operations):
             raise Unprocessable(refused.reason) from refused
 
     async def change(
-        self, actor: Actor, endpoint_id: uuid.UUID, changes: Document, correlation_id: str
+        self,
+        actor: Actor,
+        endpoint_id: uuid.UUID,
+        changes: Document,
+        correlation_id: str,
+        *,
+        record_answer: RecordAnswer | None = None,
     ) -> Endpoint:
         """`changes`: any of url, events, secret, description (None: unchanged).
 
@@ -264,10 +270,18 @@ class WebhookCommands(_Operations):
             await _audit(uow, actor, "change_webhook", endpoint_id, changed=sorted(changes))
             return endpoint
 
-        return await self._transactions.run(work, correlation_id=correlation_id)
+        return await self._transactions.run(
+            work, correlation_id=correlation_id, record_answer=record_answer
+        )
 
     async def set_enabled(
-        self, actor: Actor, endpoint_id: uuid.UUID, enabled: bool, correlation_id: str
+        self,
+        actor: Actor,
+        endpoint_id: uuid.UUID,
+        enabled: bool,
+        correlation_id: str,
+        *,
+        record_answer: RecordAnswer | None = None,
     ) -> Endpoint:
         """Disable, or enable again: the count of failures starts over and whatever
         waited meanwhile goes out now."""
@@ -298,24 +312,34 @@ class WebhookCommands(_Operations):
             )
             return endpoint
 
-        return await self._run_and_wake(work, correlation_id=correlation_id)
+        return await self._run_and_wake(
+            work, correlation_id=correlation_id, record_answer=record_answer
+        )
 
-    async def remove(self, actor: Actor, endpoint_id: uuid.UUID, correlation_id: str) -> None:
+    async def remove(
+        self,
+        actor: Actor,
+        endpoint_id: uuid.UUID,
+        correlation_id: str,
+        *,
+        record_answer: RecordAnswer | None = None,
+    ) -> None:
         """Remove an endpoint; what still waited for it is cancelled (kept in the log)."""
         require_operator(actor, "remove webhooks")
         entry = LogEntry(
             at=self._clock(), outcome="cancelled", detail=f"endpoint removed by {actor.id}"
         )
 
-        async def work(uow: UnitOfWork) -> bool:
+        async def work(uow: UnitOfWork) -> None:
             await Deliveries(uow.db, uow.session).cancel_waiting(str(endpoint_id), entry)
-            removed = await Endpoints(uow.db, uow.session).remove(endpoint_id)
-            if removed:
-                await _audit(uow, actor, "delete_webhook", endpoint_id)
-            return removed
+            if not await Endpoints(uow.db, uow.session).remove(endpoint_id):
+                # inside, so that nothing is kept: no answer to a key, no cancellation
+                raise NotFound(f"no webhook endpoint {endpoint_id}")
+            await _audit(uow, actor, "delete_webhook", endpoint_id)
 
-        if not await self._transactions.run(work, correlation_id=correlation_id):
-            raise NotFound(f"no webhook endpoint {endpoint_id}")
+        await self._transactions.run(
+            work, correlation_id=correlation_id, record_answer=record_answer
+        )
 
     async def get(self, actor: Actor, endpoint_id: uuid.UUID) -> Endpoint:
         require_operator(actor, "read webhooks")
