@@ -4,7 +4,7 @@ following, webhooks, the delivery log and the feed — with 4xx answers a person
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -379,11 +379,10 @@ async def test_every_command_retried_with_its_key_acts_once_and_answers_the_same
     runtime, api = service
     officer = {**auth(CITY_OFFICER), "Idempotency-Key": f"k-{uuid.uuid4()}"}
 
-    def twice(send: Any) -> Any:
-        async def both() -> tuple[httpx.Response, httpx.Response]:
-            return await send(), await send()
-
-        return both()
+    async def twice(
+        send: Callable[[], Awaitable[httpx.Response]],
+    ) -> tuple[httpx.Response, httpx.Response]:
+        return await send(), await send()
 
     person = f"warga-{uuid.uuid4().hex[:8]}"
     entry = {**RT_HEAD_ENTRY, "email": f"{person}@example.org"}
