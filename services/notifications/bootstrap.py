@@ -110,6 +110,7 @@ def _dispatcher(runtime: ServiceRuntime, settings: NotificationSettings) -> Disp
         send_timeout_seconds=settings.notification_send_timeout_seconds,
         retry_max_seconds=settings.notification_retry_max_seconds,
         max_endpoint_failures=settings.webhook_max_consecutive_failures,
+        sends_at_once=settings.notification_sends_at_once,
         stop_grace_seconds=settings.worker_stop_seconds,
     )
 

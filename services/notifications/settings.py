@@ -44,6 +44,10 @@ class NotificationSettings(ServiceSettings):
     notification_lease_seconds: float = Field(default=60.0, gt=0)
     notification_send_timeout_seconds: float = Field(default=15.0, gt=0)
     notification_retry_max_seconds: float = Field(default=900.0, gt=0)
+    # Sends in flight at once per channel and replica: a send mostly waits on the
+    # receiver (an SMTP conversation takes several round trips), so one at a time
+    # would let a burst of steps queue for seconds behind each other.
+    notification_sends_at_once: int = Field(default=8, ge=1, le=64)
     webhook_max_consecutive_failures: int = Field(default=10, ge=1)
     # Fernet keys (comma-separated, newest first) that encrypt the endpoints' secrets
     # at rest: the first encrypts, any decrypts; at start every stored secret is

@@ -4,6 +4,7 @@ entries, once per recipient and channel, each audited on the wire."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -290,3 +291,85 @@ async def test_a_resumed_attempt_that_dies_before_handing_over_keeps_the_earlier
     assert third is not None and not third.resumed  # the second never handed over
     assert third.delivery.possible_duplicate is True
     assert row.possible_duplicate is True and row.attempts == 3
+
+
+class GatedSmtp:
+    """An e-mail channel that holds each send until `together` are in flight (or a
+    second passed), noting how many were in flight and to whom."""
+
+    channel: DeliveryChannel = "email"
+
+    def __init__(self, together: int) -> None:
+        self.together = together
+        self.in_flight: list[str] = []
+        self.most_at_once = 0
+        self.same_recipient_at_once: list[str] = []
+        self.sent: list[str] = []
+        self._all_in = asyncio.Event()
+
+    def problem(self) -> str | None:
+        return None
+
+    async def send(
+        self, delivery: NotificationDelivery, endpoint: object = None, handing_over: object = None
+    ) -> None:
+        if delivery.recipient_id in self.in_flight:
+            self.same_recipient_at_once.append(delivery.recipient_id)
+        self.in_flight.append(delivery.recipient_id)
+        self.most_at_once = max(self.most_at_once, len(self.in_flight))
+        if len(self.in_flight) >= self.together:
+            self._all_in.set()
+        with contextlib.suppress(TimeoutError):  # the last wave has fewer
+            await asyncio.wait_for(self._all_in.wait(), timeout=1)
+        self.in_flight.remove(delivery.recipient_id)
+        self.sent.append(delivery.recipient_id)
+
+    async def close(self) -> None:
+        return None
+
+
+async def test_a_channel_sends_several_at_once_but_never_two_to_one_recipient(
+    infra: Infrastructure, namespace: str
+) -> None:
+    officers = ("ani", "tono", "sari")
+    async with notifications_api(infra, namespace, **channel_settings()) as (runtime, api):
+        for person_id in officers:
+            await register(
+                api,
+                person_id,
+                role="kelurahan_officer",
+                kecamatan="Telanaipura",
+                kelurahan="Simpang IV Sipin",
+                email=f"{person_id}@kelurahan.id",
+                preferences=preferences("email"),
+            )
+        for _ in range(2):  # two proposals: two e-mails to each officer
+            await publish_envelope(
+                infra, namespace, journey_event("proposal.submitted", uuid.uuid4())
+            )
+        await until_async(
+            lambda: deliveries_of(runtime, channel="email"),
+            lambda found: len(found) == 6,
+            what="six e-mail deliveries",
+        )
+        smtp = GatedSmtp(together=len(officers))
+        dispatcher = Dispatcher(
+            runtime.db,
+            runtime.transactions,
+            [smtp],
+            service="notifications-test",
+            poll_seconds=0.1,
+            lease_seconds=30,
+            send_timeout_seconds=5,
+            retry_max_seconds=2,
+            max_endpoint_failures=3,
+            sends_at_once=4,
+        )
+        attempted = await dispatcher.dispatch_once("email")
+        rows = await deliveries_of(runtime, channel="email")
+
+    assert attempted == 6
+    assert smtp.most_at_once == len(officers)  # one per recipient, though 4 were allowed
+    assert smtp.same_recipient_at_once == []
+    assert sorted(smtp.sent) == sorted(officers * 2)
+    assert {r.status for r in rows} == {Status.SENT}

@@ -16,6 +16,7 @@ import json
 import smtplib
 import ssl
 from collections.abc import Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from email.message import EmailMessage
 from email.utils import formatdate
 from typing import Any, Protocol
@@ -99,6 +100,9 @@ class SmtpSender:
         self._settings = settings
         self._timeout = settings.notification_send_timeout_seconds
         self._quitting: set[asyncio.Task[None]] = set()
+        # Its own threads: a conversation's thread waits on the event loop (the
+        # hand-over record), which must never wait on a thread of the loop's own pool.
+        self._threads: ThreadPoolExecutor | None = None
 
     def problem(self) -> str | None:
         if not self._settings.smtp_host:
@@ -121,7 +125,13 @@ class SmtpSender:
             asyncio.run_coroutine_threadsafe(handing_over(), loop).result()
 
         # smtplib blocks; a thread keeps the event loop (and the other channels) free.
-        smtp = await asyncio.to_thread(self._send_blocking, message, delivery.address, before_data)
+        if self._threads is None:
+            self._threads = ThreadPoolExecutor(
+                self._settings.notification_sends_at_once, thread_name_prefix="smtp"
+            )
+        smtp = await loop.run_in_executor(
+            self._threads, self._send_blocking, message, delivery.address, before_data
+        )
         # accepted: the caller records it now; the QUIT need not hold that up
         quitting = asyncio.create_task(asyncio.to_thread(_quit, smtp))
         self._quitting.add(quitting)
@@ -203,6 +213,9 @@ class SmtpSender:
     async def close(self) -> None:
         if self._quitting:
             await asyncio.wait(self._quitting)
+        if self._threads is not None:
+            self._threads.shutdown(wait=False)  # a conversation cut off by the stop ends alone
+            self._threads = None
 
 
 def _no_hook() -> None:

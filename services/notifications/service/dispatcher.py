@@ -16,7 +16,9 @@ so a committed delivery is attempted within milliseconds; the poll is the fallba
 
 One loop per channel, so a failing channel never holds up another: a channel that
 fails pauses itself (backoff) and a failing webhook endpoint is held back on its own
-while the other endpoints are served.
+while the other endpoints are served. Within a channel several rows are sent at once
+(`sends_at_once`), never two to the same recipient, so each recipient still gets its
+messages in order and a failing webhook endpoint is not hit by several at a time.
 """
 
 from __future__ import annotations
@@ -77,6 +79,7 @@ class Dispatcher(PollingWorker[DeliveryChannel]):
         send_timeout_seconds: float,
         retry_max_seconds: float,
         max_endpoint_failures: int,
+        sends_at_once: int = 1,
         batch_size: int = 50,
         clock: Clock = utc_now,
         stop_grace_seconds: float = DEFAULT_STOP_GRACE_SECONDS,
@@ -95,6 +98,7 @@ class Dispatcher(PollingWorker[DeliveryChannel]):
         self._retry_cap = timedelta(seconds=retry_max_seconds)
         self._max_endpoint_failures = max_endpoint_failures
         self._batch_size = batch_size
+        self._sends_at_once = sends_at_once
         self._clock = clock
         self.owner = f"{service}-dispatcher-{uuid.uuid4()}"
         self._failures_in_a_row = dict.fromkeys(self._senders, 0)
@@ -124,23 +128,54 @@ class Dispatcher(PollingWorker[DeliveryChannel]):
         held = await Endpoints(self._db).held(self._clock()) if channel == "webhook" else set()
         attempted = 0
         while attempted < self._batch_size and not self.stopping:
+            room = min(self._sends_at_once, self._batch_size - attempted)
+            wave = await self._claim_wave(repository, channel, held, room)
+            if not wave:
+                break
+            attempted += len(wave)
+            failures = await self._attempt_all(sender, wave)
+            channel_down = False
+            for claimed, failure in zip(wave, failures, strict=True):
+                if failure is None or failure.permanent:  # the receiver answered
+                    continue
+                if channel == "webhook":
+                    held.add(claimed.delivery.recipient_id)  # only this endpoint waits
+                else:
+                    channel_down = True
+            if channel_down:
+                # the channel itself is likely down: pause it (see `run`), not the others
+                self._failures_in_a_row[channel] += 1
+                break
+            self._failures_in_a_row[channel] = 0
+        return attempted
+
+    async def _claim_wave(
+        self, repository: Deliveries, channel: DeliveryChannel, held: set[str], room: int
+    ) -> list[Claimed]:
+        """Up to `room` due rows, each for a different recipient."""
+        wave: list[Claimed] = []
+        busy = set(held)
+        while len(wave) < room:
             claimed = await repository.claim(
-                channel, self.owner, self._lease, self._clock(), held_recipients=held
+                channel, self.owner, self._lease, self._clock(), held_recipients=busy
             )
             if claimed is None:
                 break
-            attempted += 1
-            failure = await self._attempt(sender, claimed)
-            if failure is None or failure.permanent:  # the channel answered: it is up
-                self._failures_in_a_row[channel] = 0
-                continue
-            if channel == "webhook":
-                held.add(claimed.delivery.recipient_id)  # only this endpoint waits
-                continue
-            # the channel itself is likely down: pause it (see `run`), not the others
-            self._failures_in_a_row[channel] += 1
-            break
-        return attempted
+            wave.append(claimed)
+            busy.add(claimed.delivery.recipient_id)
+        return wave
+
+    async def _attempt_all(self, sender: Sender, wave: list[Claimed]) -> list[SendFailure | None]:
+        """Every attempt runs to its recorded outcome, even if another one raised (a
+        cut-off attempt would be sent again as a possible duplicate)."""
+        attempts = [asyncio.ensure_future(self._attempt(sender, claimed)) for claimed in wave]
+        try:
+            await asyncio.wait(attempts)
+        except asyncio.CancelledError:  # stopped past the grace: like one attempt was
+            for attempt in attempts:
+                attempt.cancel()
+            raise
+        return [attempt.result() for attempt in attempts]  # raises the first error
 
     async def _attempt(self, sender: Sender, claimed: Claimed) -> SendFailure | None:
         delivery = claimed.delivery
