@@ -46,6 +46,7 @@ from bson.errors import InvalidDocument
 from fastapi import Depends, Header, HTTPException, Request, status
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
+from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from shared.clock import utc_now
@@ -176,22 +177,34 @@ class Recorder:
         self.body: Any = None
 
     def wrap(self, work: Work[T]) -> Work[T]:
+        """The work, then its answer stored under the key. A retry is found only when
+        it cannot be new: the work refused it (its first run changed the state), or the
+        answer is already there (the insert fails and takes the retry's effect with it,
+        one transaction) — so a first request, nearly every one, costs no lookup."""
+
         async def recording(uow: UnitOfWork) -> T:
-            await self._replay_if_known(uow)
-            result = await work(uow)
+            try:
+                result = await work(uow)
+            except PyMongoError:
+                raise  # the transaction's trouble (retried by it), not a refusal
+            except Exception:
+                await self._replay_if_known(uow.db, uow.session)
+                raise
             rendered = self._render(result)
             body = None if rendered is None else rendered.model_dump(mode="json")
-            await uow.db[COLLECTION].insert_one(self._record(body), session=uow.session)
+            try:
+                await uow.db[COLLECTION].insert_one(self._record(body), session=uow.session)
+            except DuplicateKeyError:
+                await self._replay_if_known(uow.db, session=None)  # the write aborted it
+                raise
             # Set on every attempt; the transaction's last, committed one wins.
             self.body = body
             return result
 
         return recording
 
-    async def _replay_if_known(self, uow: UnitOfWork) -> None:
-        stored = await uow.db[COLLECTION].find_one(
-            {"_id": self._request.record_id}, session=uow.session
-        )
+    async def _replay_if_known(self, db: Database, session: AsyncClientSession | None) -> None:
+        stored = await db[COLLECTION].find_one({"_id": self._request.record_id}, session=session)
         if stored is None:
             return
         _refuse_another_request(stored, self._request)
