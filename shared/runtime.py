@@ -255,7 +255,7 @@ def build_runtime(
         client,
         db,
         producer,
-        after_commit=relay.nudge,
+        after_emitting=relay.nudge,
         tracer=tracing.tracer,
         time_limit_seconds=settings.transaction_time_limit_seconds,
     )

@@ -17,7 +17,7 @@ from services.notifications.domain.digests import DigestCalendar
 from services.notifications.entrypoints.http import build_routers
 from services.notifications.service.digests import DigestScheduler
 from services.notifications.service.dispatcher import Dispatcher
-from services.notifications.service.handlers import NOTIFIED_MODELS, notify
+from services.notifications.service.handlers import NOTIFIED_MODELS, Notifier
 from services.notifications.service.people import PeopleCommands
 from services.notifications.service.webhooks import DeliveryLog, WebhookCommands
 from services.notifications.settings import NotificationSettings
@@ -62,11 +62,11 @@ def build(given: ServiceSettings | None = None) -> tuple[ServiceRuntime, FastAPI
             proposals.create_indexes,
         ],
     )
-    for model in NOTIFIED_MODELS:
-        runtime.consumers.on(model, notify)
     dispatcher = _dispatcher(runtime, settings)
     # a committed event's e-mail goes out within milliseconds, not at the next poll
-    runtime.transactions.also_after_commit(dispatcher.wake)
+    notifier = Notifier(on_due=dispatcher.wake)
+    for model in NOTIFIED_MODELS:
+        runtime.consumers.on(model, notifier)
     digests = DigestScheduler(
         runtime.db,
         runtime.transactions,

@@ -46,6 +46,12 @@ class UnitOfWork:
     # 1 for the first run of the transaction, 2 after a write conflict or transient error…
     attempt: int = 1
     emitted: list[Envelope] = field(default_factory=list)
+    committed_callbacks: list[Callable[[], None]] = field(default_factory=list)
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Call `callback` once this transaction has committed (never if it aborts):
+        to wake a worker that sends what it wrote, rather than wait for its poll."""
+        self.committed_callbacks.append(callback)
 
     async def emit(self, data: Contract) -> Envelope:
         """Queue an event in the outbox; it is published only if the transaction commits."""
@@ -115,7 +121,7 @@ class Transactions:
         client: AsyncMongoClient[Document],
         db: Database,
         producer: str,
-        after_commit: Callable[[], None] = lambda: None,
+        after_emitting: Callable[[], None] = lambda: None,
         tracer: Tracer = NO_TRACER,
         time_limit_seconds: float = 10.0,
     ) -> None:
@@ -124,13 +130,8 @@ class Transactions:
         self._tracer = tracer
         self._db = db
         self._producer = producer
-        self._after_commit = [after_commit]
-
-    def also_after_commit(self, callback: Callable[[], None]) -> None:
-        """Call `callback` too after every commit: a worker that sends what the
-        transactions write (the notification dispatcher) looks at once, not at its
-        next poll."""
-        self._after_commit.append(callback)
+        # after a commit that emitted events: the relay publishes them at once
+        self._after_emitting = after_emitting
 
     async def run(
         self,
@@ -146,10 +147,11 @@ class Transactions:
         if record_answer is not None:
             work = record_answer(work)
         attempts = 0
+        last: UnitOfWork | None = None  # with_transaction's last attempt is the one committed
         give_up_at = time.monotonic() + self._time_limit_seconds
 
         async def attempt(session: AsyncClientSession) -> T:
-            nonlocal attempts
+            nonlocal attempts, last
             attempts += 1
             if attempts > 1:  # a write conflict or a transient error: where time goes
                 transaction.add_event("transaction retried", {"attempt": attempts})
@@ -157,10 +159,10 @@ class Transactions:
                     raise out_of_time(self._time_limit_seconds, attempts - 1)
             # A fresh unit per attempt: with_transaction may call us again after a
             # transient error, and nothing of the failed attempt may leak.
-            uow = UnitOfWork(
+            last = UnitOfWork(
                 self._db, session, self._producer, correlation_id, causation_id, attempts
             )
-            return await work(uow)
+            return await work(last)
 
         # The outbox rows written inside keep this span as their parent (traceparent).
         with span(
@@ -175,6 +177,9 @@ class Transactions:
                     write_concern=WriteConcern("majority"),
                 )
             transaction.set_attribute("berdaya.transaction.attempts", attempts)
-        for callback in self._after_commit:
-            callback()
+        if last is not None:
+            if last.emitted:
+                self._after_emitting()
+            for callback in last.committed_callbacks:
+                callback()
         return result

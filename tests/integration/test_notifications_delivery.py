@@ -373,3 +373,18 @@ async def test_a_channel_sends_several_at_once_but_never_two_to_one_recipient(
     assert smtp.same_recipient_at_once == []
     assert sorted(smtp.sent) == sorted(officers * 2)
     assert {r.status for r in rows} == {Status.SENT}
+
+
+async def test_a_committed_email_is_sent_at_once_not_at_the_next_poll(
+    infra: Infrastructure, namespace: str
+) -> None:
+    # the dispatcher polls once a minute here: only the consumer's commit can wake it
+    with smtp_sink() as smtp:
+        settings = channel_settings(smtp) | {"notification_poll_seconds": 60.0}
+        async with notifications_api(infra, namespace, **settings) as (_, api):
+            await register(api, RT_HEAD.id, **RT_HEAD_ENTRY, preferences=preferences("email"))
+            await asyncio.sleep(0.5)  # the dispatcher's first look (at start) is over
+            await publish_envelope(
+                infra, namespace, journey_event("proposal.verified", uuid.uuid4())
+            )
+            await eventually(lambda: len(smtp.messages) == 1, within=10, what="the e-mail")

@@ -11,8 +11,9 @@ it — flagged as a possible duplicate only if the dead one had begun handing ov
 (idempotency key, Message-ID) and a "possible duplicate" mark: a notification lost
 is worse than one the reader sees twice and can tell apart.
 
-It is woken after every commit of the service (`Transactions.also_after_commit`),
-so a committed delivery is attempted within milliseconds; the poll is the fallback.
+It is woken, for the channels concerned, once a transaction that wrote deliveries due
+now commits (`UnitOfWork.after_commit`), so a committed delivery is attempted within
+milliseconds; the poll is the fallback.
 
 One loop per channel, so a failing channel never holds up another: a channel that
 fails pauses itself (backoff) and a failing webhook endpoint is held back on its own
@@ -104,11 +105,12 @@ class Dispatcher(PollingWorker[DeliveryChannel]):
         self._failures_in_a_row = dict.fromkeys(self._senders, 0)
         self._gauges = {channel: Every() for channel in self._senders}
 
-    def wake(self) -> None:
-        """After a commit: look now on the channels that can send (an unconfigured
-        one has nothing to send and keeps to its poll)."""
-        for channel, sender in self._senders.items():
-            if sender.problem() is None:
+    def wake(self, channels: set[DeliveryChannel]) -> None:
+        """Deliveries of `channels` committed: look now on those that can send (an
+        unconfigured one has nothing to send and keeps to its poll)."""
+        for channel in channels:
+            sender = self._senders.get(channel)
+            if sender is not None and sender.problem() is None:
                 self._wake[channel].set()
 
     @property

@@ -8,6 +8,7 @@ e-mail, SMS and webhooks. It sends nothing itself; the dispatcher does, after co
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 
 from services.notifications.adapters.deliveries import Deliveries
@@ -16,7 +17,7 @@ from services.notifications.adapters.endpoints import Endpoints
 from services.notifications.adapters.feed import Feed, FeedItem
 from services.notifications.adapters.proposals import KnownProposal, KnownProposals
 from services.notifications.domain import deliveries
-from services.notifications.domain.deliveries import About, NotificationDelivery
+from services.notifications.domain.deliveries import About, DeliveryChannel, NotificationDelivery
 from services.notifications.domain.messages import READERS, TEMPLATES, proposal_label, render
 from services.notifications.domain.people import Channel, unknown_person
 from services.notifications.domain.recipients import (
@@ -52,7 +53,25 @@ def _notified_models() -> list[type[ProposalStep]]:
 NOTIFIED_MODELS = _notified_models()
 
 
-async def notify(event: ReceivedEvent[ProposalStep], uow: UnitOfWork) -> None:
+DueChannels = Callable[[set[DeliveryChannel]], None]
+
+
+class Notifier:
+    """The handler of every notified event; `on_due` hears, once the consumer's
+    transaction committed, the channels that now have deliveries to send."""
+
+    def __init__(self, on_due: DueChannels) -> None:
+        self._on_due = on_due
+
+    async def __call__(self, event: ReceivedEvent[ProposalStep], uow: UnitOfWork) -> None:
+        rows = await notify(event, uow)
+        due = {row.channel for row in rows if not row.batched}
+        if due:
+            uow.after_commit(lambda: self._on_due(due))
+
+
+async def notify(event: ReceivedEvent[ProposalStep], uow: UnitOfWork) -> list[NotificationDelivery]:
+    """Write the feed entries and the deliveries the event calls for; return those."""
     data, envelope = event.data, event.envelope
     now = utc_now()
     about = About(
@@ -78,6 +97,7 @@ async def notify(event: ReceivedEvent[ProposalStep], uow: UnitOfWork) -> None:
     # a feed entry is its delivery: it is there once this transaction commits
     await uow.emit_all([_in_app_sent(item) for item in feed])
     await Deliveries(uow.db, uow.session).add(rows)
+    return rows
 
 
 async def _recipients(event_type: str, data: ProposalEvent, uow: UnitOfWork) -> list[Recipient]:
