@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 
 from services.notifications.adapters.deliveries import Deliveries
+from services.notifications.adapters.senders import Sender
 from services.notifications.domain.deliveries import (
     DeliveryChannel,
     NotificationDelivery,
@@ -25,6 +26,7 @@ from shared.metrics import EVENTS_CONSUMED
 from shared.runtime import ServiceRuntime
 from tests.support.infrastructure import Infrastructure
 from tests.support.notifications import (
+    KELURAHAN_OFFICER_AREA,
     RT_HEAD_ENTRY,
     channel_settings,
     deliveries_of,
@@ -223,6 +225,29 @@ class SlowSmtp:
         return None
 
 
+def dispatcher_of(
+    runtime: ServiceRuntime,
+    sender: Sender,
+    *,
+    lease_seconds: float,
+    send_timeout_seconds: float,
+    sends_at_once: int = 1,
+) -> Dispatcher:
+    """A dispatcher of the service's database, sending through `sender` only."""
+    return Dispatcher(
+        runtime.db,
+        runtime.transactions,
+        [sender],
+        service="notifications-test",
+        poll_seconds=0.1,
+        lease_seconds=lease_seconds,
+        send_timeout_seconds=send_timeout_seconds,
+        retry_max_seconds=2,
+        max_endpoint_failures=3,
+        sends_at_once=sends_at_once,
+    )
+
+
 async def one_email_waiting(
     runtime: ServiceRuntime, api: httpx.AsyncClient, infra: Infrastructure, namespace: str
 ) -> None:
@@ -243,17 +268,7 @@ async def test_a_send_that_timed_out_is_retried_after_its_lease_as_a_possible_du
     async with notifications_api(infra, namespace, **channel_settings()) as (runtime, api):
         await one_email_waiting(runtime, api, infra, namespace)
         smtp = SlowSmtp()
-        dispatcher = Dispatcher(
-            runtime.db,
-            runtime.transactions,
-            [smtp],
-            service="notifications-test",
-            poll_seconds=0.1,
-            lease_seconds=0.5,
-            send_timeout_seconds=1,
-            retry_max_seconds=2,
-            max_endpoint_failures=3,
-        )
+        dispatcher = dispatcher_of(runtime, smtp, lease_seconds=0.5, send_timeout_seconds=1)
         assert await dispatcher.dispatch_once("email") == 1
         after_timeout = await deliveries_of(runtime, channel="email")
         # once the lease runs out, the next pass sends it again
@@ -337,9 +352,7 @@ async def test_a_channel_sends_several_at_once_but_never_two_to_one_recipient(
             await register(
                 api,
                 person_id,
-                role="kelurahan_officer",
-                kecamatan="Telanaipura",
-                kelurahan="Simpang IV Sipin",
+                **KELURAHAN_OFFICER_AREA,
                 email=f"{person_id}@kelurahan.id",
                 preferences=preferences("email"),
             )
@@ -353,17 +366,8 @@ async def test_a_channel_sends_several_at_once_but_never_two_to_one_recipient(
             what="six e-mail deliveries",
         )
         smtp = GatedSmtp(together=len(officers))
-        dispatcher = Dispatcher(
-            runtime.db,
-            runtime.transactions,
-            [smtp],
-            service="notifications-test",
-            poll_seconds=0.1,
-            lease_seconds=30,
-            send_timeout_seconds=5,
-            retry_max_seconds=2,
-            max_endpoint_failures=3,
-            sends_at_once=4,
+        dispatcher = dispatcher_of(
+            runtime, smtp, lease_seconds=30, send_timeout_seconds=5, sends_at_once=4
         )
         attempted = await dispatcher.dispatch_once("email")
         rows = await deliveries_of(runtime, channel="email")

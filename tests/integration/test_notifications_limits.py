@@ -25,6 +25,7 @@ from shared.runtime import ServiceRuntime
 from shared.web.pages import MAX_PAGE_SIZE
 from tests.support.infrastructure import Infrastructure
 from tests.support.notifications import (
+    KELURAHAN_OFFICER_AREA,
     channel_settings,
     journey_event,
     notifications_api,
@@ -113,13 +114,7 @@ async def test_the_directory_answers_page_by_page_by_id(service: Service) -> Non
     _, api = service
     officers = [f"lurah-{n}" for n in range(5)]
     for person_id in officers:
-        await register(
-            api,
-            person_id,
-            role="kelurahan_officer",
-            kecamatan="Telanaipura",
-            kelurahan="Simpang IV Sipin",
-        )
+        await register(api, person_id, **KELURAHAN_OFFICER_AREA)
     await register(api, "warga-x", role="resident", kecamatan="Telanaipura")
 
     def listed(page: int) -> dict[str, str | int]:

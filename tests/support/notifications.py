@@ -265,6 +265,12 @@ def preferences(*channels: str, frequency: str = "immediately") -> dict[str, Any
     return {"channels": list(channels), "frequency": frequency}
 
 
+# A kelurahan officer of the RT head's kelurahan (add an id, contacts, preferences).
+KELURAHAN_OFFICER_AREA: dict[str, Any] = {
+    "role": "kelurahan_officer",
+    "kecamatan": "Telanaipura",
+    "kelurahan": "Simpang IV Sipin",
+}
 RT_HEAD_ENTRY: dict[str, Any] = {
     "role": "rt_head",
     "kecamatan": "Telanaipura",
